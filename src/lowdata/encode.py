@@ -1,0 +1,138 @@
+"""Encoding images with a backbone, through the embedding cache.
+
+:func:`encode` takes image files (or uint8 RGB arrays), looks each one up in the cache, and runs
+the backbone only on the missing ones: files are read, decoded and resized in worker threads while
+the backbone runs on the previous batch, and cache entries are written by another thread, so the
+backbone is kept busy. The result holds the pooled vectors of every image in the given order; the
+spatial maps are read back from the cache on demand (:meth:`Embeddings.spatial`).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from .backbones import Backbone
+from .cache import EmbeddingCache, array_hash, bytes_hash
+from .errors import LowdataError
+from .images import read_image, resize_rgb
+
+ImageSource = Union[str, Path, np.ndarray]
+
+
+@dataclass
+class EncodeStats:
+    images: int
+    cached: int
+    encoded: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.encoded / self.seconds if self.encoded and self.seconds > 0 else float("nan")
+
+
+@dataclass
+class Embeddings:
+    """Pooled vectors of ``n`` images (one ``(n, c)`` array per level); spatial maps on demand."""
+
+    keys: list[str]
+    levels: tuple[str, ...]
+    pooled: list[np.ndarray]
+    cache: EmbeddingCache
+    stats: EncodeStats
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def pooled_concat(self) -> np.ndarray:
+        """``(n, sum of channels)``: the levels' pooled vectors side by side (the KNN input)."""
+        return np.concatenate(self.pooled, axis=1)
+
+    def spatial(self, indices: Sequence[int] | None = None) -> list[np.ndarray]:
+        """Per level, the ``(n, h, w, c)`` float32 maps of the given images (all by default)."""
+        keys = self.keys if indices is None else [self.keys[i] for i in indices]
+        per_image = []
+        for k in keys:
+            maps = self.cache.read_spatial(k)
+            if maps is None:
+                raise LowdataError(f"cache entry {self.cache.path(k)} disappeared; encode again")
+            per_image.append(maps)
+        return [np.stack([m[j] for m in per_image]) for j in range(len(self.levels))]
+
+
+def source_key(source: ImageSource) -> str:
+    """Content hash of an image: of the file's bytes, or of the array's pixels."""
+    if isinstance(source, np.ndarray):
+        return array_hash(source)
+    try:
+        return bytes_hash(Path(source).read_bytes())
+    except FileNotFoundError:
+        raise LowdataError(f"image not found: {source}") from None
+    except OSError as exc:
+        raise LowdataError(f"cannot read image {source}: {exc}") from None
+
+
+def load_for(backbone: Backbone, source: ImageSource) -> np.ndarray:
+    """Read (if a path) and resize one image to the backbone's input size."""
+    img = source if isinstance(source, np.ndarray) else read_image(source)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise LowdataError(f"expected an (H, W, 3) uint8 RGB image, got {img.dtype} {img.shape}")
+    return resize_rgb(img, backbone.input_size)
+
+
+def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingCache, *,
+           keys: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
+           desc: str = "encoding", workers: int = 2) -> Embeddings:
+    """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise LowdataError(f"batch size must be at least 1, got {batch_size}")
+    keys = [source_key(s) for s in sources] if keys is None else list(keys)
+    if len(keys) != len(sources):
+        raise LowdataError(f"{len(keys)} keys for {len(sources)} images")
+    pooled: list[list[np.ndarray] | None] = [cache.read_pooled(k) for k in keys]
+    missing = [i for i, p in enumerate(pooled) if p is None]
+    first_of: dict[str, int] = {}  # the same image twice in one call is encoded once
+    unique = [i for i in missing if first_of.setdefault(keys[i], i) == i]
+    batches = [unique[j:j + batch_size] for j in range(0, len(unique), batch_size)]
+
+    bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as loader, ThreadPoolExecutor(max_workers=1) as writer:
+        def submit(batch):
+            return [loader.submit(load_for, backbone, sources[i]) for i in batch]
+
+        pending = submit(batches[0]) if batches else []
+        writes = []
+        for b, batch in enumerate(batches):
+            images = np.stack([f.result() for f in pending])
+            pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
+            outputs = backbone.forward(images)
+            for j, i in enumerate(batch):
+                maps = [o[j] for o in outputs]
+                writes.append((i, writer.submit(cache.write, keys[i], maps)))
+            bar.update(len(batch))
+        for i, fut in writes:
+            pooled[i] = fut.result()
+    bar.close()
+    for i in missing:
+        if pooled[i] is None:
+            pooled[i] = pooled[first_of[keys[i]]]
+    levels = backbone.levels
+    stacked = [np.stack([p[j] for p in pooled]) if pooled else np.zeros((0, backbone.level_shapes[j][-1]), np.float32)
+               for j in range(len(levels))]
+    stats = EncodeStats(len(keys), len(keys) - len(missing), len(unique), time.perf_counter() - t0)
+    return Embeddings(keys, levels, stacked, cache, stats)
+
+
+def cache_for(backbone: Backbone, root: str | Path | None = None) -> EmbeddingCache:
+    from .cache import default_cache_root
+
+    return EmbeddingCache(default_cache_root() if root is None else root, backbone.key, backbone.levels)

@@ -9,6 +9,8 @@ spatial maps are read back from the cache on demand (:meth:`Embeddings.spatial`)
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,6 +88,18 @@ def load_for(backbone: Backbone, source: ImageSource) -> np.ndarray:
     return resize_rgb(img, backbone.input_size)
 
 
+def _lower_priority() -> None:
+    """Run image decoding and cache writes at a lower priority than the backbone's threads.
+
+    The backbone's parallel kernels wait for their slowest thread, so a decoder that takes a core
+    away for a few milliseconds stalls the whole forward pass; at low priority it runs in the gaps.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
+
+
 def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingCache, *,
            keys: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
            desc: str = "encoding", workers: int = 2) -> Embeddings:
@@ -105,7 +119,8 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     batches = [unique[j:j + batch_size] for j in range(0, len(unique), batch_size)]
 
     bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as loader, ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \
+            ThreadPoolExecutor(max_workers=1, initializer=_lower_priority) as writer:
         def submit(batch):
             return [loader.submit(load_for, backbone, sources[i]) for i in batch]
 

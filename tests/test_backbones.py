@@ -5,6 +5,7 @@ import skimage.data
 
 from lowdata import backbones
 from lowdata.backbones import B4_WEIGHTS_FILE, load_backbone
+from lowdata.digests import file_hash
 from lowdata.efficientnet_lite import build_lite
 from lowdata.errors import LowdataError
 from lowdata.images import resize_rgb
@@ -87,7 +88,7 @@ def test_b4_rejects_a_wrong_weights_file(tmp_path, monkeypatch):
 def test_install_b4_weights_places_a_valid_file_where_keras_looks(tmp_path, monkeypatch):
     src = tmp_path / "w.h5"
     src.write_bytes(b"pretend weights")
-    monkeypatch.setattr(backbones, "B4_WEIGHTS_MD5", backbones._md5(src))
+    monkeypatch.setattr(backbones, "B4_WEIGHTS_MD5", file_hash(src, "md5"))
     target = backbones.install_b4_weights(src, tmp_path / "home")
     assert target == tmp_path / "home" / "models" / B4_WEIGHTS_FILE
     assert target.read_bytes() == b"pretend weights"

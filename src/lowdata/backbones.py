@@ -16,7 +16,6 @@ Every backbone takes 0-255 RGB: normalisation as its authors used it is a layer 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .digests import file_hash
 from .efficientnet_lite import LITE_VARIANTS, build_lite
 from .errors import LowdataError
 
@@ -88,20 +88,12 @@ def _keras_home() -> Path:
         return Path(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")))
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def install_b4_weights(path: str | Path, keras_home: str | Path | None = None) -> Path:
     """Check a local ``efficientnetb4_notop.h5`` and copy it (atomically) to where Keras looks."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise LowdataError(f"EfficientNet-B4 weights file not found: {path}")
-    digest = _md5(path)
+    digest = file_hash(path, "md5")
     if digest != B4_WEIGHTS_MD5:
         raise LowdataError(
             f"{path} is not Keras' {B4_WEIGHTS_FILE} (md5 {digest}, expected {B4_WEIGHTS_MD5}); "
@@ -109,7 +101,7 @@ def install_b4_weights(path: str | Path, keras_home: str | Path | None = None) -
         )
     target_dir = Path(keras_home or _keras_home()) / "models"
     target = target_dir / B4_WEIGHTS_FILE
-    if target.is_file() and target.resolve() != path.resolve() and _md5(target) == B4_WEIGHTS_MD5:
+    if target.is_file() and target.resolve() != path.resolve() and file_hash(target, "md5") == B4_WEIGHTS_MD5:
         return target
     if target.resolve() != path.resolve():
         target_dir.mkdir(parents=True, exist_ok=True)

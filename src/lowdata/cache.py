@@ -18,7 +18,6 @@ wins). An entry that cannot be read is reported and encoded again, never silentl
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import warnings
@@ -33,16 +32,6 @@ DEFAULT_CACHE_ENV = "LOWDATA_CACHE"
 def default_cache_root() -> Path:
     """``$LOWDATA_CACHE``, else ``data/cache`` in the current folder."""
     return Path(os.environ.get(DEFAULT_CACHE_ENV, "data/cache"))
-
-
-def bytes_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:40]
-
-
-def array_hash(arr: np.ndarray) -> str:
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(np.ascontiguousarray(arr).data)
-    return h.hexdigest()[:40]
 
 
 def entry_key(content_hash: str, policy_digest: str | None = None, seed: int | None = None,

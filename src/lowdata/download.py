@@ -10,7 +10,6 @@ absolute paths, links or devices escaping ``DIR``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -20,6 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .digests import file_hash
 from .errors import LowdataError
 
 MVTEC_URL = (
@@ -28,14 +28,6 @@ MVTEC_URL = (
 )
 MVTEC_SHA256 = "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
 CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _open(url: str, offset: int):
@@ -63,7 +55,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
     """Download ``url`` to ``dest`` (resuming ``dest.part``) and verify it; return ``dest``."""
     from tqdm.auto import tqdm
 
-    if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256):
+    if dest.is_file() and (sha256 is None or file_hash(dest) == sha256):
         return dest
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
@@ -84,7 +76,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
                 f"from {part} ({part.stat().st_size} bytes so far)"
             ) from None
     if sha256 is not None:
-        got = sha256_of(part)
+        got = file_hash(part)
         if got != sha256:
             part.unlink()
             raise LowdataError(

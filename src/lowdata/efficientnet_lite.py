@@ -14,14 +14,13 @@ normalisation is a layer of the model, so the model takes 0-255 RGB like Keras' 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .digests import weights_digest
 from .errors import LowdataError
 from .torch_legacy import load_legacy_state_dict
 
@@ -51,16 +50,6 @@ def weights_path(variant: str) -> Path:
     if not files:
         raise LowdataError(f"the package {module} holds no .pth weights file")
     return files[0]
-
-
-@lru_cache(maxsize=8)
-def file_digest(path: str) -> str:
-    """SHA-256 of a file (weights are identified by content, not by name)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _block_specs(state: dict) -> list[dict]:
@@ -152,7 +141,7 @@ def build_lite(variant: str, input_size: int, *, weights: str | None = "imagenet
     if weights == "imagenet":
         for layer, arrays in assign:
             layer.set_weights([a.astype(np.float32) for a in arrays])
-        digest = file_digest(str(weights_path(variant)))
+        digest = weights_digest(str(weights_path(variant)))
     else:
         rng = np.random.default_rng(seed)
         for layer, arrays in assign:

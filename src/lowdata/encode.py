@@ -20,7 +20,8 @@ from typing import Sequence, Union
 import numpy as np
 
 from .backbones import Backbone
-from .cache import EmbeddingCache, array_hash, bytes_hash
+from .cache import EmbeddingCache
+from .digests import array_hash, bytes_hash
 from .errors import LowdataError
 from .images import read_image, resize_rgb
 

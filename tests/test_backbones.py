@@ -104,3 +104,14 @@ def test_bad_backbone_requests(name, size):
 def test_forward_rejects_wrong_shapes(lite0_small):
     with pytest.raises(LowdataError, match="expects batches"):
         lite0_small.forward(np.zeros((1, 50, 50, 3)))
+
+
+def test_lite_runs_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from lowdata.backbones import load_backbone; load_backbone('efficientnet-lite0', 64); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -10,6 +10,7 @@ spatial maps are read back from the cache on demand (:meth:`Embeddings.spatial`)
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -119,8 +120,9 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     unique = [i for i in missing if first_of.setdefault(keys[i], i) == i]
     batches = [unique[j:j + batch_size] for j in range(0, len(unique), batch_size)]
 
-    bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False)
-    with ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \
+    bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s, not hundreds
+    with bar, ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \
             ThreadPoolExecutor(max_workers=1, initializer=_lower_priority) as writer:
         def submit(batch):
             return [loader.submit(load_for, backbone, sources[i]) for i in batch]
@@ -137,7 +139,6 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
             bar.update(len(batch))
         for i, fut in writes:
             pooled[i] = fut.result()
-    bar.close()
     for i in missing:
         if pooled[i] is None:
             pooled[i] = pooled[first_of[keys[i]]]

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .digests import file_hash
 from .efficientnet_lite import LITE_VARIANTS, build_lite
 from .errors import LowdataError
@@ -99,20 +99,11 @@ def install_b4_weights(path: str | Path, keras_home: str | Path | None = None) -
             f"{path} is not Keras' {B4_WEIGHTS_FILE} (md5 {digest}, expected {B4_WEIGHTS_MD5}); "
             "Keras would delete it and try to download the weights again"
         )
-    target_dir = Path(keras_home or _keras_home()) / "models"
-    target = target_dir / B4_WEIGHTS_FILE
-    if target.is_file() and target.resolve() != path.resolve() and file_hash(target, "md5") == B4_WEIGHTS_MD5:
+    target = Path(keras_home or _keras_home()) / "models" / B4_WEIGHTS_FILE
+    if target.is_file() and (target.samefile(path) or file_hash(target, "md5") == B4_WEIGHTS_MD5):
         return target
-    if target.resolve() != path.resolve():
-        target_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".b4-", suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(path, tmp)
     return target
 
 
@@ -147,8 +138,6 @@ def _load_b4(input_size: int, weights, seed: int) -> Backbone:
         try:
             model = keras.applications.EfficientNetB4(include_top=False, weights="imagenet",
                                                       input_shape=(input_size, input_size, 3))
-        except LowdataError:
-            raise
         except Exception as exc:  # Keras raises a bare Exception on a failed download
             raise LowdataError(
                 f"could not get the EfficientNet-B4 ImageNet weights ({type(exc).__name__}: {exc}). "

@@ -10,8 +10,8 @@ Each entry is an uncompressed ``.npz`` holding, for every level, the pooled vect
 float32, ``(h, w, c)``). ``np.load`` reads members lazily, so reading pooled vectors does not read
 the maps.
 
-Writes are atomic: an entry is written to a temporary file in its own folder and renamed into place
-(``os.replace``), so a reader never sees half a file, a crash leaves at most a stray ``.tmp`` file,
+Writes are atomic (:func:`lowdata.atomic.atomic_path`: a temporary file in the entry's folder, renamed
+into place), so a reader never sees half a file, a crash leaves at most a stray ``.tmp`` file,
 and two processes writing the same entry at once both succeed (identical content; the last rename
 wins). An entry that cannot be read is reported and encoded again, never silently used.
 """
@@ -19,12 +19,13 @@ wins). An entry that cannot be read is reported and encoded again, never silentl
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 DEFAULT_CACHE_ENV = "LOWDATA_CACHE"
 
@@ -51,9 +52,6 @@ class EmbeddingCache:
     def path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npz"
 
-    def __contains__(self, key: str) -> bool:
-        return self.path(key).is_file()
-
     def _read(self, key: str, kind: str) -> list[np.ndarray] | None:
         path = self.path(key)
         try:
@@ -78,15 +76,6 @@ class EmbeddingCache:
         for level, m, p in zip(self.levels, maps, pooled):
             arrays[f"pooled_{level}"] = p
             arrays[f"spatial_{level}"] = np.asarray(m, dtype=np.float32)
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:12]}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
         return pooled

@@ -21,7 +21,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from .backbones import Backbone
-from .cache import EmbeddingCache
+from .cache import EmbeddingCache, default_cache_root
 from .digests import array_hash, bytes_hash
 from .errors import LowdataError
 from .images import read_image, resize_rgb
@@ -150,6 +150,5 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
 
 
 def cache_for(backbone: Backbone, root: str | Path | None = None) -> EmbeddingCache:
-    from .cache import default_cache_root
-
+    """The cache of this backbone's features under ``root`` (default: ``$LOWDATA_CACHE`` or data/cache)."""
     return EmbeddingCache(default_cache_root() if root is None else root, backbone.key, backbone.levels)

@@ -58,6 +58,29 @@ class Embeddings:
         """``(n, sum of channels)``: the levels' pooled vectors side by side (the KNN input)."""
         return np.concatenate(self.pooled, axis=1)
 
+    def subset(self, indices: Sequence[int]) -> "Embeddings":
+        """The embeddings of the images at ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=int)
+        return Embeddings([self.keys[i] for i in idx], self.levels, [p[idx] for p in self.pooled], self.cache,
+                          self.stats)
+
+    @staticmethod
+    def concat(parts: Sequence["Embeddings"]) -> "Embeddings":
+        """Several embeddings of the same backbone, one after the other."""
+        first = parts[0]
+        if any(p.cache.dir != first.cache.dir or p.levels != first.levels for p in parts):
+            raise LowdataError("cannot join embeddings of different backbones or caches")
+        keys = [k for p in parts for k in p.keys]
+        pooled = [np.concatenate([p.pooled[j] for p in parts]) for j in range(len(first.levels))]
+        stats = EncodeStats(*(sum(getattr(p.stats, f) for p in parts) for f in ("images", "cached", "encoded",
+                                                                                  "seconds")))
+        return Embeddings(keys, first.levels, pooled, first.cache, stats)
+
+    def iter_spatial(self, chunk: int = 64):
+        """Per-level spatial maps, ``chunk`` images at a time (memory stays bounded for any ``n``)."""
+        for i in range(0, len(self.keys), chunk):
+            yield self.spatial(range(i, min(i + chunk, len(self.keys))))
+
     def spatial(self, indices: Sequence[int] | None = None) -> list[np.ndarray]:
         """Per level, the ``(n, h, w, c)`` float32 maps of the given images (all by default)."""
         keys = self.keys if indices is None else [self.keys[i] for i in indices]

@@ -1,0 +1,230 @@
+"""Anomaly detectors on frozen features, with scikit-learn's shape: ``fit(train)``, then ``score(test)``.
+
+Each detector returns one anomaly score per image (higher is more anomalous). Inputs are either
+:class:`lowdata.encode.Embeddings` (pooled vectors in memory, spatial maps read from the cache in
+chunks), or plain arrays: a list with one array per feature level, ``(n, c)`` pooled vectors or
+``(n, h, w, c)`` maps (pooled detectors average maps themselves), or a single array for one level.
+
+* ``knn`` (DN2, paper eq. 1): the levels' pooled vectors concatenated; score = mean squared
+  euclidean distance to the ``k`` nearest training vectors (``k = 1``).
+* ``maha-emp`` / ``maha-lw`` (Rippel et al., eq. 2): one Gaussian per level on pooled vectors
+  (Empirical or Ledoit-Wolf covariance); score = sum over levels of the Mahalanobis distances
+  (square roots of scikit-learn's squared ``mahalanobis``).
+* ``padim`` (eq. 3): the levels' maps aligned to the finest grid (nearest-neighbour upsampling) and
+  concatenated; one Ledoit-Wolf Gaussian per location (:class:`lowdata.gaussian.GaussianBank`);
+  score = the largest Mahalanobis distance over locations; :meth:`PaDiM.heatmaps` upsamples the
+  distance map to the image size (bilinear) and smooths it (Gaussian, sigma 4 px, as PaDiM).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+
+from .encode import Embeddings
+from .errors import LowdataError
+from .gaussian import GaussianBank
+
+Features = Union[Embeddings, Sequence[np.ndarray], np.ndarray]
+
+
+def pooled_levels(X: Features) -> list[np.ndarray]:
+    """Per level, ``(n, c)`` pooled vectors (maps are averaged over their grid)."""
+    if isinstance(X, Embeddings):
+        return list(X.pooled)
+    arrays = [X] if isinstance(X, np.ndarray) else list(X)
+    if not arrays:
+        raise LowdataError("no feature levels given")
+    out = []
+    for a in arrays:
+        a = np.asarray(a)
+        if a.ndim == 4:
+            a = a.mean(axis=(1, 2), dtype=np.float64)
+        if a.ndim != 2:
+            raise LowdataError(f"expected (n, c) vectors or (n, h, w, c) maps per level, got shape {a.shape}")
+        out.append(a)
+    if len({len(a) for a in out}) != 1:
+        raise LowdataError(f"levels have different numbers of images: {[len(a) for a in out]}")
+    return out
+
+
+def align_levels(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """``(n, H, W, sum c)``: each level's ``(n, h, w, c)`` map brought to the finest grid (nearest
+    neighbour: cell ``i`` reads cell ``floor((i + 1/2) h / H)``, i.e. plain repetition for a factor 2)."""
+    H = max(m.shape[1] for m in maps)
+    W = max(m.shape[2] for m in maps)
+    out = []
+    for m in maps:
+        if m.ndim != 4:
+            raise LowdataError(f"expected (n, h, w, c) maps, got shape {m.shape}")
+        h, w = m.shape[1:3]
+        if (h, w) != (H, W):
+            rows = ((np.arange(H) + 0.5) * h / H).astype(int)
+            cols = ((np.arange(W) + 0.5) * w / W).astype(int)
+            m = m[:, rows][:, :, cols]
+        out.append(np.asarray(m, dtype=np.float32))
+    return np.concatenate(out, axis=3)
+
+
+def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarray]]:
+    """Number of images and an iterator of aligned ``(b, H, W, D)`` chunks."""
+    if isinstance(X, Embeddings):
+        return len(X), (align_levels(m) for m in X.iter_spatial(chunk))
+    arrays = [X] if isinstance(X, np.ndarray) else list(X)
+    if not arrays or any(np.ndim(a) != 4 for a in arrays):
+        raise LowdataError(f"PaDiM needs (n, h, w, c) maps per level, got shapes {[np.shape(a) for a in arrays]}")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise LowdataError(f"levels have different numbers of images: {[len(a) for a in arrays]}")
+    return n, (align_levels([a[i:i + chunk] for a in arrays]) for i in range(0, n, chunk))
+
+
+class Detector:
+    """Base: ``fit(train)`` returns the detector, ``score(test)`` one float64 score per image."""
+
+    name = "detector"
+
+    def fit(self, X: Features) -> "Detector":
+        raise NotImplementedError
+
+    def score(self, X: Features) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_train_"):
+            raise LowdataError(f"{self.name}: call fit() before score()")
+
+
+class KNN(Detector):
+    name = "knn"
+
+    def __init__(self, k: int = 1):
+        if int(k) != k or k < 1:
+            raise LowdataError(f"knn: k must be a positive integer, got {k!r}")
+        self.k = int(k)
+
+    def fit(self, X: Features) -> "KNN":
+        train = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
+        if len(train) < self.k:
+            raise LowdataError(f"knn: k={self.k} needs at least {self.k} training images, got {len(train)}")
+        self.train_ = train
+        self.n_train_ = len(train)
+        self._sq = (train ** 2).sum(axis=1)
+        return self
+
+    def score(self, X: Features) -> np.ndarray:
+        self._check_fitted()
+        test = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
+        if test.shape[1] != self.train_.shape[1]:
+            raise LowdataError(f"knn: fitted on {self.train_.shape[1]} features, got {test.shape[1]}")
+        out = np.empty(len(test))
+        for i in range(0, len(test), 256):
+            t = test[i:i + 256]
+            d2 = np.maximum((t ** 2).sum(axis=1)[:, None] + self._sq[None, :] - 2.0 * t @ self.train_.T, 0.0)
+            near = np.partition(d2, self.k - 1, axis=1)[:, :self.k] if self.k < d2.shape[1] else d2
+            out[i:i + 256] = near.mean(axis=1)
+        return out
+
+
+class Mahalanobis(Detector):
+    def __init__(self, estimator: str = "ledoit-wolf"):
+        self.estimator = estimator
+        self.name = {"empirical": "maha-emp", "ledoit-wolf": "maha-lw"}.get(estimator, f"maha-{estimator}")
+        GaussianBank(estimator)  # validates the name
+
+    def fit(self, X: Features) -> "Mahalanobis":
+        levels = pooled_levels(X)
+        n = len(levels[0])
+        if n < 2:
+            raise LowdataError(f"{self.name}: a covariance needs at least 2 training images, got {n}")
+        self.gaussians_ = [GaussianBank(self.estimator).fit(np.asarray(a)[:, None, :]) for a in levels]
+        self.n_train_ = n
+        return self
+
+    def score(self, X: Features) -> np.ndarray:
+        self._check_fitted()
+        levels = pooled_levels(X)
+        if len(levels) != len(self.gaussians_):
+            raise LowdataError(f"{self.name}: fitted on {len(self.gaussians_)} levels, got {len(levels)}")
+        return sum(np.sqrt(np.maximum(g.mahalanobis(np.asarray(a)[:, None, :])[:, 0], 0.0))
+                   for g, a in zip(self.gaussians_, levels))
+
+
+class PaDiM(Detector):
+    name = "padim"
+
+    def __init__(self, estimator: str = "ledoit-wolf", chunk: int = 64, sigma: float = 4.0):
+        self.bank = GaussianBank(estimator, chunk=chunk)
+        self.chunk = chunk
+        self.sigma = sigma
+
+    def fit(self, X: Features) -> "PaDiM":
+        n, chunks = spatial_chunks(X, self.chunk)
+        if n < 2:
+            raise LowdataError(f"padim: a covariance needs at least 2 training images, got {n}")
+        first = next(chunks)
+        self.grid_ = first.shape[1:3]
+
+        def flat():
+            yield first.reshape(len(first), -1, first.shape[3])
+            for c in chunks:
+                yield c.reshape(len(c), -1, c.shape[3])
+
+        self.bank.fit(flat(), n=n)
+        self.n_train_ = n
+        return self
+
+    def score_maps(self, X: Features) -> np.ndarray:
+        """``(n, H, W)`` Mahalanobis distances on the feature grid."""
+        self._check_fitted()
+        n, chunks = spatial_chunks(X, self.chunk)
+        out = np.empty((n, *self.grid_))
+        i = 0
+        for c in chunks:
+            if c.shape[1:3] != tuple(self.grid_):
+                raise LowdataError(f"padim: fitted on a {self.grid_} grid, got {c.shape[1:3]}")
+            d2 = self.bank.mahalanobis(c.reshape(len(c), -1, c.shape[3]))
+            out[i:i + len(c)] = np.sqrt(np.maximum(d2, 0.0)).reshape(len(c), *self.grid_)
+            i += len(c)
+        return out
+
+    def score(self, X: Features) -> np.ndarray:
+        maps = self.score_maps(X)
+        return maps.reshape(len(maps), -1).max(axis=1)
+
+    def heatmaps(self, X: Features | None = None, size: int | tuple[int, int] = 380, *,
+                 maps: np.ndarray | None = None) -> np.ndarray:
+        """``(n, h, w)`` anomaly heatmaps at image size (from ``X``, or from ``score_maps`` output)."""
+        return upsample_maps(self.score_maps(X) if maps is None else maps, size, self.sigma)
+
+
+def upsample_maps(maps: np.ndarray, size: int | tuple[int, int], sigma: float = 4.0) -> np.ndarray:
+    """Bilinear upsampling of ``(n, H, W)`` maps to ``size`` and Gaussian smoothing (``sigma`` pixels)."""
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    h, w = (size, size) if isinstance(size, int) else size
+    out = np.empty((len(maps), h, w), np.float32)
+    for i, m in enumerate(maps):
+        up = np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+        out[i] = gaussian_filter(up, sigma) if sigma > 0 else up
+    return out
+
+
+METHODS = {
+    "knn": KNN,
+    "maha-emp": lambda: Mahalanobis("empirical"),
+    "maha-lw": lambda: Mahalanobis("ledoit-wolf"),
+    "padim": PaDiM,
+}
+METHOD_LABELS = {"knn": "KNN", "maha-emp": "Mahalanobis (Empirical)", "maha-lw": "Mahalanobis (Ledoit)",
+                 "padim": "PaDiM (Ledoit)"}
+
+
+def make_detector(method: str) -> Detector:
+    """A fresh detector by name: ``knn``, ``maha-emp``, ``maha-lw`` or ``padim``."""
+    try:
+        return METHODS[method]()
+    except KeyError:
+        raise LowdataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}") from None

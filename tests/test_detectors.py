@@ -1,0 +1,139 @@
+"""Detectors and Gaussian banks against scikit-learn references on random data; shapes and failure modes."""
+
+import numpy as np
+import pytest
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf, ledoit_wolf_shrinkage
+from sklearn.neighbors import NearestNeighbors
+
+from lowdata.detectors import KNN, PaDiM, Mahalanobis, align_levels, make_detector
+from lowdata.errors import LowdataError
+from lowdata.gaussian import GaussianBank
+
+
+def correlated(rng, n, L, d, shift=3.0):
+    A = rng.normal(size=(d, d))
+    return rng.normal(size=(n, L, d)) @ A + shift
+
+
+def sk_reference(X, Z, estimator):
+    """Per location, scikit-learn's squared Mahalanobis distances (float64 input)."""
+    cls = LedoitWolf if estimator == "ledoit-wolf" else EmpiricalCovariance
+    return np.stack([cls().fit(X[:, j]).mahalanobis(Z[:, j]) for j in range(X.shape[1])], axis=1)
+
+
+@pytest.mark.parametrize("estimator", ["ledoit-wolf", "empirical"])
+@pytest.mark.parametrize("n,d", [(2, 9), (3, 9), (6, 25), (25, 25), (40, 10), (300, 12)])
+def test_bank_matches_sklearn(estimator, n, d):
+    rng = np.random.default_rng(n * 100 + d)
+    X, Z = correlated(rng, n, 3, d), correlated(rng, 7, 3, d)
+    bank = GaussianBank(estimator, chunk=8).fit(X)
+    ref = sk_reference(X, Z, estimator)
+    np.testing.assert_allclose(bank.mahalanobis(Z), ref, rtol=1e-6, atol=1e-9 * ref.max())
+    if estimator == "ledoit-wolf":
+        assert bank.route == ("woodbury" if n <= d else "full")
+        shrink = [ledoit_wolf_shrinkage(X[:, j]) for j in range(3)]
+        np.testing.assert_allclose(bank.shrinkage_, shrink, rtol=1e-7, atol=1e-12)
+
+
+def test_bank_chunks_equal_one_array():
+    rng = np.random.default_rng(1)
+    X, Z = correlated(rng, 50, 4, 6), correlated(rng, 5, 4, 6)
+    whole = GaussianBank().fit(X).mahalanobis(Z)
+    chunked = GaussianBank().fit((X[i:i + 7] for i in range(0, 50, 7)), n=50).mahalanobis(Z)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5)  # the d x d sums take float32 products
+    with pytest.raises(LowdataError, match="expected 60 training samples, got 50"):
+        GaussianBank().fit((X[i:i + 7] for i in range(0, 50, 7)), n=60)
+
+
+def test_constant_features_follow_sklearn():
+    rng = np.random.default_rng(2)
+    for n in (4, 12):  # both routes
+        X = rng.normal(size=(n, 2, 5))
+        X[:, 0, :] = 1.5  # a location where every feature is constant: zero covariance, pinvh gives 0
+        X[:, 1, 2] = 4.0  # one constant feature
+        Z = rng.normal(size=(3, 2, 5))
+        got = GaussianBank().fit(X).mahalanobis(Z)
+        np.testing.assert_allclose(got, sk_reference(X, Z, "ledoit-wolf"), rtol=1e-6, atol=1e-12)
+        assert np.all(got[:, 0] == 0)
+
+
+def test_bank_errors():
+    with pytest.raises(LowdataError, match="'shrunk'"):
+        GaussianBank("shrunk")
+    with pytest.raises(LowdataError, match="at least 2"):
+        GaussianBank().fit(np.ones((1, 3, 4)))
+    bank = GaussianBank().fit(np.random.default_rng(0).normal(size=(5, 3, 4)))
+    with pytest.raises(LowdataError, match=r"\(n, 3, 4\)"):
+        bank.mahalanobis(np.ones((2, 3, 5)))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_knn_matches_sklearn(k):
+    rng = np.random.default_rng(k)
+    train = [rng.normal(size=(30, 8)), rng.normal(size=(30, 5))]
+    test = [rng.normal(size=(9, 8)), rng.normal(size=(9, 5))]
+    got = KNN(k).fit(train).score(test)
+    dist, _ = NearestNeighbors(n_neighbors=k).fit(np.hstack(train)).kneighbors(np.hstack(test))
+    np.testing.assert_allclose(got, (dist ** 2).mean(axis=1), rtol=1e-9)
+    assert np.allclose(KNN(1).fit(train).score(train), 0, atol=1e-9)  # training points are at distance 0
+
+
+@pytest.mark.parametrize("method,estimator", [("maha-emp", "empirical"), ("maha-lw", "ledoit-wolf")])
+def test_mahalanobis_is_sum_of_level_distances(method, estimator):
+    rng = np.random.default_rng(5)
+    train = [correlated(rng, 15, 1, 4)[:, 0], correlated(rng, 15, 1, 20)[:, 0]]  # one level with N < d
+    test = [correlated(rng, 6, 1, 4)[:, 0], correlated(rng, 6, 1, 20)[:, 0]]
+    det = make_detector(method).fit(train)
+    cls = LedoitWolf if estimator == "ledoit-wolf" else EmpiricalCovariance
+    ref = sum(np.sqrt(cls().fit(a).mahalanobis(b)) for a, b in zip(train, test))
+    np.testing.assert_allclose(det.score(test), ref, rtol=1e-7)
+    # maps are pooled by the detector itself
+    maps = [np.repeat(np.repeat(a[:, None, None, :], 2, 1), 3, 2) for a in test]
+    np.testing.assert_allclose(det.score(maps), ref, rtol=1e-7)
+
+
+def test_align_levels_repeats_coarse_grids():
+    fine = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
+    coarse = np.arange(2 * 2 * 2 * 2, dtype=np.float32).reshape(2, 2, 2, 2)
+    out = align_levels([fine, coarse])
+    assert out.shape == (2, 4, 4, 3)
+    np.testing.assert_array_equal(out[..., 1:], np.repeat(np.repeat(coarse, 2, axis=1), 2, axis=2))
+
+
+def test_padim_matches_per_location_sklearn_and_localizes():
+    rng = np.random.default_rng(7)
+    train = [rng.normal(size=(14, 6, 6, 5)), rng.normal(size=(14, 3, 3, 4))]
+    test = [rng.normal(size=(4, 6, 6, 5)), rng.normal(size=(4, 3, 3, 4))]
+    test[0][2, 4, 1, :] += 8.0  # an anomaly at cell (4, 1) of image 2
+    det = PaDiM(chunk=5).fit(train)
+    A, B = align_levels(train).astype(np.float64), align_levels(test).astype(np.float64)
+    ref = np.sqrt(sk_reference(A.reshape(14, 36, 9), B.reshape(4, 36, 9), "ledoit-wolf")).reshape(4, 6, 6)
+    maps = det.score_maps(test)
+    np.testing.assert_allclose(maps, ref, rtol=1e-6)
+    np.testing.assert_allclose(det.score(test), ref.reshape(4, -1).max(axis=1), rtol=1e-6)
+    assert np.unravel_index(maps[2].argmax(), (6, 6)) == (4, 1)
+    heat = det.heatmaps(test, 60)
+    assert heat.shape == (4, 60, 60)
+    r, c = np.unravel_index(heat[2].argmax(), (60, 60))
+    assert 40 <= r < 50 and 10 <= c < 20  # cell (4, 1) of a 6 x 6 grid on 60 px
+
+
+def test_detector_errors():
+    rng = np.random.default_rng(0)
+    one = [rng.normal(size=(1, 4))]
+    with pytest.raises(LowdataError, match="unknown method 'svm'"):
+        make_detector("svm")
+    for method in ("maha-emp", "maha-lw"):
+        with pytest.raises(LowdataError, match="at least 2 training images, got 1"):
+            make_detector(method).fit(one)
+    with pytest.raises(LowdataError, match="at least 2 training images, got 1"):
+        PaDiM().fit([rng.normal(size=(1, 2, 2, 3))])
+    with pytest.raises(LowdataError, match="needs at least 3"):
+        KNN(3).fit([rng.normal(size=(2, 4))])
+    assert KNN(1).fit(one).score([rng.normal(size=(2, 4))]).shape == (2,)  # N = 1 is fine for KNN
+    with pytest.raises(LowdataError, match="call fit"):
+        Mahalanobis().score(one)
+    with pytest.raises(LowdataError, match="fitted on 4 features, got 5"):
+        KNN().fit([rng.normal(size=(3, 4))]).score([rng.normal(size=(2, 5))])
+    with pytest.raises(LowdataError, match="maps per level"):
+        PaDiM().fit([rng.normal(size=(3, 4))])

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .digests import array_hash, bytes_hash
 from .errors import LowdataError
 from .images import read_image, resize_rgb
 
-ImageSource = Union[str, Path, np.ndarray]
+ImageSource = Union[str, Path, np.ndarray, Callable[[], np.ndarray]]
 
 
 @dataclass
@@ -97,6 +97,8 @@ def source_key(source: ImageSource) -> str:
     """Content hash of an image: of the file's bytes, or of the array's pixels."""
     if isinstance(source, np.ndarray):
         return array_hash(source)
+    if callable(source):
+        raise LowdataError("images made by a callable need explicit cache keys (encode(..., keys=...))")
     try:
         return bytes_hash(Path(source).read_bytes())
     except FileNotFoundError:
@@ -106,8 +108,13 @@ def source_key(source: ImageSource) -> str:
 
 
 def load_for(backbone: Backbone, source: ImageSource) -> np.ndarray:
-    """Read (if a path) and resize one image to the backbone's input size."""
-    img = source if isinstance(source, np.ndarray) else read_image(source)
+    """Read (a path), make (a callable, e.g. an augmented copy) and resize one image to the input size."""
+    if isinstance(source, np.ndarray):
+        img = source
+    elif callable(source):
+        img = source()
+    else:
+        img = read_image(source)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise LowdataError(f"expected an (H, W, 3) uint8 RGB image, got {img.dtype} {img.shape}")
     return resize_rgb(img, backbone.input_size)

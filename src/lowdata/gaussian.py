@@ -37,6 +37,7 @@ from .errors import LowdataError
 
 ESTIMATORS = ("empirical", "ledoit-wolf")
 _EPS = np.finfo(np.float64).eps
+_BLOCK = 32  # locations per block of float64 work
 
 
 def as_chunks(X: np.ndarray | Iterable[np.ndarray], chunk: int = 64) -> Iterator[np.ndarray]:
@@ -109,18 +110,19 @@ class GaussianBank:
             self._fit_full(first, chunks)
         return self
 
-    def _centered(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> np.ndarray:
-        """All samples, location-major ``(L, n, d)`` float64, minus their mean (sets ``location_``)."""
+    def _centered(self, first: np.ndarray, chunks: Iterator[np.ndarray], dtype=np.float64) -> np.ndarray:
+        """All samples, location-major ``(L, n, d)``, minus their float64 mean (sets ``location_``)."""
         n, d = self.n_, self.d_
-        X = np.empty((self.L_, n, d), np.float64)
+        X = np.empty((self.L_, n, d), dtype)
         i = 0
         for c in (first, *chunks):
             X[:, i:i + len(c)] = np.swapaxes(c, 0, 1)
             i += len(c)
         if i != n:
             raise LowdataError(f"expected {n} training samples, got {i}")
-        self.location_ = X.mean(axis=1)
-        X -= self.location_[:, None, :]
+        self.location_ = X.mean(axis=1, dtype=np.float64)
+        for j0 in range(0, self.L_, _BLOCK):
+            X[j0:j0 + _BLOCK] = X[j0:j0 + _BLOCK] - self.location_[j0:j0 + _BLOCK, None, :]
         return X
 
     def _fit_empirical(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
@@ -129,30 +131,38 @@ class GaussianBank:
         self.route, self.shrinkage_ = "full", np.zeros(self.L_)
         self._P = np.empty((self.L_, self.d_, self.d_))
         for j in range(self.L_):
-            self._P[j] = linalg.pinvh(X[j].T @ X[j] / self.n_, check_finite=False)
+            xj = X[j].astype(np.float64)
+            self._P[j] = linalg.pinvh(xj.T @ xj / self.n_, check_finite=False)
 
     def _fit_woodbury(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
-        n, d = self.n_, self.d_
-        X = self._centered(first, chunks)
-        K = X @ np.swapaxes(X, 1, 2)  # (L, n, n)
-        sq = np.einsum("lii->li", K)  # |xc_k|^2
-        tr = sq.sum(axis=1) / n
-        fro2 = np.einsum("lij,lij->l", K, K) / n ** 2
-        s = _shrinkage(n, d, tr, fro2, (sq ** 2).sum(axis=1))
-        a = s * tr / d
-        b = (1.0 - s) / n
-        self.route, self.shrinkage_, self._X, self._a, self._b = "woodbury", s, X, a, b
-        top = a + b * sq.sum(axis=1)  # >= the largest eigenvalue of Sigma (only sets the pinvh cut-off)
-        self._singular = a <= d * _EPS * top
-        regular = ~self._singular
-        self._Minv = np.zeros_like(K)
-        if regular.any():
-            r = (b[regular] / a[regular])[:, None, None]
+        n, d, L = self.n_, self.d_, self.L_
+        # a bank keeps the centred samples as float32 (half the memory; the rounding is that of
+        # float32 features), a single Gaussian as float64
+        X = self._centered(first, chunks, np.float64 if L == 1 else np.float32)
+        self.route, self._X = "woodbury", X
+        self.shrinkage_, self._a, self._b = np.empty(L), np.empty(L), np.empty(L)
+        self._Minv = np.empty((L, n, n))
+        self._Keig = {}
+        for j0 in range(0, L, _BLOCK):  # a block of locations at a time: float64 temporaries stay small
+            xb = X[j0:j0 + _BLOCK].astype(np.float64)
+            K = xb @ np.swapaxes(xb, 1, 2)  # (l, n, n)
+            sq = np.einsum("lii->li", K)  # |xc_k|^2
+            tr = sq.sum(axis=1) / n
+            fro2 = np.einsum("lij,lij->l", K, K) / n ** 2
+            s = _shrinkage(n, d, tr, fro2, (sq ** 2).sum(axis=1))
+            a = s * tr / d
+            b = (1.0 - s) / n
+            self.shrinkage_[j0:j0 + _BLOCK], self._a[j0:j0 + _BLOCK], self._b[j0:j0 + _BLOCK] = s, a, b
+            top = a + b * sq.sum(axis=1)  # >= the largest eigenvalue of Sigma (only sets the pinvh cut-off)
+            singular = a <= d * _EPS * top
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(singular, 0.0, b / a)[:, None, None]
             # (a/b I + K)^-1 = (b/a) (I + (b/a) K)^-1: this scaled form is fine when b = 0 (shrinkage 1)
-            M = K[regular] * r
+            M = K * r
             M[:, np.arange(n), np.arange(n)] += 1.0
-            self._Minv[regular] = np.linalg.inv(M) * r
-        self._Keig = {int(j): np.linalg.eigh(K[j]) for j in np.flatnonzero(self._singular)}
+            self._Minv[j0:j0 + _BLOCK] = np.linalg.inv(M) * r
+            for j in np.flatnonzero(singular):
+                self._Keig[j0 + int(j)] = np.linalg.eigh(K[j])
 
     def _fit_full(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
         n, L, d = self.n_, self.L_, self.d_
@@ -194,14 +204,14 @@ class GaussianBank:
         mu = tr / d
         S *= (1.0 - s)[:, None, None]
         S[:, np.arange(d), np.arange(d)] += (s * mu)[:, None]
-        for j0 in range(0, L, 16):  # in place, a few locations at a time: no second L x d x d array
-            block = S[j0:j0 + 16]
+        # a single Gaussian keeps a float64 precision; a bank float32 (scoring is then twice as fast)
+        self._P = S if L == 1 else np.empty((L, d, d), np.float32)
+        for j0 in range(0, L, _BLOCK):  # a block of locations at a time
             try:
-                S[j0:j0 + 16] = np.linalg.inv(block)
+                self._P[j0:j0 + _BLOCK] = np.linalg.inv(S[j0:j0 + _BLOCK])
             except np.linalg.LinAlgError:
-                for j in range(j0, min(j0 + 16, L)):
-                    S[j] = linalg.pinvh(S[j], check_finite=False)
-        self._P = S
+                for j in range(j0, min(j0 + _BLOCK, L)):
+                    self._P[j] = linalg.pinvh(S[j], check_finite=False)
 
     # --------------------------------------------------------------------------------------- score
     def mahalanobis(self, Z: np.ndarray) -> np.ndarray:
@@ -216,13 +226,19 @@ class GaussianBank:
 
     def _quad(self, z: np.ndarray) -> np.ndarray:
         if self.route == "full":
-            return np.einsum("ltd,ltd->lt", z @ self._P, z)
-        zz = np.einsum("ltd,ltd->lt", z, z)
-        w = self._X @ np.swapaxes(z, 1, 2)  # (L, n, t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = (zz - np.einsum("lnt,lnt->lt", w, self._Minv @ w)) / self._a[:, None]
-        for j, (lam, U) in self._Keig.items():
-            q[j] = self._singular_quad(j, lam, U, w[j], zz[j])
+            zp = z.astype(self._P.dtype)
+            return np.einsum("ltd,ltd->lt", zp @ self._P, zp, dtype=np.float64)
+        q = np.empty(z.shape[:2])
+        for j0 in range(0, self.L_, _BLOCK):
+            zb = z[j0:j0 + _BLOCK]
+            zz = np.einsum("ltd,ltd->lt", zb, zb)
+            w = self._X[j0:j0 + _BLOCK].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q[j0:j0 + _BLOCK] = (zz - np.einsum("lnt,lnt->lt", w, self._Minv[j0:j0 + _BLOCK] @ w)) \
+                    / self._a[j0:j0 + _BLOCK, None]
+            for j in range(j0, min(j0 + _BLOCK, self.L_)):
+                if j in self._Keig:
+                    q[j] = self._singular_quad(j, *self._Keig[j], w[j - j0], zz[j - j0])
         return q
 
     def _singular_quad(self, j: int, lam: np.ndarray, U: np.ndarray, w: np.ndarray, zz: np.ndarray) -> np.ndarray:

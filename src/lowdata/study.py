@@ -1,0 +1,338 @@
+"""The sample-size study (paper section 4.3): how AUC depends on the number of training images.
+
+For one category: every training and test image is encoded once (through the embedding cache),
+and, for augmentation factor ``f``, ``f`` augmented copies of every training image (copy ``c`` of an
+image depends only on the policy, the seed and ``c``; see :mod:`lowdata.augment`). Then for each
+sample size ``N`` of the grid and each replicate ``r``, a training subset of ``N`` images is drawn
+without replacement, seeded by ``(seed, N, r)``: the same subset for every method and factor, and
+the same whatever other sizes are on the grid. Each (method, ``N``, ``r``, factor) is fitted on the
+subset (plus the ``f`` copies of each of its images; only the copies for an *augment-only* run,
+paper Figure 6) and scored on the full test set.
+
+Grid (:func:`size_grid`): 5 to 50 in steps of 5, then steps of 10, and always the category's full
+training set. At the full size every replicate would draw the same set and every detector is
+deterministic, so one replicate is fitted there.
+
+Results are one row per fit (:data:`COLUMNS`): image AUROC, PaDiM's pixel AUROC where masks exist,
+fit and score seconds, the subset's indices and every seed. Rows are appended to a journal
+(``<out>.journal.jsonl``, flushed per row) as they are computed; an interrupted run started again
+with the same ``out`` skips the fits it already has, and the final table is written atomically
+(Parquet, or CSV when ``out`` ends in ``.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .augment import AugmentPolicy, augment_image, policy_for
+from .cache import EmbeddingCache, entry_key
+from .dataset import CategoryData, load_mask
+from .detectors import METHODS, PaDiM, align_levels, make_detector, upsample_maps
+from .encode import Embeddings, encode, source_key
+from .errors import LowdataError
+from .images import read_image, resize_rgb
+from .metrics import auc_percent_area, image_auroc, pixel_auroc
+
+COLUMNS = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
+           "n_fit", "n_test", "auroc", "pixel_auroc", "fit_seconds", "score_seconds", "seed", "aug_seed",
+           "policy", "policy_digest", "subset"]
+KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
+       "aug_seed", "policy_digest"]
+
+
+def size_grid(n_max: int, small_step: int = 5, switch: int = 50, large_step: int = 10) -> list[int]:
+    """5, 10, ..., 50, 60, 70, ... and always ``n_max`` (the paper's grid)."""
+    if n_max < 1:
+        raise LowdataError(f"no training images (N max = {n_max})")
+    grid = [n for n in range(small_step, switch + 1, small_step) if n < n_max]
+    grid += [n for n in range(switch + large_step, n_max, large_step)]
+    return grid + [n_max]
+
+
+def parse_sizes(spec: str | Sequence[int] | None, n_max: int) -> list[int]:
+    """``None``/``"auto"``: :func:`size_grid`; else sizes like ``"5,10,max"`` (checked against ``n_max``)."""
+    if spec is None or spec == "auto":
+        return size_grid(n_max)
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    sizes = []
+    for item in items:
+        text = str(item).strip()
+        if text == "max":
+            sizes.append(n_max)
+            continue
+        try:
+            n = int(text)
+        except ValueError:
+            raise LowdataError(f"sample size {text!r} is not an integer (or 'max')") from None
+        if n < 1:
+            raise LowdataError(f"sample size must be at least 1, got {n}")
+        if n > n_max:
+            raise LowdataError(f"sample size N={n} is larger than the {n_max} training images available")
+        sizes.append(n)
+    return sorted(set(sizes))
+
+
+def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
+    """Augmentation factors like ``"0,10"``: non-negative integers."""
+    if spec is None or spec == "":
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        try:
+            f = int(text)
+        except ValueError:
+            raise LowdataError(f"augmentation factor {text!r} is not an integer") from None
+        if f < 0:
+            raise LowdataError(f"augmentation factor must be 0 or more, got {f}")
+        out.append(f)
+    return sorted(set(out))
+
+
+def draw_subset(n_pool: int, n: int, seed: int, replicate: int) -> np.ndarray:
+    """Sorted indices of ``n`` of ``n_pool`` training images, without replacement, seeded by (seed, n, replicate)."""
+    if n > n_pool:
+        raise LowdataError(f"sample size N={n} is larger than the {n_pool} training images available")
+    if n == n_pool:
+        return np.arange(n_pool)
+    rng = np.random.default_rng([int(seed), int(n), int(replicate)])
+    return np.sort(rng.choice(n_pool, size=n, replace=False))
+
+
+@dataclass
+class AugmentedCopy:
+    """A callable source for :func:`lowdata.encode.encode`: copy ``copy`` of an image, at ``size`` px.
+
+    Images are resized to the backbone's input size first and augmented at that size, so translations
+    are in pixels of the network's input (Table 4 does not say at which size the paper applied them)."""
+
+    path: Path
+    policy: AugmentPolicy
+    seed: int
+    content_hash: str
+    copy: int
+    size: int
+
+    def __call__(self) -> np.ndarray:
+        img = resize_rgb(read_image(self.path), self.size)
+        return augment_image(img, self.policy, seed=self.seed, content_hash=self.content_hash, copy=self.copy)
+
+
+def encode_augmented(backbone, paths: Sequence[Path], hashes: Sequence[str], cache: EmbeddingCache,
+                     policy: AugmentPolicy, factor: int, seed: int, progress: bool = True) -> list[Embeddings]:
+    """Per copy ``c = 1..factor``, the embeddings of copy ``c`` of every image (in ``paths`` order)."""
+    sources, keys = [], []
+    digest = policy.digest()
+    for c in range(1, factor + 1):
+        for p, h in zip(paths, hashes):
+            sources.append(AugmentedCopy(Path(p), policy, seed, h, c, backbone.input_size))
+            keys.append(entry_key(h, digest, seed, c))
+    if not sources:
+        return []
+    emb = encode(backbone, sources, cache, keys=keys, progress=progress, desc=f"augmenting x{factor}")
+    n = len(paths)
+    return [emb.subset(range(c * n, (c + 1) * n)) for c in range(factor)]
+
+
+@dataclass
+class StudyConfig:
+    methods: list[str]
+    sizes: list[int]
+    reps: int = 5
+    factors: list[int] = field(default_factory=lambda: [0])
+    augment_only: list[int] = field(default_factory=list)
+    seed: int = 0
+    aug_seed: int = 0
+    pixel_size: int = 224
+
+    def validate(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise LowdataError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+        if not self.methods:
+            raise LowdataError("no method given")
+        if self.reps < 1:
+            raise LowdataError(f"replicates must be at least 1, got {self.reps}")
+        for f in self.factors + self.augment_only:
+            if int(f) != f or f < 0:
+                raise LowdataError(f"augmentation factor must be a non-negative integer, got {f!r}")
+        if any(f < 1 for f in self.augment_only):
+            raise LowdataError("augment-only runs need a factor of at least 1")
+        covariance = [m for m in self.methods if m != "knn"]
+        small = [n for n in self.sizes if n < 2]
+        if covariance and small and 0 in self.factors:
+            raise LowdataError(f"{covariance[0]} needs N >= 2 training images to estimate a covariance, got N={small[0]}")
+
+
+def _journal_path(out: Path) -> Path:
+    return out.with_name(out.name + ".journal.jsonl")
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise LowdataError(f"results file not found: {path}")
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+
+
+def _existing_rows(out: Path) -> list[dict]:
+    rows = []
+    if out.exists():
+        rows += read_results(out).to_dict("records")
+    journal = _journal_path(out)
+    if journal.exists():
+        with open(journal) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a crash: that fit is simply done again
+                    continue
+    return rows
+
+
+def _key(row: dict) -> tuple:
+    return tuple(str(row[k]) for k in KEY)
+
+
+def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS).drop_duplicates(subset=KEY, keep="last")
+    df = df.sort_values(["category", "method", "aug_factor", "augment_only", "n_train", "replicate"],
+                        kind="stable").reset_index(drop=True)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return df
+
+
+def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: StudyConfig, out: str | Path,
+              policy: AugmentPolicy | str | dict | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or resume) the study of one category; returns the table of all its rows in ``out``."""
+    from tqdm.auto import tqdm
+
+    config.validate()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n_pool = len(data.train)
+    if n_pool < 1 or len(data.test) < 1:
+        raise LowdataError(f"{data.source}/{data.category}: {n_pool} training and {len(data.test)} test images")
+    too_big = [n for n in config.sizes if n > n_pool]
+    if too_big:
+        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of "
+                           f"{data.category}")
+    labels = data.test_labels
+    if len(np.unique(labels)) < 2:
+        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    pol = policy_for(data.category, policy)
+    digest = pol.digest()
+
+    train_paths = [s.path for s in data.train]
+    hashes = [source_key(p) for p in train_paths]
+    train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
+    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
+    max_factor = max(config.factors + config.augment_only + [0])
+    copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+
+    test_maps = masks = None
+    if "padim" in config.methods:
+        test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial()])
+        if any(s.mask_path is not None for s in data.test):
+            size = (config.pixel_size, config.pixel_size)
+            masks = np.stack([load_mask(s, size) for s in data.test])
+
+    runs = [(f, False) for f in config.factors] + [(f, True) for f in config.augment_only]
+    jobs = []
+    for n in config.sizes:
+        for r in range(1 if n == n_pool else config.reps):
+            for f, only in runs:
+                for m in config.methods:
+                    if m != "knn" and n * (f if only else f + 1) < 2:
+                        continue  # reported by validate() unless augmented copies make up the 2 samples
+                    jobs.append((n, r, f, only, m))
+
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_test": len(data.test),
+            "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name, "policy_digest": digest}
+    rows = _existing_rows(out)
+    done = {_key(r) for r in rows}
+    todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
+                                     "aug_factor": j[2], "augment_only": j[3]}) not in done]
+    journal = _journal_path(out)
+    bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo)
+    with bar, open(journal, "a") as jf:
+        for n, r, f, only, m in todo:
+            idx = draw_subset(n_pool, n, config.seed, r)
+            parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
+            fit_set = Embeddings.concat(parts)
+            det = make_detector(m)
+            t0 = time.perf_counter()
+            det.fit(fit_set)
+            t1 = time.perf_counter()
+            pix = float("nan")
+            if isinstance(det, PaDiM):
+                maps = det.score_maps(test_maps)
+                scores = maps.reshape(len(maps), -1).max(axis=1)
+                t2 = time.perf_counter()
+                if masks is not None:
+                    pix = pixel_auroc(masks, upsample_maps(maps, config.pixel_size, det.sigma * config.pixel_size / 224))
+            else:
+                scores = det.score(test)
+                t2 = time.perf_counter()
+            row = {**base, "method": m, "n_train": n, "replicate": r, "aug_factor": f, "augment_only": only,
+                   "n_fit": len(fit_set), "auroc": image_auroc(labels, scores), "pixel_auroc": pix,
+                   "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
+            jf.write(json.dumps(row) + "\n")
+            jf.flush()
+            os.fsync(jf.fileno())
+            rows.append(row)
+            bar.set_postfix_str(f"{m} N={n} f={f}{'(only)' if only else ''} AUROC={row['auroc']:.3f}", refresh=False)
+            bar.update(1)
+    df = write_results(rows, out)
+    journal.unlink(missing_ok=True)
+    return df
+
+
+def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per (category, method, augmentation): AUROC at the full training set, and the AUC-percent area."""
+    out = {}
+    group = ["category", "aug_factor", "augment_only", "method"]
+    rows = []
+    for (cat, f, only, m), g in df.groupby(group, sort=True):
+        n_max = g["n_train"].max()
+        curve = g.groupby("n_train")["auroc"].mean()
+        rows.append({"category": cat, "aug": f"{f}{' only' if only else ''}", "method": m,
+                     "auroc_max_n": curve.loc[n_max], "area": auc_percent_area(curve.index, curve.values),
+                     "n_max": int(n_max), "sizes": len(curve), "fits": len(g),
+                     "fit_s_mean": g["fit_seconds"].mean()})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return {"table": table}
+    out["table"] = table
+    out["auroc_max_n"] = table.pivot_table(index=["category", "aug"], columns="method", values="auroc_max_n")
+    out["area"] = table.pivot_table(index=["category", "aug"], columns="method", values="area")
+    return out
+
+
+def format_summary(df: pd.DataFrame) -> str:
+    """One screen: AUROC at the full training set and the area under the AUC-percent curve."""
+    s = summarize(df)
+    if s["table"].empty:
+        return "no results"
+    lines = [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
+             "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string(), "",
+             "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
+    if df["pixel_auroc"].notna().any():
+        pix = df[df["n_train"] == df.groupby("category")["n_train"].transform("max")]
+        pix = pix.dropna(subset=["pixel_auroc"]).groupby(["category", "aug_factor", "augment_only"])["pixel_auroc"].mean()
+        lines += ["", "PaDiM pixel AUROC at N max:", pix.round(3).to_string()]
+    return "\n".join(lines)

@@ -273,6 +273,6 @@ def test_preview_grid_shows_originals_and_the_same_copies_as_augment_image():
     assert "hazelnut" in fig._suptitle.get_text()
     assert all(not ax.axison for ax in fig.axes)
     np.testing.assert_array_equal(fig.axes[5].images[0].get_array(), images[1])
-    np.testing.assert_array_equal(fig.axes[5 + 3].images[0].get_array(), _aug(images[1], TABLE4["hazelnut"], 2, seed=2))
+    np.testing.assert_array_equal(fig.axes[5 + 3].images[0].get_array(), _aug(images[1], TABLE4["hazelnut"], 3, seed=2))
     with pytest.raises(LowdataError):
         preview_grid(images, TABLE4["hazelnut"], titles=["a"])

@@ -347,7 +347,7 @@ def describe(policy: AugmentPolicy) -> str:
 def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int = 5, seed: int = 0,
                  titles: list[str] | None = None):
     """A matplotlib Figure to check a policy by eye: one row per image, the original then ``copies``
-    augmented copies (copy ``c`` is exactly what :func:`augment_image` makes with this ``seed``)."""
+    augmented copies ``1..copies``, numbered as in the study (copy ``c`` is exactly what :func:`augment_image` makes with this ``seed``)."""
     from matplotlib.figure import Figure
 
     from .digests import array_hash
@@ -361,7 +361,7 @@ def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int
     if titles is not None and len(titles) != len(images):
         raise LowdataError(f"got {len(titles)} titles for {len(images)} images")
     rows = [[img] + [augment_image(img, policy, seed=seed, content_hash=array_hash(img), copy=c)
-                     for c in range(copies)] for img in images]
+                     for c in range(1, copies + 1)] for img in images]
     fig = Figure(figsize=(1.8 * (copies + 1), 1.8 * len(images) + 0.6), layout="constrained")
     axes = fig.subplots(len(images), copies + 1, squeeze=False)
     for i, row in enumerate(rows):
@@ -372,6 +372,6 @@ def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int
             if j == 0:
                 ax.set_title(titles[i] if titles is not None else "original", fontsize=8)
             elif i == 0:
-                ax.set_title(f"copy {j - 1}", fontsize=8)
+                ax.set_title(f"copy {j}", fontsize=8)
     fig.suptitle(f"{policy.name}: {describe(policy)}", fontsize=9)
     return fig

@@ -5,6 +5,10 @@
                             of an MVTec-layout folder.
 ``lowdata download mvtec``  fetch, verify and extract MVTec AD (needs internet).
 ``lowdata categories``      list the categories of an MVTec-layout folder.
+``lowdata study``           the sample-size study of one category (paper section 4.3): every method
+                            fitted on seeded subsets of N training images, with and without
+                            augmentation; a resumable results table and a one-screen summary.
+``lowdata augment-preview`` a grid of augmented copies, to check a policy by eye.
 
 Errors in the user's input print one line, ``lowdata: error: ...``, and exit with status 2.
 """
@@ -101,6 +105,68 @@ def cmd_categories(args) -> int:
     return 0
 
 
+def _category_data(args):
+    from .dataset import load_category
+
+    source = args.source or ("mvtec" if args.data is not None else "elpv")
+    return load_category(source, args.category, root=args.data)
+
+
+def cmd_study(args) -> int:
+    from .augment import policy_for
+    from .backbones import load_backbone
+    from .encode import cache_for
+    from .study import StudyConfig, format_summary, parse_factors, parse_sizes, run_study
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    factors = parse_factors(args.aug)
+    config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
+                         augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
+                         pixel_size=args.pixel_size)
+    config.validate()  # before the slow steps: an unknown method fails at once
+    data = _category_data(args)
+    config.sizes = parse_sizes(args.sizes, len(data.train))
+    config.validate()
+    policy_for(data.category, args.policy)  # a bad policy fails before the backbone is loaded
+    backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
+    out = args.out or Path("data/results") / f"study-{data.source}-{data.category}-{backbone.name}.parquet"
+    print(f"{data.source}/{data.category}: {len(data.train)} training, {len(data.test)} test images; "
+          f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates; "
+          f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
+    df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
+                   progress=not args.no_progress)
+    mine = df[(df["category"] == data.category) & (df["backbone"] == backbone.key)]
+    print()
+    print(format_summary(mine))
+    print(f"\nresults: {out} ({len(df)} rows)")
+    return 0
+
+
+def cmd_augment_preview(args) -> int:
+    from .augment import describe, policy_for, preview_grid
+    from .images import read_image, resize_rgb
+
+    data = _category_data(args)
+    policy = policy_for(data.category, args.policy)
+    rng = __import__("numpy").random.default_rng(args.seed)
+    picks = sorted(rng.choice(len(data.train), size=min(args.images, len(data.train)), replace=False))
+    images = [resize_rgb(read_image(data.train[i].path), args.size) for i in picks]
+    fig = preview_grid(images, policy, copies=args.copies, seed=args.seed,
+                       titles=[data.train[i].path.name for i in picks])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=80)
+    print(f"{policy.name}: {describe(policy)}\n{len(images)} images x {args.copies} copies -> {args.out}")
+    return 0
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
+    p.add_argument("--source", choices=["mvtec", "elpv"], help="default: mvtec with --data, else elpv")
+    p.add_argument("--category", required=True, help="e.g. bottle (MVTec) or mono / poly (ELPV)")
+    p.add_argument("--policy", help="augmentation policy: a Table 4 category, 'default', or a JSON file "
+                                    "(default: the category's Table 4 policy, else 'default')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .backbones import BACKBONES, DEFAULT_BACKBONE
 
@@ -131,6 +197,34 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("categories", help="list the categories of an MVTec-layout folder")
     c.add_argument("--data", type=Path, required=True)
     c.set_defaults(func=cmd_categories)
+
+    st = sub.add_parser("study", help="the sample-size study of one category (resumable)")
+    _add_data_args(st)
+    st.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    st.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
+    st.add_argument("--weights", help="efficientnet-b4 only: local copy of Keras' efficientnetb4_notop.h5")
+    st.add_argument("--methods", default="knn,maha-emp,maha-lw,padim", help="comma-separated (default: all four)")
+    st.add_argument("--sizes", default="auto", help="'auto' (5..50 by 5, then by 10, and the maximum) or e.g. 5,10,max")
+    st.add_argument("--reps", type=int, default=5, help="replicates per sample size (default 5)")
+    st.add_argument("--aug", default="0", help="augmentation factors, e.g. 0,10 (copies per training image)")
+    st.add_argument("--augment-only", default="", help="factors run without the original images, e.g. 1 (Figure 6)")
+    st.add_argument("--seed", type=int, default=0, help="seed of the training subsets (default 0)")
+    st.add_argument("--aug-seed", type=int, default=0, help="seed of the augmented copies (default 0)")
+    st.add_argument("--pixel-size", type=int, default=224, help="resolution of PaDiM's pixel AUROC (default 224)")
+    st.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
+    st.add_argument("--out", type=Path, help="results table, .parquet or .csv "
+                                             "(default data/results/study-<source>-<category>-<backbone>.parquet)")
+    st.add_argument("--no-progress", action="store_true")
+    st.set_defaults(func=cmd_study)
+
+    a = sub.add_parser("augment-preview", help="save a grid of augmented training images")
+    _add_data_args(a)
+    a.add_argument("--images", type=int, default=4, help="training images to show (default 4)")
+    a.add_argument("--copies", type=int, default=5, help="augmented copies per image (default 5)")
+    a.add_argument("--size", type=int, default=380, help="size the images are resized to first (default 380)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", type=Path, required=True, help="image file to write, e.g. preview.png")
+    a.set_defaults(func=cmd_augment_preview)
     return p
 
 

@@ -1,0 +1,137 @@
+"""The study protocol on a tiny MVTec-layout folder with the real Lite0 weights at 96 px."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lowdata.study as study
+from lowdata.cache import EmbeddingCache
+from lowdata.cli import main
+from lowdata.dataset import load_category
+from lowdata.detectors import KNN
+from lowdata.encode import encode
+from lowdata.errors import LowdataError
+from lowdata.metrics import image_auroc
+from lowdata.study import StudyConfig, draw_subset, parse_factors, parse_sizes, run_study, size_grid
+
+
+def test_size_grid_is_the_papers():
+    assert size_grid(209) == list(range(5, 51, 5)) + list(range(60, 201, 10)) + [209]
+    assert size_grid(60) == list(range(5, 51, 5)) + [60]
+    assert size_grid(50) == list(range(5, 51, 5))
+    assert size_grid(3) == [3]
+
+
+def test_parse_sizes_and_factors():
+    assert parse_sizes("10,5,max", 30) == [5, 10, 30]
+    assert parse_sizes("auto", 12) == [5, 10, 12]
+    with pytest.raises(LowdataError, match="N=40 is larger than the 30"):
+        parse_sizes("5,40", 30)
+    with pytest.raises(LowdataError, match="'ten'"):
+        parse_sizes("ten", 30)
+    assert parse_factors("10,0") == [0, 10]
+    with pytest.raises(LowdataError, match="'2.5' is not an integer"):
+        parse_factors("0,2.5")
+    with pytest.raises(LowdataError, match="0 or more, got -1"):
+        parse_factors("-1")
+
+
+def test_subsets_are_seeded_without_replacement_and_independent_of_the_grid():
+    a = draw_subset(50, 10, seed=3, replicate=1)
+    assert len(set(a)) == 10 and a.max() < 50 and np.all(np.diff(a) > 0)
+    np.testing.assert_array_equal(a, draw_subset(50, 10, seed=3, replicate=1))
+    assert not np.array_equal(a, draw_subset(50, 10, seed=3, replicate=2))
+    assert not np.array_equal(a, draw_subset(50, 10, seed=4, replicate=1))
+    np.testing.assert_array_equal(draw_subset(7, 7, 0, 4), np.arange(7))
+    with pytest.raises(LowdataError, match="N=8 is larger"):
+        draw_subset(7, 8, 0, 0)
+
+
+@pytest.fixture
+def widget(tiny_mvtec):
+    return load_category("mvtec", "widget", root=tiny_mvtec)
+
+
+CONFIG = dict(methods=["knn", "maha-emp", "maha-lw", "padim"], sizes=[2, 6], reps=2, factors=[0, 1],
+              augment_only=[1], seed=1, pixel_size=32)
+
+
+def test_study_rows_subsets_and_values(widget, lite0_small, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    df = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), tmp_path / "r.parquet", progress=False)
+    # N=2: 2 replicates, N=6 (all 6 images): 1; 3 runs (f=0, f=1, f=1 only); 4 methods
+    assert len(df) == (2 * 3 + 1 * 3) * 4
+    assert set(df.columns) == set(study.COLUMNS)
+    # the same subset for every method and factor at a given (N, replicate)
+    assert df.groupby(["n_train", "replicate"])["subset"].nunique().eq(1).all()
+    row = df[(df.method == "knn") & (df.n_train == 2) & (df.replicate == 1) & (df.aug_factor == 0)].iloc[0]
+    idx = [int(i) for i in row.subset.split()]
+    np.testing.assert_array_equal(idx, draw_subset(6, 2, seed=1, replicate=1))
+    # its AUROC is that of a KNN fitted on those two images
+    train = encode(lite0_small, [widget.train[i].path for i in idx], cache, progress=False)
+    test = encode(lite0_small, [s.path for s in widget.test], cache, progress=False)
+    assert row.auroc == pytest.approx(image_auroc(widget.test_labels, KNN().fit(train).score(test)))
+    assert (df.n_fit == np.where(df.augment_only, df.n_train * df.aug_factor, df.n_train * (df.aug_factor + 1))).all()
+    padim = df[df.method == "padim"]
+    assert padim.pixel_auroc.between(0, 1).all() and df[df.method != "padim"].pixel_auroc.isna().all()
+    assert df.auroc.between(0, 1).all() and (df.fit_seconds >= 0).all()
+    # augmented copies went through the cache: 6 train + 4 test + 6 copies
+    assert len(list(cache.dir.rglob("*.npz"))) == 16
+    assert not (tmp_path / "r.parquet.journal.jsonl").exists()
+
+
+def test_study_resumes_after_an_interruption(widget, lite0_small, tmp_path, monkeypatch):
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    out = tmp_path / "r.csv"
+    full = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), tmp_path / "ref.csv", progress=False)
+
+    real = study.make_detector
+    calls = []
+
+    def failing(method):
+        calls.append(method)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real(method)
+
+    monkeypatch.setattr(study, "make_detector", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), out, progress=False)
+    journal = tmp_path / "r.csv.journal.jsonl"
+    assert len(journal.read_text().splitlines()) == 6 and not out.exists()
+
+    calls.clear()
+    monkeypatch.setattr(study, "make_detector", lambda m: (calls.append(m), real(m))[1])
+    resumed = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), out, progress=False)
+    assert len(calls) == len(full) - 6  # only the fits that were missing
+    assert not journal.exists()
+    cols = ["method", "n_train", "replicate", "aug_factor", "augment_only", "auroc", "subset"]
+    pd.testing.assert_frame_equal(resumed[cols].reset_index(drop=True), full[cols].reset_index(drop=True))
+
+
+def test_study_bad_input(widget, lite0_small, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    with pytest.raises(LowdataError, match="N=7 is larger than the 6"):
+        run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[7]), tmp_path / "r.csv")
+    with pytest.raises(LowdataError, match="maha-lw needs N >= 2"):
+        run_study(widget, lite0_small, cache, StudyConfig(methods=["maha-lw"], sizes=[1]), tmp_path / "r.csv")
+    with pytest.raises(LowdataError, match="unknown method 'lof'"):
+        run_study(widget, lite0_small, cache, StudyConfig(methods=["lof"], sizes=[2]), tmp_path / "r.csv")
+    with pytest.raises(LowdataError, match="unknown augmentation policy"):
+        run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2]), tmp_path / "r.csv",
+                  policy="sparkle")
+
+
+def test_cli_study(tiny_mvtec, tmp_path, capsys):
+    out = tmp_path / "res.csv"
+    args = ["study", "--data", str(tiny_mvtec), "--category", "widget", "--input-size", "96", "--sizes", "3,max",
+            "--reps", "2", "--aug", "0,1", "--methods", "knn,maha-lw", "--out", str(out), "--cache",
+            str(tmp_path / "cache"), "--no-progress"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Image AUROC at the full training set" in text and "Area under the AUC-percent curve" in text
+    df = pd.read_csv(out)
+    assert len(df) == (2 + 1) * 2 * 2 and set(df.method) == {"knn", "maha-lw"}
+    bad = ["study", "--data", str(tiny_mvtec), "--category", "widget", "--methods", "knn,svm"]
+    assert main(bad) == 2
+    assert "unknown method 'svm'" in capsys.readouterr().err

@@ -18,7 +18,8 @@ chunks), or plain arrays: a list with one array per feature level, ``(n, c)`` po
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Union
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -26,7 +27,21 @@ from .encode import Embeddings
 from .errors import LowdataError
 from .gaussian import GaussianBank
 
-Features = Union[Embeddings, Sequence[np.ndarray], np.ndarray]
+
+
+@dataclass
+class MapStream:
+    """``n`` images' maps delivered in chunks, for PaDiM on more maps than fit in memory:
+    ``chunks()`` returns an iterable of per-level lists of ``(b, h, w, c)`` arrays."""
+
+    n: int
+    chunks: Callable[[], Iterable[Sequence[np.ndarray]]]
+
+    def __len__(self) -> int:
+        return self.n
+
+
+Features = Union[Embeddings, MapStream, Sequence[np.ndarray], np.ndarray]
 
 
 def pooled_levels(X: Features) -> list[np.ndarray]:
@@ -52,25 +67,32 @@ def pooled_levels(X: Features) -> list[np.ndarray]:
 def align_levels(maps: Sequence[np.ndarray]) -> np.ndarray:
     """``(n, H, W, sum c)``: each level's ``(n, h, w, c)`` map brought to the finest grid (nearest
     neighbour: cell ``i`` reads cell ``floor((i + 1/2) h / H)``, i.e. plain repetition for a factor 2)."""
+    if any(m.ndim != 4 for m in maps):
+        raise LowdataError(f"expected (n, h, w, c) maps, got shapes {[m.shape for m in maps]}")
+    n = maps[0].shape[0]
     H = max(m.shape[1] for m in maps)
     W = max(m.shape[2] for m in maps)
-    out = []
+    out = np.empty((n, H, W, sum(m.shape[3] for m in maps)), np.float32)
+    c0 = 0
     for m in maps:
-        if m.ndim != 4:
-            raise LowdataError(f"expected (n, h, w, c) maps, got shape {m.shape}")
-        h, w = m.shape[1:3]
-        if (h, w) != (H, W):
+        h, w, c = m.shape[1:]
+        dst = out[..., c0:c0 + c]
+        if H % h == 0 and W % w == 0:  # whole factors: broadcast each cell over its block, one pass
+            dst.reshape(n, h, H // h, w, W // w, c)[...] = m[:, :, None, :, None, :]
+        else:
             rows = ((np.arange(H) + 0.5) * h / H).astype(int)
             cols = ((np.arange(W) + 0.5) * w / W).astype(int)
-            m = m[:, rows][:, :, cols]
-        out.append(np.asarray(m, dtype=np.float32))
-    return np.concatenate(out, axis=3)
+            dst[...] = m[:, rows][:, :, cols]
+        c0 += c
+    return out
 
 
 def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarray]]:
     """Number of images and an iterator of aligned ``(b, H, W, D)`` chunks."""
     if isinstance(X, Embeddings):
         return len(X), (align_levels(m) for m in X.iter_spatial(chunk))
+    if isinstance(X, MapStream):
+        return X.n, (align_levels(m) for m in X.chunks())
     arrays = [X] if isinstance(X, np.ndarray) else list(X)
     if not arrays or any(np.ndim(a) != 4 for a in arrays):
         raise LowdataError(f"PaDiM needs (n, h, w, c) maps per level, got shapes {[np.shape(a) for a in arrays]}")

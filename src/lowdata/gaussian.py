@@ -178,7 +178,8 @@ class GaussianBank:
         for c in (first, *chunks):
             y = np.swapaxes(c, 0, 1) - shift[:, None, :]  # (L, b, d) float64
             yf = y.astype(self._gram_dtype)
-            G += np.swapaxes(yf, 1, 2) @ yf
+            for j0 in range(0, L, _BLOCK):
+                G[j0:j0 + _BLOCK] += np.swapaxes(yf[j0:j0 + _BLOCK], 1, 2) @ yf[j0:j0 + _BLOCK]
             q = np.einsum("lbd,lbd->lb", y, y)
             s1 += y.sum(axis=1)
             sq1 += q.sum(axis=1)
@@ -189,12 +190,16 @@ class GaussianBank:
             raise LowdataError(f"expected {n} training samples, got {count}")
         m = s1 / n  # mean of the shifted samples
         self.location_ = shift + m
-        S = G / n - m[:, :, None] * m[:, None, :]
+        S = G  # the covariance is made in place, a block of locations at a time: no second L x d x d array
+        for j0 in range(0, L, _BLOCK):
+            mb = m[j0:j0 + _BLOCK]
+            S[j0:j0 + _BLOCK] /= n
+            S[j0:j0 + _BLOCK] -= mb[:, :, None] * mb[:, None, :]
         del G
         self.route = "full"
         c2 = (m * m).sum(axis=1)
         # sum_k |y_k - m|^4 expanded: q_k = |y_k|^2, p_k = y_k . m
-        sum_p2 = np.einsum("li,lij,lj->l", m, S, m) * n + n * c2 ** 2  # sum_k p_k^2 = m^T (sum y y^T) m
+        sum_p2 = (np.einsum("lij,lj->li", S, m) * m).sum(axis=1) * n + n * c2 ** 2  # m^T (sum y y^T) m
         sum_qp = (sqy * m).sum(axis=1)
         q4 = sq2 + 4 * sum_p2 + n * c2 ** 2 - 4 * sum_qp + 2 * c2 * sq1 - 4 * c2 * n * c2
         tr = np.einsum("lii->l", S)
@@ -202,7 +207,8 @@ class GaussianBank:
         s = _shrinkage(n, d, tr, fro2, q4)
         self.shrinkage_ = s
         mu = tr / d
-        S *= (1.0 - s)[:, None, None]
+        for j0 in range(0, L, _BLOCK):
+            S[j0:j0 + _BLOCK] *= (1.0 - s[j0:j0 + _BLOCK])[:, None, None]
         S[:, np.arange(d), np.arange(d)] += (s * mu)[:, None]
         # a single Gaussian keeps a float64 precision; a bank float32 (scoring is then twice as fast)
         self._P = S if L == 1 else np.empty((L, d, d), np.float32)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,7 +269,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
                                      "aug_factor": j[2], "augment_only": j[3]}) not in done]
     journal = _journal_path(out)
-    bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo)
+    bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
     with bar, open(journal, "a") as jf:
         for n, r, f, only, m in todo:
             idx = draw_subset(n_pool, n, config.seed, r)

@@ -57,6 +57,35 @@ def test_constant_features_follow_sklearn():
         assert np.all(got[:, 0] == 0)
 
 
+@pytest.mark.parametrize("n", [3, 30])  # Woodbury and full routes
+def test_bank_keeps_small_variations_on_a_large_offset(n):
+    rng = np.random.default_rng(n)
+    X = 1e4 + 1e-2 * correlated(rng, n, 3, 30, shift=0.0)
+    Z = 1e4 + 1e-2 * correlated(rng, 4, 3, 30, shift=0.0)
+    np.testing.assert_allclose(GaussianBank().fit(X).mahalanobis(Z), sk_reference(X, Z, "ledoit-wolf"), rtol=1e-5)
+
+
+def test_bank_ill_conditioned_full_route():
+    """Eigenvalues falling as i^-3 (condition number near 1e5) with n > d: the float32 products of the
+    d x d sums cost about 1e-5 (the goal for PaDiM is 1e-4 on test scores)."""
+    rng = np.random.default_rng(3)
+    d, n = 60, 400
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    A = Q * np.arange(1, d + 1) ** -1.5
+    X = (rng.normal(size=(n, 2, d)) @ A.T).astype(np.float32).astype(np.float64)
+    Z = rng.normal(size=(5, 2, d)) @ A.T
+    bank = GaussianBank().fit(X)
+    assert bank.route == "full"
+    np.testing.assert_allclose(bank.mahalanobis(Z), sk_reference(X, Z, "ledoit-wolf"), rtol=3e-5)
+
+
+def test_single_feature_level():
+    rng = np.random.default_rng(4)
+    train, test = [rng.normal(size=(8, 1)), rng.normal(size=(8, 3))], [rng.normal(size=(3, 1)), rng.normal(size=(3, 3))]
+    ref = sum(np.sqrt(LedoitWolf().fit(a).mahalanobis(b)) for a, b in zip(train, test))
+    np.testing.assert_allclose(Mahalanobis().fit(train).score(test), ref, rtol=1e-7)
+
+
 def test_bank_errors():
     with pytest.raises(LowdataError, match="'shrunk'"):
         GaussianBank("shrunk")
@@ -65,6 +94,10 @@ def test_bank_errors():
     bank = GaussianBank().fit(np.random.default_rng(0).normal(size=(5, 3, 4)))
     with pytest.raises(LowdataError, match=r"\(n, 3, 4\)"):
         bank.mahalanobis(np.ones((2, 3, 5)))
+    with pytest.raises(LowdataError, match="no training samples"):
+        GaussianBank().fit(iter([]), n=5)
+    with pytest.raises(LowdataError, match=r"expected chunks shaped \(b, 3, 4\), got \(2, 3, 5\)"):
+        GaussianBank().fit(iter([np.ones((3, 3, 4)), np.ones((2, 3, 5))]), n=5)
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -76,6 +109,11 @@ def test_knn_matches_sklearn(k):
     dist, _ = NearestNeighbors(n_neighbors=k).fit(np.hstack(train)).kneighbors(np.hstack(test))
     np.testing.assert_allclose(got, (dist ** 2).mean(axis=1), rtol=1e-9)
     assert np.allclose(KNN(1).fit(train).score(train), 0, atol=1e-9)  # training points are at distance 0
+    # a large common offset does not cancel the distances' digits
+    big = [1e5 + 1e-3 * a for a in train]
+    exact = ((np.hstack(test)[:, None] - np.hstack(train)[None]) ** 2).sum(-1) * 1e-6
+    got = KNN(k).fit(big).score([1e5 + 1e-3 * a for a in test])
+    np.testing.assert_allclose(got, np.sort(exact, axis=1)[:, :k].mean(axis=1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("method,estimator", [("maha-emp", "empirical"), ("maha-lw", "ledoit-wolf")])
@@ -98,6 +136,23 @@ def test_align_levels_repeats_coarse_grids():
     out = align_levels([fine, coarse])
     assert out.shape == (2, 4, 4, 3)
     np.testing.assert_array_equal(out[..., 1:], np.repeat(np.repeat(coarse, 2, axis=1), 2, axis=2))
+
+
+def test_padim_woodbury_route_and_streams():
+    from lowdata.detectors import MapStream
+
+    rng = np.random.default_rng(8)
+    train = [rng.normal(size=(6, 4, 4, 7)).astype(np.float32), rng.normal(size=(6, 2, 2, 5)).astype(np.float32)]
+    test = [rng.normal(size=(3, 4, 4, 7)), rng.normal(size=(3, 2, 2, 5))]
+    det = PaDiM(chunk=4).fit(train)
+    assert det.bank.route == "woodbury"  # 6 images <= 12 features
+    A, B = align_levels(train).astype(np.float64), align_levels(test).astype(np.float64)
+    ref = np.sqrt(sk_reference(A.reshape(6, 16, 12), B.reshape(3, 16, 12), "ledoit-wolf")).max(axis=1)
+    np.testing.assert_allclose(det.score(test), ref, rtol=1e-6)
+    streamed = PaDiM().fit(MapStream(6, lambda: ([a[i:i + 4] for a in train] for i in (0, 4))))
+    np.testing.assert_allclose(streamed.score(test), ref, rtol=1e-6)
+    with pytest.raises(LowdataError, match="first chunk of maps is empty"):
+        PaDiM().fit(MapStream(3, lambda: []))
 
 
 def test_padim_matches_per_location_sklearn_and_localizes():

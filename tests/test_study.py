@@ -113,13 +113,34 @@ def test_study_bad_input(widget, lite0_small, tmp_path):
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
     with pytest.raises(LowdataError, match="N=7 is larger than the 6"):
         run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[7]), tmp_path / "r.csv")
-    with pytest.raises(LowdataError, match="maha-lw needs N >= 2"):
+    with pytest.raises(LowdataError, match="maha-lw needs at least 2 training images.*N=1 with augmentation factor 0"):
         run_study(widget, lite0_small, cache, StudyConfig(methods=["maha-lw"], sizes=[1]), tmp_path / "r.csv")
+    with pytest.raises(LowdataError, match="N=1 with augmentation factor 1 \\(augment only\\) gives 1"):
+        StudyConfig(methods=["padim"], sizes=[1], factors=[], augment_only=[1]).validate()
+    StudyConfig(methods=["padim"], sizes=[1], factors=[1]).validate()  # 1 image + 1 copy: a covariance of 2
+    with pytest.raises(LowdataError, match="seed must be at least 0, got -1"):
+        StudyConfig(methods=["knn"], sizes=[2], seed=-1).validate()
+    with pytest.raises(LowdataError, match="augmentation factor must be a whole number, got 2.5"):
+        StudyConfig(methods=["knn"], sizes=[2], factors=[2.5]).validate()
+    with pytest.raises(LowdataError, match="nothing to run"):
+        StudyConfig(methods=["knn"], sizes=[2], factors=[]).validate()
     with pytest.raises(LowdataError, match="unknown method 'lof'"):
         run_study(widget, lite0_small, cache, StudyConfig(methods=["lof"], sizes=[2]), tmp_path / "r.csv")
     with pytest.raises(LowdataError, match="unknown augmentation policy"):
         run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2]), tmp_path / "r.csv",
                   policy="sparkle")
+
+
+def test_summary_needs_the_full_training_set():
+    rows = [dict(category="c", aug_factor=0, augment_only=False, method="knn", n_train=n, n_pool=20, auroc=a,
+                 fit_seconds=0.0, score_seconds=0.0, pixel_auroc=float("nan"), seed=0, aug_seed=0, policy_digest="p")
+            for n, a in [(5, 0.6), (10, 0.8)]]
+    table = study.summarize(pd.DataFrame(rows))["table"]
+    assert np.isnan(table.auroc_max_n[0]) and np.isnan(table.area[0])  # N=10 is not "the full training set"
+    rows.append({**rows[0], "n_train": 20, "auroc": 1.0})
+    table = study.summarize(pd.DataFrame(rows))["table"]
+    assert table.auroc_max_n[0] == 1.0 and table.area[0] == pytest.approx(0.625 / 0.75)
+    assert "NaN" in study.format_summary(pd.DataFrame(rows[:2]))
 
 
 def test_cli_study(tiny_mvtec, tmp_path, capsys):

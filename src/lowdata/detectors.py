@@ -130,9 +130,12 @@ class KNN(Detector):
         train = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
         if len(train) < self.k:
             raise LowdataError(f"knn: k={self.k} needs at least {self.k} training images, got {len(train)}")
-        self.train_ = train
+        # centred on the training mean (distances do not change): |t|^2 + |x|^2 - 2 t.x then does not
+        # cancel away the digits of features with a large common offset
+        self.center_ = train.mean(axis=0)
+        self.train_ = train - self.center_
         self.n_train_ = len(train)
-        self._sq = (train ** 2).sum(axis=1)
+        self._sq = (self.train_ ** 2).sum(axis=1)
         return self
 
     def score(self, X: Features) -> np.ndarray:
@@ -140,6 +143,7 @@ class KNN(Detector):
         test = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
         if test.shape[1] != self.train_.shape[1]:
             raise LowdataError(f"knn: fitted on {self.train_.shape[1]} features, got {test.shape[1]}")
+        test = test - self.center_
         out = np.empty(len(test))
         for i in range(0, len(test), 256):
             t = test[i:i + 256]
@@ -185,7 +189,9 @@ class PaDiM(Detector):
         n, chunks = spatial_chunks(X, self.chunk)
         if n < 2:
             raise LowdataError(f"padim: a covariance needs at least 2 training images, got {n}")
-        first = next(chunks)
+        first = next(chunks, None)
+        if first is None or len(first) == 0:
+            raise LowdataError(f"padim: expected {n} training images, the first chunk of maps is empty")
         self.grid_ = first.shape[1:3]
 
         def flat():

@@ -100,7 +100,10 @@ class GaussianBank:
             raise LowdataError(f"a covariance needs at least 2 training samples, got {n}")
         self.n_ = n
         chunks = as_chunks(X, self.chunk)
-        first = next(chunks)
+        first = next(chunks, None)
+        if first is None or np.ndim(first) != 3 or len(first) == 0:
+            raise LowdataError(f"no training samples in the first chunk (expected {n} samples shaped (n, locations, "
+                               f"features)), got {None if first is None else np.shape(first)}")
         self.L_, self.d_ = first.shape[1], first.shape[2]
         if self.estimator == "empirical":
             self._fit_empirical(first, chunks)
@@ -114,16 +117,26 @@ class GaussianBank:
         """All samples, location-major ``(L, n, d)``, minus their float64 mean (sets ``location_``)."""
         n, d = self.n_, self.d_
         X = np.empty((self.L_, n, d), dtype)
+        # samples are shifted by the first chunk's float64 mean before any cast, so that a large
+        # common offset does not eat the float32 digits; the exact mean is removed afterwards
+        shift = first.mean(axis=0, dtype=np.float64)
         i = 0
         for c in (first, *chunks):
-            X[:, i:i + len(c)] = np.swapaxes(c, 0, 1)
+            self._check_chunk(c, i)
+            X[:, i:i + len(c)] = np.swapaxes(c - shift, 0, 1)
             i += len(c)
         if i != n:
             raise LowdataError(f"expected {n} training samples, got {i}")
-        self.location_ = X.mean(axis=1, dtype=np.float64)
+        rest = X.mean(axis=1, dtype=np.float64)
+        self.location_ = shift + rest
         for j0 in range(0, self.L_, _BLOCK):
-            X[j0:j0 + _BLOCK] = X[j0:j0 + _BLOCK] - self.location_[j0:j0 + _BLOCK, None, :]
+            X[j0:j0 + _BLOCK] = X[j0:j0 + _BLOCK] - rest[j0:j0 + _BLOCK, None, :]
         return X
+
+    def _check_chunk(self, c: np.ndarray, start: int) -> None:
+        if c.ndim != 3 or c.shape[1:] != (self.L_, self.d_):
+            raise LowdataError(f"training samples {start}..: expected chunks shaped (b, {self.L_}, {self.d_}), "
+                               f"got {c.shape}")
 
     def _fit_empirical(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
         """``np.cov(bias=True)`` and ``pinvh``, computed as scikit-learn does (two passes, float64)."""
@@ -176,6 +189,7 @@ class GaussianBank:
         sqy = np.zeros((L, d))
         count = 0
         for c in (first, *chunks):
+            self._check_chunk(c, count)
             y = np.swapaxes(c, 0, 1) - shift[:, None, :]  # (L, b, d) float64
             yf = y.astype(self._gram_dtype)
             for j0 in range(0, L, _BLOCK):
@@ -210,14 +224,15 @@ class GaussianBank:
         for j0 in range(0, L, _BLOCK):
             S[j0:j0 + _BLOCK] *= (1.0 - s[j0:j0 + _BLOCK])[:, None, None]
         S[:, np.arange(d), np.arange(d)] += (s * mu)[:, None]
-        # a single Gaussian keeps a float64 precision; a bank float32 (scoring is then twice as fast)
-        self._P = S if L == 1 else np.empty((L, d, d), np.float32)
-        for j0 in range(0, L, _BLOCK):  # a block of locations at a time
+        # the precision stays float64 (a float32 copy loses up to 2e-4 when the covariance's condition
+        # number nears 1e6), inverted in place a block of locations at a time
+        for j0 in range(0, L, _BLOCK):
             try:
-                self._P[j0:j0 + _BLOCK] = np.linalg.inv(S[j0:j0 + _BLOCK])
+                S[j0:j0 + _BLOCK] = np.linalg.inv(S[j0:j0 + _BLOCK])
             except np.linalg.LinAlgError:
                 for j in range(j0, min(j0 + _BLOCK, L)):
-                    self._P[j] = linalg.pinvh(S[j], check_finite=False)
+                    S[j] = linalg.pinvh(S[j], check_finite=False)
+        self._P = S
 
     # --------------------------------------------------------------------------------------- score
     def mahalanobis(self, Z: np.ndarray) -> np.ndarray:
@@ -232,8 +247,7 @@ class GaussianBank:
 
     def _quad(self, z: np.ndarray) -> np.ndarray:
         if self.route == "full":
-            zp = z.astype(self._P.dtype)
-            return np.einsum("ltd,ltd->lt", zp @ self._P, zp, dtype=np.float64)
+            return np.einsum("ltd,ltd->lt", z @ self._P, z)
         q = np.empty(z.shape[:2])
         for j0 in range(0, self.L_, _BLOCK):
             zb = z[j0:j0 + _BLOCK]

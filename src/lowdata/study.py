@@ -44,10 +44,12 @@ from .images import read_image, resize_rgb
 from .metrics import auc_percent_area, image_auroc, pixel_auroc
 
 COLUMNS = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
-           "n_fit", "n_test", "auroc", "pixel_auroc", "fit_seconds", "score_seconds", "seed", "aug_seed",
-           "policy", "policy_digest", "subset"]
+           "n_fit", "n_pool", "n_test", "auroc", "pixel_auroc", "fit_seconds", "score_seconds", "seed", "aug_seed",
+           "policy", "policy_digest", "pixel_size", "subset"]
+# what identifies a fit: a row with the same key is not fitted again when a run resumes
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
-       "aug_seed", "policy_digest"]
+       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subset"]
 
 
 def size_grid(n_max: int, small_step: int = 5, switch: int = 50, large_step: int = 10) -> list[int]:
@@ -162,17 +164,32 @@ class StudyConfig:
             raise LowdataError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
         if not self.methods:
             raise LowdataError("no method given")
-        if self.reps < 1:
-            raise LowdataError(f"replicates must be at least 1, got {self.reps}")
-        for f in self.factors + self.augment_only:
-            if int(f) != f or f < 0:
-                raise LowdataError(f"augmentation factor must be a non-negative integer, got {f!r}")
-        if any(f < 1 for f in self.augment_only):
-            raise LowdataError("augment-only runs need a factor of at least 1")
+        self.sizes = [_whole("sample size", n, 1) for n in self.sizes]
+        self.factors = [_whole("augmentation factor", f, 0) for f in self.factors]
+        self.augment_only = [_whole("augment-only factor", f, 1) for f in self.augment_only]
+        self.reps = _whole("replicates", self.reps, 1)
+        self.seed = _whole("seed", self.seed, 0)
+        self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
+        self.pixel_size = _whole("pixel size", self.pixel_size, 8)
+        if not self.factors and not self.augment_only:
+            raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")
         covariance = [m for m in self.methods if m != "knn"]
-        small = [n for n in self.sizes if n < 2]
-        if covariance and small and 0 in self.factors:
-            raise LowdataError(f"{covariance[0]} needs N >= 2 training images to estimate a covariance, got N={small[0]}")
+        for n in self.sizes:
+            for f, only in [(f, False) for f in self.factors] + [(f, True) for f in self.augment_only]:
+                if covariance and n * (f if only else f + 1) < 2:
+                    raise LowdataError(f"{covariance[0]} needs at least 2 training images to estimate a covariance; "
+                                       f"N={n} with augmentation factor {f}{' (augment only)' if only else ''} "
+                                       f"gives {n * (f if only else f + 1)}")
+
+
+def _whole(what: str, value, least: int) -> int:
+    """``value`` as an int >= ``least``, or an error naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or int(value) != value:
+        raise LowdataError(f"{what} must be a whole number, got {value!r}")
+    if value < least:
+        raise LowdataError(f"{what} must be at least {least}, got {value}")
+    return int(value)
 
 
 def _journal_path(out: Path) -> Path:
@@ -183,7 +200,9 @@ def read_results(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise LowdataError(f"results file not found: {path}")
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    if path.suffix == ".csv":  # text columns stay text (a category named "01" must not become 1)
+        return pd.read_csv(path, dtype={c: str for c in _TEXT})
+    return pd.read_parquet(path)
 
 
 def _existing_rows(out: Path) -> list[dict]:
@@ -258,12 +277,11 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         for r in range(1 if n == n_pool else config.reps):
             for f, only in runs:
                 for m in config.methods:
-                    if m != "knn" and n * (f if only else f + 1) < 2:
-                        continue  # reported by validate() unless augmented copies make up the 2 samples
                     jobs.append((n, r, f, only, m))
 
-    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_test": len(data.test),
-            "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name, "policy_digest": digest}
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
+            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,
+            "policy_digest": digest, "pixel_size": config.pixel_size}
     rows = _existing_rows(out)
     done = {_key(r) for r in rows}
     todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
@@ -290,8 +308,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
             else:
                 scores = det.score(test)
                 t2 = time.perf_counter()
-            row = {**base, "method": m, "n_train": n, "replicate": r, "aug_factor": f, "augment_only": only,
-                   "n_fit": len(fit_set), "auroc": image_auroc(labels, scores), "pixel_auroc": pix,
+            row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
+                   "augment_only": bool(only), "n_fit": len(fit_set), "auroc": image_auroc(labels, scores), "pixel_auroc": pix,
                    "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
             jf.write(json.dumps(row) + "\n")
             jf.flush()
@@ -310,12 +328,13 @@ def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     group = ["category", "aug_factor", "augment_only", "method"]
     rows = []
     for (cat, f, only, m), g in df.groupby(group, sort=True):
-        n_max = g["n_train"].max()
+        n_max = int(g["n_pool"].max())  # the category's full training set, whether or not it was run
         curve = g.groupby("n_train")["auroc"].mean()
+        full = n_max in curve.index  # without the full size there is no AUC at N max and no area
         rows.append({"category": cat, "aug": f"{f}{' only' if only else ''}", "method": m,
-                     "auroc_max_n": curve.loc[n_max], "area": auc_percent_area(curve.index, curve.values),
-                     "n_max": int(n_max), "sizes": len(curve), "fits": len(g),
-                     "fit_s_mean": g["fit_seconds"].mean()})
+                     "auroc_max_n": curve.loc[n_max] if full else float("nan"),
+                     "area": auc_percent_area(curve.index, curve.values, n_max) if full else float("nan"),
+                     "n_max": n_max, "sizes": len(curve), "fits": len(g), "fit_s_mean": g["fit_seconds"].mean()})
     table = pd.DataFrame(rows)
     if table.empty:
         return {"table": table}
@@ -330,11 +349,16 @@ def format_summary(df: pd.DataFrame) -> str:
     s = summarize(df)
     if s["table"].empty:
         return "no results"
-    lines = [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
+    lines = []
+    if s["table"]["auroc_max_n"].isna().any():
+        lines += ["(NaN: the sizes run do not include the full training set, so there is no AUC at N max and no area)"]
+    if df.groupby("category")[["seed", "aug_seed", "policy_digest"]].nunique().max().max() > 1:
+        lines += ["(these rows mix several seeds or policies; their AUCs are averaged together)"]
+    lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
              "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string(), "",
              "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
     if df["pixel_auroc"].notna().any():
-        pix = df[df["n_train"] == df.groupby("category")["n_train"].transform("max")]
+        pix = df[df["n_train"] == df["n_pool"]]
         pix = pix.dropna(subset=["pixel_auroc"]).groupby(["category", "aug_factor", "augment_only"])["pixel_auroc"].mean()
         lines += ["", "PaDiM pixel AUROC at N max:", pix.round(3).to_string()]
     return "\n".join(lines)

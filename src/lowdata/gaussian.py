@@ -28,6 +28,7 @@ Distances are returned squared, as scikit-learn's ``mahalanobis``; detectors tak
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -72,6 +73,21 @@ def _pinvh_quad(evals: np.ndarray, proj2: np.ndarray, rest: np.ndarray, d: int) 
     if a > cut:
         q = q + energy / a
     return q
+
+
+def _rechunk(chunks: Iterable[np.ndarray], least: int, check) -> Iterator[np.ndarray]:
+    """Consecutive chunks joined until each has at least ``least`` samples (the last may have fewer)."""
+    held, size, seen = [], 0, 0
+    for c in chunks:
+        check(c, seen)
+        seen += len(c)
+        held.append(c)
+        size += len(c)
+        if size >= least:
+            yield held[0] if len(held) == 1 else np.concatenate(held)
+            held, size = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
 
 
 class GaussianBank:
@@ -119,18 +135,28 @@ class GaussianBank:
         X = np.empty((self.L_, n, d), dtype)
         # samples are shifted by the first chunk's float64 mean before any cast, so that a large
         # common offset does not eat the float32 digits; the exact mean is removed afterwards
-        shift = first.mean(axis=0, dtype=np.float64)
+        # the shift is rounded to the storage type and kept exactly as rounded, so float32 input is
+        # shifted in float32 (one rounding of the small difference) without float64 copies
+        shift = first.mean(axis=0, dtype=np.float64).astype(dtype).astype(np.float64)
+        shift_c = shift.astype(first.dtype if first.dtype in (np.float32, np.float64) else np.float64)
+        total = np.zeros((self.L_, d))
         i = 0
-        for c in (first, *chunks):
+        for c in itertools.chain([first], chunks):
             self._check_chunk(c, i)
-            X[:, i:i + len(c)] = np.swapaxes(c - shift, 0, 1)
+            y = c - shift_c
+            total += y.sum(axis=0, dtype=np.float64)
+            X[:, i:i + len(c)] = np.swapaxes(y, 0, 1)
             i += len(c)
         if i != n:
             raise LowdataError(f"expected {n} training samples, got {i}")
-        rest = X.mean(axis=1, dtype=np.float64)
+        if dtype == np.float64:  # exactly as numpy's mean, for scikit-learn's semantics to the last digit
+            rest = X.mean(axis=1)
+        else:  # float32: the shifted samples' small mean, subtracted in place without float64 copies
+            rest = total / n
         self.location_ = shift + rest
+        rest_x = rest.astype(dtype)
         for j0 in range(0, self.L_, _BLOCK):
-            X[j0:j0 + _BLOCK] = X[j0:j0 + _BLOCK] - rest[j0:j0 + _BLOCK, None, :]
+            X[j0:j0 + _BLOCK] -= rest_x[j0:j0 + _BLOCK, None, :]
         return X
 
     def _check_chunk(self, c: np.ndarray, start: int) -> None:
@@ -188,17 +214,19 @@ class GaussianBank:
         sq2 = np.zeros(L)
         sqy = np.zeros((L, d))
         count = 0
-        for c in (first, *chunks):
-            self._check_chunk(c, count)
-            y = np.swapaxes(c, 0, 1) - shift[:, None, :]  # (L, b, d) float64
-            yf = y.astype(self._gram_dtype)
-            for j0 in range(0, L, _BLOCK):
-                G[j0:j0 + _BLOCK] += np.swapaxes(yf[j0:j0 + _BLOCK], 1, 2) @ yf[j0:j0 + _BLOCK]
-            q = np.einsum("lbd,lbd->lb", y, y)
-            s1 += y.sum(axis=1)
-            sq1 += q.sum(axis=1)
-            sq2 += (q ** 2).sum(axis=1)
-            sqy += np.einsum("lb,lbd->ld", q, y)
+        # chunks are gathered to >= 256 samples per update: each update reads and writes all of G, so
+        # few large products are far faster than many thin ones
+        for c in _rechunk(itertools.chain([first], chunks), 256, self._check_chunk):
+            for j0 in range(0, L, _BLOCK):  # float64 temporaries for a block of locations only
+                blk = slice(j0, j0 + _BLOCK)
+                y = np.swapaxes(c[:, blk], 0, 1) - shift[blk, None, :]  # (l, b, d) float64
+                yf = y.astype(self._gram_dtype)
+                G[blk] += np.swapaxes(yf, 1, 2) @ yf
+                q = np.einsum("lbd,lbd->lb", y, y)
+                s1[blk] += y.sum(axis=1)
+                sq1[blk] += q.sum(axis=1)
+                sq2[blk] += (q ** 2).sum(axis=1)
+                sqy[blk] += np.einsum("lb,lbd->ld", q, y)
             count += len(c)
         if count != n:
             raise LowdataError(f"expected {n} training samples, got {count}")

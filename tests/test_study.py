@@ -141,6 +141,7 @@ def test_summary_needs_the_full_training_set():
     table = study.summarize(pd.DataFrame(rows))["table"]
     assert table.auroc_max_n[0] == 1.0 and table.area[0] == pytest.approx(0.625 / 0.75)
     assert "NaN" in study.format_summary(pd.DataFrame(rows[:2]))
+    assert "one sample size only" in study.format_summary(pd.DataFrame(rows[2:]))
 
 
 def test_cli_study(tiny_mvtec, tmp_path, capsys):

@@ -131,7 +131,8 @@ def cmd_study(args) -> int:
     backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
     out = args.out or Path("data/results") / f"study-{data.source}-{data.category}-{backbone.name}.parquet"
     print(f"{data.source}/{data.category}: {len(data.train)} training, {len(data.test)} test images; "
-          f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates; "
+          f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
+          f"(1 at the full size); "
           f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
     df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
                    progress=not args.no_progress)

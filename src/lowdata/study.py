@@ -355,8 +355,11 @@ def format_summary(df: pd.DataFrame) -> str:
     if df.groupby("category")[["seed", "aug_seed", "policy_digest"]].nunique().max().max() > 1:
         lines += ["(these rows mix several seeds or policies; their AUCs are averaged together)"]
     lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
-             "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string(), "",
-             "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
+             "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string()]
+    if (s["table"]["sizes"] > 1).any():
+        lines += ["", "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
+    else:
+        lines += ["", "(one sample size only: no AUC-percent curve; run more --sizes for its area)"]
     if df["pixel_auroc"].notna().any():
         pix = df[df["n_train"] == df["n_pool"]]
         pix = pix.dropna(subset=["pixel_auroc"]).groupby(["category", "aug_factor", "augment_only"])["pixel_auroc"].mean()

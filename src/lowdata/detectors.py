@@ -187,6 +187,9 @@ class PaDiM(Detector):
 
     def fit(self, X: Features) -> "PaDiM":
         n, chunks = spatial_chunks(X, self.chunk)
+        if n > 256 and not isinstance(X, MapStream):
+            # many images (the full route): chunks of 256 feed the bank's d x d sums without regrouping
+            n, chunks = spatial_chunks(X, 256)
         if n < 2:
             raise LowdataError(f"padim: a covariance needs at least 2 training images, got {n}")
         first = next(chunks, None)

@@ -32,7 +32,7 @@ def test_parse_sizes_and_factors():
     assert parse_factors("10,0") == [0, 10]
     with pytest.raises(LowdataError, match="'2.5' is not an integer"):
         parse_factors("0,2.5")
-    with pytest.raises(LowdataError, match="0 or more, got -1"):
+    with pytest.raises(LowdataError, match="augmentation factor must be at least 0, got -1"):
         parse_factors("-1")
 
 

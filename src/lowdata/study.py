@@ -61,45 +61,39 @@ def size_grid(n_max: int, small_step: int = 5, switch: int = 50, large_step: int
     return grid + [n_max]
 
 
-def parse_sizes(spec: str | Sequence[int] | None, n_max: int) -> list[int]:
-    """``None``/``"auto"``: :func:`size_grid`; else sizes like ``"5,10,max"`` (checked against ``n_max``)."""
-    if spec is None or spec == "auto":
-        return size_grid(n_max)
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    sizes = []
-    for item in items:
-        text = str(item).strip()
-        if text == "max":
-            sizes.append(n_max)
-            continue
-        try:
-            n = int(text)
-        except ValueError:
-            raise LowdataError(f"sample size {text!r} is not an integer (or 'max')") from None
-        if n < 1:
-            raise LowdataError(f"sample size must be at least 1, got {n}")
-        if n > n_max:
-            raise LowdataError(f"sample size N={n} is larger than the {n_max} training images available")
-        sizes.append(n)
-    return sorted(set(sizes))
-
-
-def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
-    """Augmentation factors like ``"0,10"``: non-negative integers."""
-    if spec is None or spec == "":
-        return []
+def _parse_ints(spec: str | Sequence[int], what: str, least: int, aliases: dict[str, int] | None = None) -> list[int]:
+    """Comma-separated whole numbers (or a sequence), each at least ``least``; ``aliases`` name values."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for item in items:
         text = str(item).strip()
+        if aliases and text in aliases:
+            out.append(aliases[text])
+            continue
         try:
-            f = int(text)
+            value = int(text)
         except ValueError:
-            raise LowdataError(f"augmentation factor {text!r} is not an integer") from None
-        if f < 0:
-            raise LowdataError(f"augmentation factor must be 0 or more, got {f}")
-        out.append(f)
+            alias = f" (or {', '.join(map(repr, aliases))})" if aliases else ""
+            raise LowdataError(f"{what} {text!r} is not an integer{alias}") from None
+        if value < least:
+            raise LowdataError(f"{what} must be at least {least}, got {value}")
+        out.append(value)
     return sorted(set(out))
+
+
+def parse_sizes(spec: str | Sequence[int] | None, n_max: int) -> list[int]:
+    """``None``/``"auto"``: :func:`size_grid`; else sizes like ``"5,10,max"`` (checked against ``n_max``)."""
+    if spec is None or spec == "auto":
+        return size_grid(n_max)
+    sizes = _parse_ints(spec, "sample size", 1, {"max": n_max})
+    if sizes and sizes[-1] > n_max:
+        raise LowdataError(f"sample size N={sizes[-1]} is larger than the {n_max} training images available")
+    return sizes
+
+
+def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
+    """Augmentation factors like ``"0,10"``: non-negative integers."""
+    return [] if spec is None or spec == "" else _parse_ints(spec, "augmentation factor", 0)
 
 
 def draw_subset(n_pool: int, n: int, seed: int, replicate: int) -> np.ndarray:

@@ -78,6 +78,11 @@ def test_study_rows_subsets_and_values(widget, lite0_small, tmp_path):
     # augmented copies went through the cache: 6 train + 4 test + 6 copies
     assert len(list(cache.dir.rglob("*.npz"))) == 16
     assert not (tmp_path / "r.parquet.journal.jsonl").exists()
+    # PaDiM's maps streamed from the cache (no memory budget) give the same numbers as held in memory
+    streamed = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG, memory_gb=0), tmp_path / "s.parquet",
+                         progress=False)
+    np.testing.assert_allclose(streamed.auroc, df.auroc, rtol=1e-12)
+    np.testing.assert_allclose(streamed.pixel_auroc, df.pixel_auroc, rtol=1e-9)
 
 
 def test_study_resumes_after_an_interruption(widget, lite0_small, tmp_path, monkeypatch):

@@ -69,6 +69,8 @@ def align_levels(maps: Sequence[np.ndarray]) -> np.ndarray:
     neighbour: cell ``i`` reads cell ``floor((i + 1/2) h / H)``, i.e. plain repetition for a factor 2)."""
     if any(m.ndim != 4 for m in maps):
         raise LowdataError(f"expected (n, h, w, c) maps, got shapes {[m.shape for m in maps]}")
+    if len(maps) == 1 and maps[0].dtype == np.float32:  # already one grid: nothing to align or copy
+        return maps[0]
     n = maps[0].shape[0]
     H = max(m.shape[1] for m in maps)
     W = max(m.shape[2] for m in maps)

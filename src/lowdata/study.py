@@ -37,7 +37,7 @@ from .atomic import atomic_path
 from .augment import AugmentPolicy, augment_image, policy_for
 from .cache import EmbeddingCache, entry_key
 from .dataset import CategoryData, load_mask
-from .detectors import METHODS, PaDiM, align_levels, make_detector, upsample_maps
+from .detectors import METHODS, MapStream, PaDiM, align_levels, make_detector, upsample_maps
 from .encode import Embeddings, encode, source_key
 from .errors import LowdataError
 from .images import read_image, resize_rgb
@@ -151,6 +151,7 @@ class StudyConfig:
     seed: int = 0
     aug_seed: int = 0
     pixel_size: int = 224
+    memory_gb: float = 4.0  # PaDiM's training maps are held in memory up to this size
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -230,6 +231,11 @@ def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
     return df
 
 
+def _rows_of(maps: np.ndarray, rows: np.ndarray, chunk: int = 256) -> MapStream:
+    """The maps at ``rows``, a chunk at a time (no copy of the whole subset)."""
+    return MapStream(len(rows), lambda: ([maps[rows[i:i + chunk]]] for i in range(0, len(rows), chunk)))
+
+
 def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: StudyConfig, out: str | Path,
               policy: AugmentPolicy | str | dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the study of one category; returns the table of all its rows in ``out``."""
@@ -258,12 +264,17 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     max_factor = max(config.factors + config.augment_only + [0])
     copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
 
-    test_maps = masks = None
+    test_maps = masks = pool_maps = None
     if "padim" in config.methods:
         test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial()])
         if any(s.mask_path is not None for s in data.test):
             size = (config.pixel_size, config.pixel_size)
             masks = np.stack([load_mask(s, size) for s in data.test])
+        # PaDiM's training maps (originals, then each copy) are read from the cache once for all fits
+        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
+        pool = Embeddings.concat([train] + copies)
+        if len(pool) * test_maps[0].nbytes <= config.memory_gb * 2 ** 30:
+            pool_maps = np.concatenate([align_levels(m) for m in pool.iter_spatial(256)])
 
     runs = [(f, False) for f in config.factors] + [(f, True) for f in config.augment_only]
     jobs = []
@@ -288,6 +299,9 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
             idx = draw_subset(n_pool, n, config.seed, r)
             parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
             fit_set = Embeddings.concat(parts)
+            if m == "padim" and pool_maps is not None:  # the same images, in the same order, from memory
+                picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
+                fit_set = _rows_of(pool_maps, picks)
             det = make_detector(m)
             t0 = time.perf_counter()
             det.fit(fit_set)

@@ -264,18 +264,6 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     max_factor = max(config.factors + config.augment_only + [0])
     copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
 
-    test_maps = masks = pool_maps = None
-    if "padim" in config.methods:
-        test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial()])
-        if any(s.mask_path is not None for s in data.test):
-            size = (config.pixel_size, config.pixel_size)
-            masks = np.stack([load_mask(s, size) for s in data.test])
-        # PaDiM's training maps (originals, then each copy) are read from the cache once for all fits
-        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
-        pool = Embeddings.concat([train] + copies)
-        if len(pool) * test_maps[0].nbytes <= config.memory_gb * 2 ** 30:
-            pool_maps = np.concatenate([align_levels(m) for m in pool.iter_spatial(256)])
-
     runs = [(f, False) for f in config.factors] + [(f, True) for f in config.augment_only]
     jobs = []
     for n in config.sizes:
@@ -291,6 +279,18 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     done = {_key(r) for r in rows}
     todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
                                      "aug_factor": j[2], "augment_only": j[3]}) not in done]
+    test_maps = masks = pool_maps = None
+    if any(j[4] == "padim" for j in todo):  # nothing to load when every PaDiM fit is already done
+        test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial()])
+        if any(s.mask_path is not None for s in data.test):
+            size = (config.pixel_size, config.pixel_size)
+            masks = np.stack([load_mask(s, size) for s in data.test])
+        # PaDiM's training maps (originals, then each copy) are read from the cache once for all fits
+        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
+        pool = Embeddings.concat([train] + copies)
+        if len(pool) * test_maps[0].nbytes <= config.memory_gb * 2 ** 30:
+            pool_maps = np.concatenate([align_levels(m) for m in pool.iter_spatial(256)])
+
     journal = _journal_path(out)
     bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s

@@ -1,0 +1,57 @@
+"""Figures from study rows: what is plotted is what the results say."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lowdata.errors import LowdataError
+from lowdata.plots import auc_curves, heatmap_grid
+
+
+def _results():
+    rows = []
+    for cat, sizes in (("bottle", (5, 10, 20)), ("carpet", (5, 10, 15, 20))):
+        for n in sizes:
+            for r in (0, 1):
+                rows.append(dict(category=cat, method="maha-lw", n_train=n, replicate=r, aug_factor=0,
+                                 augment_only=False, auroc=0.5 + n / 40 + (0.02 if r else 0) + (0.1 if cat == "carpet" else 0)))
+    rows.append({**rows[0], "category": "toothbrush", "auroc": 0.0})
+    return pd.DataFrame(rows)
+
+
+def _data_lines(fig):
+    return [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 1]
+
+
+def test_one_category_panel_is_its_mean_curve():
+    fig = auc_curves(_results(), ["bottle"])
+    (line,) = _data_lines(fig)
+    np.testing.assert_array_equal(line.get_xdata(), [5, 10, 20])
+    np.testing.assert_allclose(line.get_ydata(), [0.5 + n / 40 + 0.01 for n in (5, 10, 20)])
+    assert fig.axes[0].get_title() == "bottle"
+
+
+def test_average_over_categories_uses_common_sizes_and_excludes():
+    fig = auc_curves(_results(), exclude=("toothbrush",))
+    (line,) = _data_lines(fig)
+    np.testing.assert_array_equal(line.get_xdata(), [5, 10, 20])  # carpet's N=15 is not bottle's
+    np.testing.assert_allclose(line.get_ydata(), [0.5 + n / 40 + 0.01 + 0.05 for n in (5, 10, 20)])
+    assert "mean of 2 categories" in fig.axes[0].get_ylabel()
+
+
+def test_curve_errors():
+    with pytest.raises(LowdataError, match="no results for category screw"):
+        auc_curves(_results(), ["screw"])
+    with pytest.raises(LowdataError, match="no results to plot"):
+        auc_curves(_results(), ["bottle"], factors=[10])
+
+
+def test_heatmap_grid():
+    imgs = [np.zeros((8, 8, 3), np.uint8)] * 3
+    heat = np.random.default_rng(0).random((3, 8, 8))
+    masks = np.zeros((3, 8, 8), bool)
+    masks[1, 2:5, 2:5] = True
+    fig = heatmap_grid(imgs, heat, masks, titles=["a", "b", "c"])
+    assert len(fig.axes) == 2 * 3 + 1  # images, overlays, colour bar
+    with pytest.raises(LowdataError, match="as many heatmaps"):
+        heatmap_grid(imgs, heat[:2])

@@ -7,7 +7,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test bench clean-venv
+MATHJAX = book/_mathjax/mathjax/tex-chtml.js
+MATHJAX_VERSION = 3.2.2
+
+.PHONY: run test bench book-assets clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,18 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py
+
+# MathJax 3 for the book's formulas, from the npm registry (Jupyter Book 1.x would load it from a CDN,
+# which fails offline): tex-chtml.js and its fonts, in book/_mathjax/ (git-ignored)
+book-assets: $(MATHJAX)
+
+$(MATHJAX):
+	rm -rf book/_mathjax.tmp && mkdir -p book/_mathjax.tmp
+	cd book/_mathjax.tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar -xzf mathjax-$(MATHJAX_VERSION).tgz
+	mkdir -p book/_mathjax.tmp/out/mathjax/output/chtml/fonts
+	cp book/_mathjax.tmp/package/es5/tex-chtml.js book/_mathjax.tmp/out/mathjax/
+	cp -r book/_mathjax.tmp/package/es5/output/chtml/fonts/woff-v2 book/_mathjax.tmp/out/mathjax/output/chtml/fonts/
+	rm -rf book/_mathjax && mv book/_mathjax.tmp/out book/_mathjax && rm -rf book/_mathjax.tmp
 
 clean-venv:
 	rm -rf $(VENV)

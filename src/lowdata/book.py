@@ -81,3 +81,53 @@ def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
     backbone = load_backbone(p.backbone, p.input_size)
     df = run_study(data, backbone, cache_for(backbone, p.cache_dir), config, p.out, progress=progress)
     return df[(df["category"] == p.category) & (df["backbone"] == backbone.key) & (df["seed"] == p.seed)]
+
+
+def book_targets(data_root: str | Path | None, elpv: bool = True, categories: list[str] | None = None
+                 ) -> list[tuple[str, str]]:
+    """(source, category) pairs the book covers: ELPV mono and poly, and every category under ``data_root``.
+
+    ``categories`` keeps only those named; a name that is in neither is an error naming it."""
+    from .elpv import ELPV_CATEGORIES
+    from .mvtec import list_categories
+
+    targets = [("elpv", c) for c in ELPV_CATEGORIES] if elpv else []
+    if data_root is not None:
+        found = list_categories(data_root)
+        if not found:
+            raise LowdataError(f"no category in the MVTec AD layout (<category>/train/good) under {data_root}")
+        targets += [("mvtec", c) for c in found]
+    if categories:
+        known = {c for _, c in targets}
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise LowdataError(f"unknown category {unknown[0]!r}; available: {', '.join(sorted(known))}")
+        targets = [t for t in targets if t[1] in categories]
+    return targets
+
+
+def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
+                           params: dict, progress: bool = True) -> list[dict]:
+    """Execute ``notebooks/category.ipynb`` with papermill once per target into
+    ``<book_root>/book/categories/<source>-<category>.ipynb``; a failed study gets a page saying so."""
+    import papermill
+    from tqdm.auto import tqdm
+
+    book_root = Path(book_root)
+    template = Path(__file__).resolve().parents[2] / "notebooks" / "category.ipynb"
+    out_dir = book_root / "book" / "categories"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = []
+    for source, category in tqdm(targets, desc="category notebooks", unit="nb", disable=not progress):
+        page = out_dir / f"{source}-{category}.ipynb"
+        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root)}
+        t0 = __import__("time").perf_counter()
+        try:
+            papermill.execute_notebook(str(template), str(page), parameters=p, progress_bar=False,
+                                       cwd=str(book_root), kernel_name="python3")
+            status, why = "done", ""
+        except papermill.PapermillExecutionError as exc:  # the executed notebook, with its error, is the page
+            status, why = "failed", f"{exc.ename}: {exc.evalue}"
+        report.append({"source": source, "category": category, "status": status, "error": why,
+                       "seconds": __import__("time").perf_counter() - t0, "page": str(page)})
+    return report

@@ -161,6 +161,41 @@ def cmd_augment_preview(args) -> int:
     return 0
 
 
+def cmd_book(args) -> int:
+    import os
+    import subprocess
+
+    from .book import book_targets, run_category_notebooks
+    from .mvtec import MVTEC_CATEGORIES
+
+    root = Path(args.root)
+    if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
+        raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
+    if not args.no_build and not (root / "book" / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
+        raise LowdataError("MathJax is not in book/_mathjax: run `make book-assets` first (it fetches it from npm)")
+    data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT")
+    wanted = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+    targets = book_targets(data, elpv=not args.no_elpv, categories=wanted)
+    found = {c for s, c in targets if s == "mvtec"}
+    for c in MVTEC_CATEGORIES:
+        if c not in found and (wanted is None or c in wanted):
+            print(f"absent: mvtec/{c} ({'not under ' + str(data) if data else 'no MVTec root: set MVTEC_ROOT or --data'})")
+    params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, "sizes": args.sizes,
+              "reps": args.reps, "aug": args.aug, "out_dir": str(Path(args.out).resolve()),
+              "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
+    report = run_category_notebooks(targets, data, root, params, progress=not args.no_progress)
+    for r in report:
+        print(f"{r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
+              + (f" ({r['error']})" if r["error"] else "") + f" -> {r['page']}")
+    if not args.no_build:
+        jb = Path(sys.executable).with_name("jupyter-book")
+        done = subprocess.run([str(jb), "build", str(root)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LowdataError(f"jupyter-book build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        print(f"book: {root / '_build' / 'html' / 'index.html'}")
+    return 1 if any(r["status"] != "done" for r in report) else 0
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
     p.add_argument("--source", choices=["mvtec", "elpv"], help="default: mvtec with --data, else elpv")
@@ -220,6 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default data/results/study-<source>-<category>-<backbone>.parquet)")
     st.add_argument("--no-progress", action="store_true")
     st.set_defaults(func=cmd_study)
+
+    b = sub.add_parser("book", help="run the category notebooks with papermill and build the book")
+    b.add_argument("--data", type=Path, help="MVTec-layout root whose categories are added (default $MVTEC_ROOT)")
+    b.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
+    b.add_argument("--categories", help="comma-separated categories to run (default: all available)")
+    b.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    b.add_argument("--input-size", type=int)
+    b.add_argument("--methods", default="knn,maha-emp,maha-lw,padim")
+    b.add_argument("--sizes", default="auto")
+    b.add_argument("--reps", type=int, default=5)
+    b.add_argument("--aug", default="0,10")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", default="data/results", help="results folder (default data/results)")
+    b.add_argument("--cache", type=Path)
+    b.add_argument("--root", default=".", help="the book's root, with _config.yml and _toc.yml (default .)")
+    b.add_argument("--no-build", action="store_true", help="run the notebooks only")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_book)
 
     a = sub.add_parser("augment-preview", help="save a grid of augmented training images")
     _add_data_args(a)

@@ -177,9 +177,11 @@ def cmd_book(args) -> int:
     wanted = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
     targets = book_targets(data, elpv=not args.no_elpv, categories=wanted)
     found = {c for s, c in targets if s == "mvtec"}
-    for c in MVTEC_CATEGORIES:
-        if c not in found and (wanted is None or c in wanted):
-            print(f"absent: mvtec/{c} ({'not under ' + str(data) if data else 'no MVTec root: set MVTEC_ROOT or --data'})")
+    absent = [c for c in MVTEC_CATEGORIES if c not in found and (wanted is None or c in wanted)]
+    if data is None and absent:
+        print(f"absent: the {len(absent)} MVTec AD categories (no MVTec root: set MVTEC_ROOT or give --data)")
+    for c in absent if data is not None else []:
+        print(f"absent: mvtec/{c} (not under {data})")
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, "sizes": args.sizes,
               "reps": args.reps, "aug": args.aug, "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}

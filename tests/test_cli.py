@@ -25,7 +25,7 @@ def test_errors_are_one_line(tiny_mvtec, tmp_path, capsys):
     cases = [
         (["encode", "--data", str(tmp_path / "missing")], "data folder not found"),
         (["encode", "--no-elpv", "--data", str(tiny_mvtec), "--categories", "gizmo"], "unknown category 'gizmo'"),
-        (["encode", "--no-elpv"], "nothing to encode"),
+        (["encode", "--no-elpv"], "nothing to run"),
         (["categories", "--data", str(tmp_path)], "no category"),
     ]
     for args, message in cases:

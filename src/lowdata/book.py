@@ -83,29 +83,6 @@ def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
     return df[(df["category"] == p.category) & (df["backbone"] == backbone.key) & (df["seed"] == p.seed)]
 
 
-def book_targets(data_root: str | Path | None, elpv: bool = True, categories: list[str] | None = None
-                 ) -> list[tuple[str, str]]:
-    """(source, category) pairs the book covers: ELPV mono and poly, and every category under ``data_root``.
-
-    ``categories`` keeps only those named; a name that is in neither is an error naming it."""
-    from .elpv import ELPV_CATEGORIES
-    from .mvtec import list_categories
-
-    targets = [("elpv", c) for c in ELPV_CATEGORIES] if elpv else []
-    if data_root is not None:
-        found = list_categories(data_root)
-        if not found:
-            raise LowdataError(f"no category in the MVTec AD layout (<category>/train/good) under {data_root}")
-        targets += [("mvtec", c) for c in found]
-    if categories:
-        known = {c for _, c in targets}
-        unknown = [c for c in categories if c not in known]
-        if unknown:
-            raise LowdataError(f"unknown category {unknown[0]!r}; available: {', '.join(sorted(known))}")
-        targets = [t for t in targets if t[1] in categories]
-    return targets
-
-
 def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
                            params: dict, progress: bool = True) -> list[dict]:
     """Execute ``notebooks/category.ipynb`` with papermill once per target into

@@ -27,26 +27,8 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"lowdata: warning: {message}\n"
 
 
-def _targets(args) -> list[tuple[str, str]]:
-    from .elpv import ELPV_CATEGORIES
-    from .mvtec import list_categories
-
-    targets = [] if args.no_elpv else [("elpv", c) for c in ELPV_CATEGORIES]
-    if args.data is not None:
-        found = list_categories(args.data)
-        if not found:
-            raise LowdataError(f"no category in the MVTec AD layout (<category>/train/good) under {args.data}")
-        targets += [("mvtec", c) for c in found]
-    if args.categories:
-        wanted = [c.strip() for c in args.categories.split(",") if c.strip()]
-        known = {c for _, c in targets}
-        unknown = [c for c in wanted if c not in known]
-        if unknown:
-            raise LowdataError(f"unknown category {', '.join(map(repr, unknown))}; available: {', '.join(sorted(known))}")
-        targets = [t for t in targets if t[1] in wanted]
-    if not targets:
-        raise LowdataError("nothing to encode: give --data ROOT or drop --no-elpv")
-    return targets
+def _wanted(args) -> list[str] | None:
+    return [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
 
 
 def cmd_encode(args) -> int:
@@ -54,7 +36,9 @@ def cmd_encode(args) -> int:
     from .dataset import load_category
     from .encode import cache_for, encode
 
-    targets = _targets(args)
+    from .dataset import available_categories
+
+    targets = available_categories(args.data, elpv=not args.no_elpv, categories=_wanted(args))
     datasets = [load_category(src, cat, root=args.data) for src, cat in targets]
     backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
     cache = cache_for(backbone, args.cache)
@@ -165,7 +149,8 @@ def cmd_book(args) -> int:
     import os
     import subprocess
 
-    from .book import book_targets, run_category_notebooks
+    from .book import run_category_notebooks
+    from .dataset import available_categories
     from .mvtec import MVTEC_CATEGORIES
 
     root = Path(args.root)
@@ -174,8 +159,8 @@ def cmd_book(args) -> int:
     if not args.no_build and not (root / "book" / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
         raise LowdataError("MathJax is not in book/_mathjax: run `make book-assets` first (it fetches it from npm)")
     data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT")
-    wanted = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
-    targets = book_targets(data, elpv=not args.no_elpv, categories=wanted)
+    wanted = _wanted(args)
+    targets = available_categories(data, elpv=not args.no_elpv, categories=wanted)
     found = {c for s, c in targets if s == "mvtec"}
     absent = [c for c in MVTEC_CATEGORIES if c not in found and (wanted is None or c in wanted)]
     if data is None and absent:

@@ -75,3 +75,28 @@ def load_category(source: str, category: str, root: str | Path | None = None, **
             raise LowdataError("an MVTec-layout data set needs its root folder (--data ROOT)")
         return load_mvtec(root, category, **options)
     raise LowdataError(f"unknown data source {source!r}; known: elpv, mvtec")
+
+
+def available_categories(data_root: str | Path | None = None, elpv: bool = True,
+                         categories: list[str] | None = None) -> list[tuple[str, str]]:
+    """(source, category) pairs: ELPV mono and poly (unless ``elpv`` is false) and every category in the
+    MVTec layout under ``data_root``; ``categories`` keeps only those named (an unknown name is an error)."""
+    from .elpv import ELPV_CATEGORIES
+    from .mvtec import list_categories
+
+    targets = [("elpv", c) for c in ELPV_CATEGORIES] if elpv else []
+    if data_root is not None:
+        found = list_categories(data_root)
+        if not found:
+            raise LowdataError(f"no category in the MVTec AD layout (<category>/train/good) under {data_root}")
+        targets += [("mvtec", c) for c in found]
+    if categories:
+        known = {c for _, c in targets}
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise LowdataError(f"unknown category {', '.join(map(repr, unknown))}; "
+                               f"available: {', '.join(sorted(known))}")
+        targets = [t for t in targets if t[1] in categories]
+    if not targets:
+        raise LowdataError("nothing to run: give an MVTec-layout root (--data ROOT) or keep the ELPV data")
+    return targets

@@ -162,3 +162,14 @@ def test_cli_study(tiny_mvtec, tmp_path, capsys):
     bad = ["study", "--data", str(tiny_mvtec), "--category", "widget", "--methods", "knn,svm"]
     assert main(bad) == 2
     assert "unknown method 'svm'" in capsys.readouterr().err
+
+
+def test_one_file_for_several_runs_returns_each_runs_rows(widget, lite0_small, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    out = tmp_path / "r.parquet"
+    a = run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2, 6], reps=2, seed=0), out,
+                  progress=False)
+    b = run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2, 6], reps=2, seed=5), out,
+                  progress=False)
+    assert len(a) == len(b) == 3 and set(a.seed) == {0} and set(b.seed) == {5}
+    assert len(study.read_results(out)) == 6  # the file keeps both runs

@@ -68,7 +68,7 @@ def category_params(**values) -> CategoryParams:
 
 
 def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
-    """Run (or resume) the study of ``p.category``; returns its rows (this backbone and seed only)."""
+    """Run (or resume) the study of ``p.category``; returns this run's rows."""
     from .backbones import load_backbone
     from .dataset import load_category
     from .encode import cache_for
@@ -79,8 +79,7 @@ def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
                          reps=p.reps, factors=parse_factors(p.aug), seed=p.seed)
     config.validate()
     backbone = load_backbone(p.backbone, p.input_size)
-    df = run_study(data, backbone, cache_for(backbone, p.cache_dir), config, p.out, progress=progress)
-    return df[(df["category"] == p.category) & (df["backbone"] == backbone.key) & (df["seed"] == p.seed)]
+    return run_study(data, backbone, cache_for(backbone, p.cache_dir), config, p.out, progress=progress)
 
 
 def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,

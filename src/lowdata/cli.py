@@ -120,11 +120,9 @@ def cmd_study(args) -> int:
           f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
     df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
                    progress=not args.no_progress)
-    mine = df[(df["category"] == data.category) & (df["backbone"] == backbone.key) & (df["seed"] == config.seed)
-              & (df["aug_seed"] == config.aug_seed) & (df["policy_digest"] == policy_for(data.category, args.policy).digest())]
     print()
-    print(format_summary(mine))
-    print(f"\nresults: {out} ({len(df)} rows)")
+    print(format_summary(df))
+    print(f"\nresults: {out} ({len(df)} rows of this run)")
     return 0
 
 

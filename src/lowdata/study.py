@@ -238,7 +238,8 @@ def _rows_of(maps: np.ndarray, rows: np.ndarray, chunk: int = 256) -> MapStream:
 
 def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: StudyConfig, out: str | Path,
               policy: AugmentPolicy | str | dict | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run (or resume) the study of one category; returns the table of all its rows in ``out``."""
+    """Run (or resume) the study of one category. ``out`` keeps every row it had (other seeds, backbones or
+    categories too); the return value holds this run's rows only."""
     from tqdm.auto import tqdm
 
     config.validate()
@@ -327,7 +328,10 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
             bar.update(1)
     df = write_results(rows, out)
     journal.unlink(missing_ok=True)
-    return df
+    mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
+    for column, value in base.items():
+        mine &= (df[column] == value).to_numpy()
+    return df[mine].reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:

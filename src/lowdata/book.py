@@ -45,7 +45,7 @@ class CategoryParams:
 def category_params(**values) -> CategoryParams:
     """The notebook's parameters, checked: a wrong type or an unknown name raises :class:`LowdataError`."""
     from .backbones import BACKBONES
-    from .detectors import METHODS
+    from .study import StudyConfig, parse_factors
 
     unknown = sorted(set(values) - set(_PARAMS))
     if unknown:
@@ -60,9 +60,9 @@ def category_params(**values) -> CategoryParams:
             raise LowdataError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
     if values["backbone"] not in BACKBONES:
         raise LowdataError(f"unknown backbone {values['backbone']!r}; choose from {', '.join(BACKBONES)}")
-    bad = [m for m in values["methods"].split(",") if m.strip() not in METHODS]
-    if bad:
-        raise LowdataError(f"unknown method {bad[0].strip()!r}; choose from {', '.join(METHODS)}")
+    # methods, factors, replicates and seed: the study's own checks, before anything slow
+    StudyConfig(methods=[m.strip() for m in values["methods"].split(",")], sizes=[], reps=values["reps"],
+                factors=parse_factors(str(values["aug"])), seed=values["seed"]).validate()
     values["sizes"], values["aug"] = str(values["sizes"]), str(values["aug"])  # papermill -p aug 0 gives an int
     return CategoryParams(**values)
 

@@ -10,7 +10,7 @@ STAMP   = $(VENV)/.installed
 MATHJAX = book/_mathjax/mathjax/tex-chtml.js
 MATHJAX_VERSION = 3.2.2
 
-.PHONY: run test bench book-assets clean-venv
+.PHONY: run test bench book-assets clean-venv screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,10 @@ $(MATHJAX):
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Full-page PNGs of the built book (_build/html -> _build/screenshots) in headless Chromium, and a
+# check of what a reader sees: title, images loaded, tables, MathJax, console errors. Debian's
+# chromium is installed when missing. Some pages only: make screenshots PAGES="book/methods.html"
+screenshots: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y chromium chromium-driver)
+	$(BIN)/python scripts/book_screenshots.py $(PAGES)

@@ -15,18 +15,27 @@ def run(tmp_path, **params):
 
 
 def test_category_notebook_runs_the_study(tiny_mvtec, tmp_path):
-    run(tmp_path, data_root=str(tiny_mvtec), category="widget", input_size=96, methods="knn,maha-lw",
-        sizes="3,max", reps=2, aug="0", out_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "cache"))
+    run(tmp_path, data_root=str(tiny_mvtec), category="widget", input_size=96, methods="knn,maha-lw,padim",
+        sizes="3,max", reps=2, aug="0", sweep="1", augment_only="2", out_dir=str(tmp_path / "res"),
+        cache_dir=str(tmp_path / "cache"))
     df = pd.read_parquet(tmp_path / "res" / "study-mvtec-widget-efficientnet-lite0.parquet")
-    assert len(df) == (2 + 1) * 2 and set(df.method) == {"knn", "maha-lw"}
+    fits = df.groupby(["method", "aug_factor", "augment_only"]).size().to_dict()
+    # (2 + 1) subsets each: every method with aug 0 and augment-only 2; the sweep (factor 1) without PaDiM
+    assert fits == {(m, 0, False): 3 for m in ("knn", "maha-lw", "padim")} | \
+        {(m, 2, True): 3 for m in ("knn", "maha-lw", "padim")} | {(m, 1, False): 3 for m in ("knn", "maha-lw")}
 
 
-def test_category_notebook_rejects_a_wrong_type(tiny_mvtec, tmp_path):
+def test_category_notebook_rejects_a_wrong_type_or_an_unknown_name(tiny_mvtec, tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="reps must be int, got 'five'"):
         run(tmp_path, data_root=str(tiny_mvtec), category="widget", reps="five")
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown method 'svm'"):
+        run(tmp_path, data_root=str(tiny_mvtec), category="widget", methods="knn,svm")
+    with pytest.raises(papermill.PapermillExecutionError, match="gizmo"):
+        run(tmp_path, data_root=str(tiny_mvtec), category="gizmo", out_dir=str(tmp_path / "res"))
 
 
-def test_book_runner_builds_a_page_per_category(tiny_mvtec, tmp_path, capsys):
+def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
+    import json
     import shutil
 
     from lowdata.cli import main
@@ -38,14 +47,31 @@ def test_book_runner_builds_a_page_per_category(tiny_mvtec, tmp_path, capsys):
         shutil.copy(REPO / f, root / f)
     for f in (REPO / "book").glob("*.md"):
         shutil.copy(f, root / "book" / f.name)
-    args = ["book", "--data", str(tiny_mvtec), "--no-elpv", "--input-size", "96", "--methods", "knn,maha-lw",
-            "--sizes", "3,max", "--reps", "1", "--aug", "0", "--out", str(tmp_path / "res"), "--cache",
-            str(tmp_path / "cache"), "--root", str(root), "--no-progress"]
+    (root / "book" / "categories").mkdir()
+    (root / "book" / "categories" / "mvtec-gone.ipynb").write_text("{}")  # a stale page of an earlier run
+    args = ["book", "--data", str(tiny_mvtec), "--no-elpv", "--input-size", "96", "--methods", "knn,maha-lw,padim",
+            "--sizes", "3,max", "--reps", "1", "--aug", "0", "--sweep", "1", "--augment-only", "1",
+            "--out", str(tmp_path / "res"), "--cache", str(tmp_path / "cache"), "--root", str(root), "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "absent: mvtec/bottle" in out and "mvtec/widget: done" in out
-    page = root / "_build" / "html" / "book" / "categories" / "mvtec-widget.html"
-    assert page.is_file() and "AUROC" in page.read_text()
-    # a failing study is reported with its error (its page is the executed notebook), and the exit status says so
+    assert "absent: mvtec/bottle" in out and "mvtec/widget: done" in out and "summary heatmaps: done" in out
+    assert not (root / "book" / "categories" / "mvtec-gone.ipynb").exists()
+    html = root / "_build" / "html" / "book"
+    page = html / "categories" / "mvtec-widget.html"
+    assert page.is_file() and "MVTec AD: widget" in page.read_text() and "its row of Table 5" in page.read_text()
+    sample = (html / "results" / "sample-size.html").read_text()
+    assert "0.911" in sample and "MVTec AD (1 of 15)" in sample  # the paper's Table 1 KNN value beside ours
+    assert "widget" in sample and "<img" in sample
+    assert "<img" in (html / "results" / "heatmaps.html").read_text()
+    assert "horizontal+vertical" in (html / "results" / "augmentation.html").read_text()  # Table 4
+    run = json.loads((root / "book" / "results" / "run.json").read_text())
+    assert run["params"]["seed"] == 0 and run["categories"][0]["status"] == "done" and "bottle" in run["absent"]
+    assert "lowdata" in run["environment"]["versions"] and run["total_seconds"] > 0
+    repro = (html / "results" / "reproduction.html").read_text()
+    assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
+    # a failing study is reported with its error, on its page and in the summary, and the exit status says so
     assert main(args + ["--methods", "knn", "--sizes", "50"]) == 1
-    assert "mvtec/widget: failed" in capsys.readouterr().out and "N=50 is larger than the 6" in page.read_text()
+    assert "mvtec/widget: failed" in capsys.readouterr().out
+    assert "N=50 is larger than the 6" in page.read_text() and "This study failed" in page.read_text()
+    sample = (html / "results" / "sample-size.html").read_text()
+    assert "failed" in sample and "N=50 is larger than the 6" in sample

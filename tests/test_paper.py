@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO
 
 from lowdata.errors import LowdataError
-from lowdata.paper import compare, group_means, paper_tables
+from lowdata.paper import auc_at, compare, group_means, paper_tables, table_view
 
 SHARED = REPO.parent / "shared" / "papers" / "low-data-augmentation-tables.csv"
 
@@ -51,3 +51,35 @@ def test_compare_from_study_rows():
     assert t6.loc[("bottle", "maha-lw"), "ours"] == pytest.approx(area)
     with pytest.raises(LowdataError, match="no Table 4 of results"):
         compare(4, results)
+
+
+def test_other_data_sits_beside_the_papers_all_row_and_is_labelled():
+    rows = [dict(r, source="mvtec") for r in _rows("bottle", 40, {10: 0.8, 30: 0.9, 40: 1.0})]
+    rows += [dict(r, source="elpv") for r in _rows("mono", 50, {10: 0.7, 30: 0.75, 50: 0.8})]
+    rows += [dict(r, source="elpv") for r in _rows("poly", 60, {10: 0.6, 30: 0.65, 60: 0.7})]
+    t1 = compare(1, pd.DataFrame(rows)).set_index(["data", "group", "method"])
+    assert t1.loc[("elpv", "all", "maha-lw"), "ours"] == pytest.approx(0.75)  # mean of mono and poly
+    assert t1.loc[("elpv", "all", "maha-lw"), "paper"] == 0.962  # beside the paper's MVTec "all"
+    assert t1.loc[("mvtec", "all", "maha-lw"), "ours"] == pytest.approx(1.0)
+    assert ("elpv", "textures", "maha-lw") not in t1.index  # ELPV has no textures / objects
+    view = table_view(1, pd.DataFrame(rows))
+    assert view.loc[("all", "ELPV (mono, poly)", "Mahalanobis (Ledoit)"), "ours"] == "0.750"
+    assert view.loc[("all", "MVTec AD (1 of 15)", "Mahalanobis (Ledoit)"), "diff"] == "+0.038"
+    assert view.loc[("textures", "(none)", "KNN"), "ours"] == "—"  # the paper's row stays, ours empty
+    t5 = table_view(5, pd.DataFrame(rows))
+    assert t5.loc[("mono", "ELPV", "Mahalanobis (Ledoit)"), "paper"] == "—"  # not a paper category
+    assert t5.loc[("mono", "ELPV", "Mahalanobis (Ledoit)"), "ours"] == "0.800"
+    numeric = table_view(5, pd.DataFrame(rows), na_rep=None)
+    assert numeric.loc[("bottle", "(none)", "KNN"), "paper"] == 0.996 and np.isnan(
+        numeric.loc[("bottle", "(none)", "KNN"), "ours"])  # only maha-lw ran
+
+
+def test_table_view_with_augmentation_factors_and_auc_at():
+    rows = _rows("bottle", 40, {10: 0.8, 30: 0.9, 40: 1.0}) + _rows("bottle", 40, {10: 0.85, 30: 0.95, 40: 1.0}, aug=10)
+    t8 = table_view(8, pd.DataFrame(rows))
+    assert list(t8.columns.get_level_values(0).unique()) == [0, 10]
+    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "ours")] == "0.950"
+    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "paper")] == "0.939"
+    at = auc_at(pd.DataFrame(rows))
+    assert at.loc[("bottle", "Mahalanobis (Ledoit)"), ("x10", "30")] == pytest.approx(0.95)
+    assert at.loc[("bottle", "Mahalanobis (Ledoit)"), ("none", "max (40)")] == pytest.approx(1.0)

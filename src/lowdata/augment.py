@@ -375,3 +375,21 @@ def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int
                 ax.set_title(f"copy {j}", fontsize=8)
     fig.suptitle(f"{policy.name}: {describe(policy)}", fontsize=9)
     return fig
+
+
+def policy_table(policies: dict[str, AugmentPolicy] | None = None) -> "pd.DataFrame":
+    """Table 4 (or any policies) as a table: one row per category, one column per transform."""
+    import pandas as pd
+
+    def rng(r):
+        return "" if r is None else _rng(r)
+
+    rows = []
+    for name, p in (TABLE4 if policies is None else policies).items():
+        rows.append({"category": name,
+                     "flip": "+".join(a for a, on in (("horizontal", p.flip_horizontal),
+                                                      ("vertical", p.flip_vertical)) if on),
+                     "translate x/y (px)": f"±{p.translate_px[0]} / ±{p.translate_px[1]}",
+                     "rotate (°)": rng(p.rotate_deg), "rotate (90°s)": "yes" if p.rot90 else "",
+                     "zoom": rng(p.zoom), "add": rng(p.add), "multiply": rng(p.multiply), "padding": p.fill})
+    return pd.DataFrame(rows).set_index("category")

@@ -145,9 +145,9 @@ def cmd_augment_preview(args) -> int:
 
 def cmd_book(args) -> int:
     import os
-    import subprocess
+    import shlex
 
-    from .book import run_category_notebooks
+    from .book import PRESETS, build_book
     from .dataset import available_categories
     from .mvtec import MVTEC_CATEGORIES
 
@@ -156,7 +156,7 @@ def cmd_book(args) -> int:
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
     if not args.no_build and not (root / "book" / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
         raise LowdataError("MathJax is not in book/_mathjax: run `make book-assets` first (it fetches it from npm)")
-    data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT")
+    data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT") or None
     wanted = _wanted(args)
     targets = available_categories(data, elpv=not args.no_elpv, categories=wanted)
     found = {c for s, c in targets if s == "mvtec"}
@@ -165,20 +165,23 @@ def cmd_book(args) -> int:
         print(f"absent: the {len(absent)} MVTec AD categories (no MVTec root: set MVTEC_ROOT or give --data)")
     for c in absent if data is not None else []:
         print(f"absent: mvtec/{c} (not under {data})")
-    params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, "sizes": args.sizes,
-              "reps": args.reps, "aug": args.aug, "out_dir": str(Path(args.out).resolve()),
+    if not targets:
+        raise LowdataError("no category to run")
+    preset = PRESETS[args.preset]
+    given = {k: getattr(args, k) for k in ("sizes", "reps", "aug", "sweep", "augment_only")}
+    study = {k: preset[k] if v is None else v for k, v in given.items()}
+    params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
+              "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
-    report = run_category_notebooks(targets, data, root, params, progress=not args.no_progress)
-    for r in report:
-        print(f"{r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
-              + (f" ({r['error']})" if r["error"] else "") + f" -> {r['page']}")
-    if not args.no_build:
-        jb = Path(sys.executable).with_name("jupyter-book")
-        done = subprocess.run([str(jb), "build", str(root)], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise LowdataError(f"jupyter-book build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        print(f"book: {root / '_build' / 'html' / 'index.html'}")
-    return 1 if any(r["status"] != "done" for r in report) else 0
+    print(f"{len(targets)} categories: {', '.join(f'{s}/{c}' for s, c in targets)}; preset {args.preset}: "
+          + ", ".join(f"{k}={v}" for k, v in study.items()), flush=True)
+    command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
+                     progress=not args.no_progress)
+    failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
+        [r["notebook"] for r in run["summaries"] if r["status"] != "done"]
+    print(f"done in {run['total_seconds'] / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -248,9 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     b.add_argument("--input-size", type=int)
     b.add_argument("--methods", default="knn,maha-emp,maha-lw,padim")
-    b.add_argument("--sizes", default="auto")
-    b.add_argument("--reps", type=int, default=5)
-    b.add_argument("--aug", default="0,10")
+    b.add_argument("--preset", choices=["default", "paper"], default="default",
+                   help="study settings: 'default' (8 sizes, 3 replicates: minutes on ELPV) or 'paper' (the "
+                        "paper's grid, 5 replicates, factors up to 20); the options below override it")
+    b.add_argument("--sizes", help="e.g. 5,10,max or auto (default: the preset's)")
+    b.add_argument("--reps", type=int, help="replicates per size (default: the preset's)")
+    b.add_argument("--aug", help="augmentation factors for every method (default: the preset's, 0,10)")
+    b.add_argument("--sweep", help="more factors, KNN and Mahalanobis only, for Figure 5 ('' for none)")
+    b.add_argument("--augment-only", help="factors without the original images, for Figure 6 ('' for none)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", default="data/results", help="results folder (default data/results)")
     b.add_argument("--cache", type=Path)
@@ -272,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     warnings.formatwarning = _format_warning
     try:
         return args.func(args)

@@ -53,7 +53,7 @@ def _open(url: str, offset: int):
 
 def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` (resuming ``dest.part``) and verify it; return ``dest``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if dest.is_file() and (sha256 is None or file_hash(dest) == sha256):
         return dest
@@ -89,7 +89,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
 
 def extract(archive: Path, to: Path, progress: bool = True) -> list[str]:
     """Extract ``archive`` into ``to``; returns the top-level names it put there."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     tmp = Path(tempfile.mkdtemp(prefix=".extracting-", dir=to))
     try:

@@ -136,7 +136,7 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
            keys: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
            desc: str = "encoding", workers: int = 2) -> Embeddings:
     """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
     if batch_size < 1:

@@ -240,7 +240,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
               policy: AugmentPolicy | str | dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the study of one category. ``out`` keeps every row it had (other seeds, backbones or
     categories too); the return value holds this run's rows only."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     config.validate()
     out = Path(out)

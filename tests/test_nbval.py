@@ -34,3 +34,17 @@ def test_notebooks_reproduce_their_committed_outputs(tmp_path):
     # the same seeds give the same subsets and copies; the tolerance only absorbs floating-point
     # differences of the network between CPUs
     pd.testing.assert_series_equal(merged["auroc"], merged["auroc_ref"], check_names=False, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("template,name", [(t, n) for t, n, _ in NOTEBOOKS])
+def test_references_are_the_current_notebooks(template, name):
+    """nbval executes the reference's own cells: they must be the template's, or the reference is stale
+    (re-make it with tests/notebooks/make_reference.py)."""
+    import nbformat
+
+    def sources(path):
+        nb = nbformat.read(path, as_version=4)
+        return [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+
+    assert sources(HERE / f"{name}.ipynb") == sources(REPO / "notebooks" / f"{template}.ipynb"), \
+        f"tests/notebooks/{name}.ipynb is stale: run tests/notebooks/make_reference.py"

@@ -24,7 +24,7 @@ from .errors import LowdataError
 
 _PARAMS = {"data_root": (str, type(None)), "category": (str,), "backbone": (str,), "input_size": (int, type(None)),
            "methods": (str,), "sizes": (str, int), "reps": (int,), "aug": (str, int), "sweep": (str, int),
-           "augment_only": (str, int), "out_dir": (str,), "cache_dir": (str, type(None)), "seed": (int,)}
+           "augment_only": (str, int), "out_dir": (str,), "cache_dir": (str, type(None)), "seed": (int,), "progress": (bool,)}
 
 #: study settings of ``lowdata book --preset``
 PRESETS = {
@@ -51,6 +51,7 @@ class CategoryParams:
     out_dir: str
     cache_dir: str | None
     seed: int
+    progress: bool = False  # progress bars on the notebook's stderr (the runner shows them live)
 
     @property
     def source(self) -> str:
@@ -69,12 +70,13 @@ def category_params(**values) -> CategoryParams:
     unknown = sorted(set(values) - set(_PARAMS))
     if unknown:
         raise LowdataError(f"unknown notebook parameter {unknown[0]!r}; known: {', '.join(_PARAMS)}")
+    values.setdefault("progress", False)
     missing = sorted(set(_PARAMS) - set(values))
     if missing:
         raise LowdataError(f"notebook parameter {missing[0]!r} is missing")
     for name, types in _PARAMS.items():
         v = values[name]
-        if not isinstance(v, types) or isinstance(v, bool):
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
             want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
             raise LowdataError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
     if values["backbone"] not in BACKBONES:
@@ -113,7 +115,7 @@ def study_configs(p: CategoryParams, n_pool: int):
     return configs
 
 
-def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
+def run_category(p: CategoryParams, progress: bool | None = None) -> pd.DataFrame:
     """Run (or resume) the study of ``p.category``; returns this run's rows."""
     from .backbones import load_backbone
     from .dataset import load_category
@@ -124,6 +126,7 @@ def run_category(p: CategoryParams, progress: bool = False) -> pd.DataFrame:
     configs = study_configs(p, len(data.train))
     backbone = load_backbone(p.backbone, p.input_size)
     cache = cache_for(backbone, p.cache_dir)
+    progress = p.progress if progress is None else progress
     return pd.concat([run_study(data, backbone, cache, c, p.out, progress=progress) for c in configs],
                      ignore_index=True)
 
@@ -151,9 +154,12 @@ def _retitle(page: Path, title: str, failure: str | None) -> None:
         nbformat.write(nb, tmp)
 
 
-def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: str | None = None) -> dict:
+def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: str | None = None,
+                     live_stderr: bool = False) -> dict:
     """Execute ``notebooks/<name>.ipynb`` into ``page`` with papermill; the page keeps the outputs (and
-    the error, if any). Returns status, error and seconds."""
+    the error, if any). ``live_stderr``: the kernel's stderr (progress bars) is echoed as it comes.
+    Returns status, error and seconds."""
+    import sys
     import time
 
     import papermill
@@ -162,7 +168,8 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
     page.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(str(_template(name)), str(page), parameters=parameters, progress_bar=False,
-                                   cwd=str(cwd), kernel_name="python3")
+                                   cwd=str(cwd), kernel_name="python3", log_output=live_stderr,
+                                   stderr_file=sys.stderr if live_stderr else None)
         status, why = "done", ""
     except papermill.PapermillExecutionError as exc:  # the executed notebook, with its error, is the page
         status, why = "failed", f"{exc.ename}: {exc.evalue}"
@@ -189,8 +196,10 @@ def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path
     for source, category in bar:
         bar.set_postfix_str(f"{source}/{category}")
         page = out_dir / f"{source}-{category}.ipynb"
-        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root)}
-        r = execute_notebook("category", page, p, book_root, title=f"{SOURCE_LABELS.get(source, source)}: {category}")
+        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
+             "progress": progress}
+        r = execute_notebook("category", page, p, book_root, title=f"{SOURCE_LABELS.get(source, source)}: {category}",
+                             live_stderr=progress)
         report.append({"source": source, "category": category, **r})
     return report
 

@@ -168,7 +168,7 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
     page.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(str(_template(name)), str(page), parameters=parameters, progress_bar=False,
-                                   cwd=str(cwd), kernel_name="python3", log_output=live_stderr,
+                                   cwd=str(cwd), kernel_name="python3",
                                    stderr_file=sys.stderr if live_stderr else None)
         status, why = "done", ""
     except papermill.PapermillExecutionError as exc:  # the executed notebook, with its error, is the page

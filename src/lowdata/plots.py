@@ -80,6 +80,8 @@ def _panel(ax, df: pd.DataFrame, hue: str, title: str | None, legend: bool) -> N
         if multi else None
     sns.lineplot(data=df, x="n_train", y="auroc", hue=hue, hue_order=hue_order, style=style if multi else None,
                  style_order=style_order, errorbar=("ci", 95), marker="o", markersize=3, ax=ax, legend=legend)
+    if legend and ax.get_legend() is not None:  # beside the axes, never over the curves
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title_fontsize=8, frameon=False)
     ax.set_xlabel("training images N" + (" (original, before augmentation)" if "setting" in (hue, style)
                                            and df["setting"].nunique() > 1 else ""))
     ax.set_ylabel("image AUROC" + (f" (mean of {len(cats)} categories)" if len(cats) > 1 else ""))
@@ -118,7 +120,7 @@ def curve_panels(results: pd.DataFrame, *, by: str | None = None, settings: Sequ
         raise LowdataError(f"by must be None, 'source', 'group', 'method' or 'category', not {by!r}")
     cols = min(ncols, len(panels))
     rows = -(-len(panels) // cols)
-    fig = Figure(figsize=(panel_size[0] * cols + (1.8 if len(panels) > 1 else 0), panel_size[1] * rows),
+    fig = Figure(figsize=(panel_size[0] * cols + 1.8, panel_size[1] * rows),  # + the legend beside
                  layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharey=True)).ravel()
     for i, (title, sub) in enumerate(panels):
@@ -149,7 +151,7 @@ def auc_curves(results: pd.DataFrame, categories: Sequence[str] | None = None, *
         raise LowdataError("no results to plot for this selection")
     fig = None
     if ax is None:
-        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        fig = Figure(figsize=(7.6, 4.0), layout="constrained")
         ax = fig.subplots()
     _panel(ax, df, "method", title, legend=True)
     return fig if fig is not None else ax.figure

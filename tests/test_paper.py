@@ -81,5 +81,5 @@ def test_table_view_with_augmentation_factors_and_auc_at():
     assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "ours")] == "0.950"
     assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "paper")] == "0.939"
     at = auc_at(pd.DataFrame(rows))
-    assert at.loc[("bottle", "Mahalanobis (Ledoit)"), ("x10", "30")] == pytest.approx(0.95)
-    assert at.loc[("bottle", "Mahalanobis (Ledoit)"), ("none", "max (40)")] == pytest.approx(1.0)
+    assert at.loc[("bottle", "Mahalanobis (Ledoit)", "x10"), "30"] == pytest.approx(0.95)
+    assert at.loc[("bottle", "Mahalanobis (Ledoit)", "none"), "max"] == pytest.approx(1.0)

@@ -182,7 +182,7 @@ def table_view(number: int, results: pd.DataFrame, digits: int = 3, na_rep: str 
 
 def auc_at(results: pd.DataFrame, sizes=(10, 30, "max"), digits: int = 3) -> pd.DataFrame:
     """Mean AUROC over replicates at the given sizes (``"max"``: the full training set): rows
-    (category, method), columns (augmentation setting, N); sizes a category did not run are empty."""
+    (category, method, augmentation setting), columns N; sizes a category did not run are empty."""
     from .detectors import METHOD_LABELS
 
     out = []
@@ -194,7 +194,7 @@ def auc_at(results: pd.DataFrame, sizes=(10, 30, "max"), digits: int = 3) -> pd.
             key = n_pool if n == "max" else int(n)
             if key in curve.index:
                 out.append({"category": cat, "method": METHOD_LABELS.get(method, method), "setting": setting,
-                            "N": f"max ({n_pool})" if n == "max" else str(n), "auroc": curve[key]})
+                            "N": "max" if n == "max" else str(n), "auroc": curve[key]})
     df = pd.DataFrame(out, columns=["category", "method", "setting", "N", "auroc"])
-    return df.pivot_table(index=["category", "method"], columns=["setting", "N"], values="auroc",
+    return df.pivot_table(index=["category", "method", "setting"], columns="N", values="auroc",
                           sort=False).round(digits)

@@ -143,6 +143,67 @@ def cmd_augment_preview(args) -> int:
     return 0
 
 
+def _sroc_config(args):
+    from .refine import SROCConfig
+
+    default = {"zscore": 3.0, "quantile": 0.9, "chi2": 0.001}[args.rule] if args.rule in ("zscore", "quantile", "chi2") \
+        else 3.0
+    return SROCConfig(folds=args.folds, rule=args.rule, threshold=default if args.threshold is None else args.threshold,
+                      max_rounds=args.rounds, scorer=args.scorer, seed=args.seed).validate()
+
+
+def cmd_refine(args) -> int:
+    from .atomic import atomic_path
+    from .refine import refine_folder
+
+    df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
+                       config=_sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
+    removed = df[df["verdict"] == "remove"]
+    print(f"{len(df)} images; SROC ({_sroc_config(args).label()}, method {args.method}) would remove "
+          f"{len(removed)}; nothing is deleted")
+    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 200,
+                                             "display.max_colwidth", 80):
+        print((df if args.all else removed).round(3).to_string(index=False) if len(removed) or args.all else "")
+    if args.keep_list:
+        with atomic_path(args.keep_list) as tmp:
+            Path(tmp).write_text("".join(f"{p}\n" for p in df.loc[df["verdict"] == "keep", "image"].sort_values()))
+        print(f"kept images: {args.keep_list}")
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            df.to_csv(tmp, index=False)
+        print(f"every image's score: {args.csv}")
+    return 0
+
+
+def cmd_pollution(args) -> int:
+    from .backbones import load_backbone
+    from .encode import cache_for
+    from .pollution import PollutionConfig, recovery, run_pollution_study
+    from .study import parse_factors
+
+    data = _category_data(args)
+    rates = tuple(_rate(r) for r in args.rates.split(","))
+    config = PollutionConfig(methods=tuple(m.strip() for m in args.methods.split(",")), rates=rates, reps=args.reps,
+                             factors=tuple(parse_factors(args.aug)), sroc=_sroc_config(args), seed=args.seed,
+                             ablation_rate=None if args.no_ablation else args.ablation_rate)
+    bb = load_backbone(args.backbone, args.input_size)
+    out = args.out or Path("data/results") / f"pollution-{data.source}-{data.category}-{args.backbone}.parquet"
+    df = run_pollution_study(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
+    rec = recovery(df)
+    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 200):
+        print(rec.pivot_table(index=["method", "aug_factor", "rate"], columns="refinement", values="auroc").round(3))
+    print(f"results: {out}; moved files: {out}.moved.csv")
+    return 0
+
+
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise LowdataError(f"pollution rate {text!r} is not a number") from None
+    return v / 100 if text.strip().endswith("%") else v
+
+
 def cmd_book(args) -> int:
     import os
     import shlex
@@ -275,6 +336,40 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", type=Path, required=True, help="image file to write, e.g. preview.png")
     a.set_defaults(func=cmd_augment_preview)
+    def sroc_args(q):
+        q.add_argument("--folds", type=int, default=5, help="out-of-fold scoring folds (default 5)")
+        q.add_argument("--rule", default="zscore", choices=["zscore", "quantile", "chi2"],
+                       help="removal rule (default zscore)")
+        q.add_argument("--threshold", type=float,
+                       help="zscore: robust z cut (default 3); quantile: q (default 0.9); chi2: alpha (default 0.001)")
+        q.add_argument("--rounds", type=int, default=5, help="most refinement rounds (default 5)")
+        q.add_argument("--scorer", help="detector that judges the training images (default: the method)")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--cache", type=Path)
+        q.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+        q.add_argument("--input-size", type=int)
+        q.add_argument("--no-progress", action="store_true")
+
+    r = sub.add_parser("refine", help="list the images SROC would remove from a folder of training images")
+    r.add_argument("folder", type=Path)
+    r.add_argument("--method", default="maha-lw", help="knn, maha-emp, maha-lw or padim (default maha-lw)")
+    r.add_argument("--keep-list", type=Path, help="write the kept images' paths to this file (nothing is deleted)")
+    r.add_argument("--csv", type=Path, help="write every image's score and verdict to this CSV")
+    r.add_argument("--all", action="store_true", help="print every image, not only the removed ones")
+    sroc_args(r)
+    r.set_defaults(func=cmd_refine)
+
+    po = sub.add_parser("pollution", help="polluted training sets: robustness and refinement study of a category")
+    _add_data_args(po)
+    po.add_argument("--methods", default="knn,maha-lw,padim")
+    po.add_argument("--rates", default="0,0.025,0.05,0.1,0.15,0.2", help="pollution rates in [0, 1) (or 10%%)")
+    po.add_argument("--reps", type=int, default=3)
+    po.add_argument("--aug", default="0,10", help="augmentation factors (PaDiM: 0 only)")
+    po.add_argument("--ablation-rate", type=float, default=0.1, help="rate of the SROC ablation (default 0.1)")
+    po.add_argument("--no-ablation", action="store_true")
+    po.add_argument("--out", type=Path)
+    sroc_args(po)
+    po.set_defaults(func=cmd_pollution)
     return p
 
 

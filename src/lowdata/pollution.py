@@ -1,0 +1,311 @@
+"""Polluted training sets (the second paper): the protocol, and the study of refinement strategies.
+
+**Protocol** (:func:`pollute`): for a category with ``n`` good training images, pollution rate ``r``
+moves ``d = round(r n / (1 - r))`` defective images from the test set into the training set, so that
+``d / (n + d)`` is ``r`` (as near as a whole number allows; the row records the exact rate). They
+are drawn without replacement, seeded by ``(seed, rate in per mille, replicate)``: the same polluted
+set for every method, refinement and augmentation factor. The moved images leave the test set, so
+every model of a (rate, replicate) is tested on the same remaining images, which keep at least
+``min_test_defects`` defects. A rate outside [0, 1) or one that needs more defects than that is an
+error, never a smaller rate; :func:`feasible_rates` says which rates of a sweep a category allows.
+
+**Study** (:func:`run_pollution_study`): per rate and replicate, per method (``knn``, ``maha-lw``,
+``padim`` by default) and augmentation factor (PaDiM: ``padim_factors``, default 0 only: its maps with
+10 copies take 11 times the memory), four training sets:
+
+* ``oracle``: the good training images only (what pollution costs is measured against it);
+* ``none``: the polluted set as it is;
+* ``sroc``: the polluted set refined by :func:`lowdata.refine.sroc`;
+* ``ensemble``: refined by :func:`lowdata.refine.ensemble_refine`.
+
+Refinement runs without augmentation by default (``refine_factors``): with ``f`` copies it needs
+``f + 1`` times the fits of every fold. Each row records AUROC, the kept and removed images, the
+precision and recall of the removal against the truly defective images, and the refinement's
+parameters; the moved files are listed in ``<out>.moved.csv``. An ablation (``ablation``) reruns
+SROC at one rate with one parameter changed at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .dataset import CategoryData
+from .detectors import align_levels, make_detector
+from .errors import LowdataError
+from .metrics import image_auroc
+from .refine import SROCConfig, ensemble_refine, removal_quality, sroc
+
+RATES = (0.0, 0.025, 0.05, 0.10, 0.15, 0.20)
+REFINEMENTS = ("oracle", "none", "sroc", "ensemble")
+
+
+@dataclass
+class PollutedSplit:
+    rate: float  # asked
+    replicate: int
+    moved: np.ndarray  # indices into data.test of the defective images moved to training
+    test_rows: np.ndarray  # indices into data.test that stay in the test set
+
+    @property
+    def n_defects(self) -> int:
+        return len(self.moved)
+
+
+def defects_needed(rate: float, n_good: int) -> int:
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+        raise LowdataError(f"pollution rate must be in [0, 1), got {rate!r}")
+    return int(round(rate * n_good / (1 - rate)))
+
+
+def pollute(data: CategoryData, rate: float, seed: int = 0, replicate: int = 0,
+            min_test_defects: int = 1) -> PollutedSplit:
+    """The polluted split of ``data`` at ``rate`` (see the module docstring)."""
+    d = defects_needed(rate, len(data.train))
+    defects = np.flatnonzero(data.test_labels == 1)
+    if d > len(defects) - min_test_defects:
+        raise LowdataError(
+            f"{data.category}: pollution rate {rate:.1%} needs {d} defective images in training, but the test "
+            f"set has {len(defects)} and must keep {min_test_defects}; the largest rate it allows is "
+            f"{max_rate(len(data.train), len(defects) - min_test_defects):.1%}")
+    rng = np.random.default_rng([int(seed), int(round(rate * 1000)), int(replicate)])
+    moved = np.sort(rng.choice(defects, size=d, replace=False)) if d else np.array([], int)
+    return PollutedSplit(rate, replicate, moved, np.setdiff1d(np.arange(len(data.test)), moved))
+
+
+def max_rate(n_good: int, n_movable: int) -> float:
+    return max(n_movable, 0) / (n_good + max(n_movable, 0))
+
+
+def feasible_rates(data: CategoryData, rates: Sequence[float] = RATES, min_test_defects: int = 1):
+    """(rates the category allows, rates it does not), for a sweep."""
+    n_def = int((data.test_labels == 1).sum())
+    ok, no = [], []
+    for r in rates:
+        (ok if defects_needed(r, len(data.train)) <= n_def - min_test_defects else no).append(r)
+    return ok, no
+
+
+@dataclass
+class FeaturePool:
+    """Features of the training pool: rows ``0..n-1`` are the good training images, ``n..`` every
+    defective test image (so any polluted set is a set of rows), each with ``f`` copies."""
+
+    pooled: list[np.ndarray]  # per level (rows, c), originals then copy 1, copy 2, ...
+    maps: np.ndarray | None  # (rows * (1 + f), H, W, D) aligned PaDiM maps, same order
+    n_orig: int
+    factor: int
+
+    def rows_with_copies(self, rows: np.ndarray, factor: int) -> np.ndarray:
+        rows = np.asarray(rows, int)
+        return np.concatenate([rows + c * self.n_orig for c in range(factor + 1)])
+
+    def take(self, method: str, rows: np.ndarray):
+        if method == "padim":
+            return self.maps[rows]
+        return [p[rows] for p in self.pooled]
+
+
+def fit_score_fn(method: str, pool: FeaturePool, factor: int):
+    """``fit_score(train_rows, score_rows)``: a ``method`` detector fitted on ``train_rows`` (with their
+    ``factor`` copies) scores the originals ``score_rows``."""
+    def fit_score(train_rows, score_rows):
+        det = make_detector(method).fit(pool.take(method, pool.rows_with_copies(train_rows, factor)))
+        return det.score(pool.take(method, np.asarray(score_rows, int)))
+    return fit_score
+
+
+def build_pool(data: CategoryData, backbone, cache, factor: int, methods: Sequence[str], aug_seed: int = 0,
+               progress: bool = True, map_factor: int = 0):
+    """Encode the category (training images, every test image, copies of both) and return the training
+    pool, the test features, and the pool's row of each test image."""
+    from .augment import policy_for
+    from .encode import Embeddings, encode, source_key
+    from .study import encode_augmented
+
+    defect_idx = np.flatnonzero(data.test_labels == 1)
+    paths = [s.path for s in data.train] + [data.test[i].path for i in defect_idx]
+    hashes = [source_key(p) for p in paths]
+    orig = encode(backbone, paths, cache, keys=hashes, progress=progress, desc=f"{data.category} pool")
+    copies = encode_augmented(backbone, paths, hashes, cache, policy_for(data.category), factor, aug_seed, progress)
+    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
+    allp = Embeddings.concat([orig] + copies)
+    # PaDiM's maps in memory: originals and the copies up to map_factor (rows keep the same order)
+    with_maps = allp.subset(range(len(paths) * (map_factor + 1)))
+    maps = np.concatenate([align_levels(m) for m in with_maps.iter_spatial(256)]) if "padim" in methods else None
+    test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial(256)]) if "padim" in methods else None
+    pool = FeaturePool(list(allp.pooled), maps, len(paths), factor)
+    row_of_test = {int(i): len(data.train) + j for j, i in enumerate(defect_idx)}
+    return pool, (list(test.pooled), test_maps), row_of_test
+
+
+@dataclass
+class PollutionConfig:
+    methods: tuple[str, ...] = ("knn", "maha-lw", "padim")
+    rates: tuple[float, ...] = RATES
+    reps: int = 3
+    factors: tuple[int, ...] = (0, 10)
+    padim_factors: tuple[int, ...] = (0,)  # PaDiM's maps with 10 copies cost 11 times the memory and time
+    refine_factors: tuple[int, ...] = (0,)
+    sroc: SROCConfig = SROCConfig()
+    ensemble_members: int = 5
+    ensemble_quantile: float = 0.9
+    ablation_rate: float | None = 0.10
+    ablation: tuple[tuple[str, object], ...] = (("folds", 2), ("folds", 10), ("rule", ("quantile", 0.9)),
+                                                ("rule", ("zscore", 2.0)), ("rule", ("zscore", 4.0)),
+                                                ("rule", ("chi2", 0.001)), ("max_rounds", 1),
+                                                ("scorer", "maha-lw"))
+    seed: int = 0
+    aug_seed: int = 0
+    min_test_defects: int = 1
+
+    def validate(self) -> "PollutionConfig":
+        from .detectors import METHODS
+
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad:
+            raise LowdataError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+        for r in self.rates:
+            defects_needed(r, 1)
+        if self.reps < 1:
+            raise LowdataError(f"replicates must be >= 1, got {self.reps}")
+        if any(f < 0 for f in self.factors):
+            raise LowdataError(f"augmentation factors must be >= 0, got {self.factors}")
+        self.sroc.validate()
+        return self
+
+
+def sroc_variants(config: PollutionConfig) -> list[tuple[str, SROCConfig]]:
+    """The ablation: SROC with one parameter changed at a time (name, config)."""
+    out = []
+    for name, value in config.ablation:
+        if name == "rule":
+            rule, t = value
+            c = replace(config.sroc, rule=rule, threshold=t)
+        else:
+            c = replace(config.sroc, **{name: value})
+        out.append((f"{name}={value if name != 'rule' else f'{value[0]} {value[1]:g}'}", c.validate()))
+    return out
+
+
+def _dims(method: str, pool: FeaturePool) -> list[int] | None:
+    return [p.shape[1] for p in pool.pooled] if method.startswith("maha") else None
+
+
+def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionConfig, out: str | Path,
+                        progress: bool = True) -> pd.DataFrame:
+    """The whole study of one category; writes ``out`` (Parquet or CSV) and ``<out>.moved.csv``."""
+    from tqdm import tqdm
+
+    config.validate()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok, skipped = feasible_rates(data, config.rates, config.min_test_defects)
+    n_def = int((data.test_labels == 1).sum())
+    for r in skipped:
+        print(f"{data.category}: pollution rate {r:.1%} skipped: it needs "
+              f"{defects_needed(r, len(data.train))} defective images, the test set has {n_def} "
+              f"(and keeps {config.min_test_defects})")
+    if not ok:
+        raise LowdataError(f"{data.category}: no pollution rate of {list(config.rates)} is possible")
+    pool, (test_pooled, test_maps), row_of_test = build_pool(
+        data, backbone, cache, max(config.factors), config.methods, config.aug_seed, progress,
+        map_factor=max([f for f in config.padim_factors if f in config.factors] + [0]))
+    labels = data.test_labels
+    n_good = len(data.train)
+    variants = sroc_variants(config) if config.ablation_rate is not None else []
+    jobs = [(r, rep) for r in ok for rep in range(config.reps)]
+    rows, moved_log = [], []
+    bar = tqdm(jobs, desc=f"{data.category} pollution", unit="split", disable=not progress)
+    for rate, rep in bar:
+        split = pollute(data, rate, config.seed, rep, config.min_test_defects)
+        for i in split.moved:
+            moved_log.append({"category": data.category, "rate": rate, "replicate": rep,
+                              "file": str(data.test[i].path)})
+        polluted_rows = np.array([row_of_test[int(i)] for i in split.moved], int)
+        train_rows = np.concatenate([np.arange(n_good), polluted_rows])
+        truth = np.arange(n_good, len(train_rows))  # positions of the defects within train_rows
+        t_idx = split.test_rows
+        y = labels[t_idx]
+        base = {"source": data.source, "category": data.category, "backbone": backbone.key, "rate": rate,
+                "actual_rate": len(polluted_rows) / len(train_rows), "n_defects": len(polluted_rows),
+                "n_good": n_good, "replicate": rep, "seed": config.seed, "aug_seed": config.aug_seed,
+                "n_test": len(t_idx), "n_test_defects": int(y.sum())}
+        for method in config.methods:
+            test_feat = test_maps[t_idx] if method == "padim" else [p[t_idx] for p in test_pooled]
+
+            def evaluate(kept_positions, factor):
+                t0 = time.perf_counter()
+                det = make_detector(method).fit(pool.take(method, pool.rows_with_copies(
+                    train_rows[kept_positions], factor)))
+                auc = image_auroc(y, det.score(test_feat))
+                return auc, time.perf_counter() - t0
+
+            for factor in config.factors:
+                if method == "padim" and factor not in config.padim_factors:
+                    continue
+                fs_pool = fit_score_fn(method, pool, factor)
+
+                def fs(tr, sc):  # positions within train_rows -> pool rows
+                    return fs_pool(train_rows[tr], train_rows[sc])
+
+                plans = [("oracle", "", np.arange(n_good), None), ("none", "", np.arange(len(train_rows)), None)]
+                if factor in config.refine_factors:
+                    plans.append(("sroc", config.sroc.label(), None, ("sroc", config.sroc)))
+                    plans.append(("ensemble", f"members={config.ensemble_members} q={config.ensemble_quantile:g}",
+                                  None, ("ensemble", None)))
+                    if rate == config.ablation_rate:
+                        plans += [("sroc", label, None, ("sroc", c)) for label, c in variants]
+                for name, params, kept, how in plans:
+                    t0 = time.perf_counter()
+                    rounds = 0
+                    if how is not None and how[0] == "sroc":
+                        c = how[1]
+                        scorer = c.scorer or method
+                        fs_s = fs if scorer == method else (lambda tr, sc, _f=fit_score_fn(scorer, pool, factor):
+                                                            _f(train_rows[tr], train_rows[sc]))
+                        if c.rule == "chi2" and not scorer.startswith("maha"):
+                            continue  # the chi-square rule needs a Gaussian scorer
+                        ref = sroc(fs_s, len(train_rows), c, _dims(scorer, pool))
+                        kept, rounds = ref.kept, len(ref.rounds)
+                    elif how is not None:
+                        ref = ensemble_refine(fs, len(train_rows), config.ensemble_members,
+                                              config.ensemble_quantile, seed=config.seed)
+                        kept, rounds = ref.kept, len(ref.rounds)
+                    refine_s = time.perf_counter() - t0
+                    removed = np.setdiff1d(np.arange(len(train_rows)), kept)
+                    auc, fit_s = evaluate(kept, factor)
+                    q = removal_quality(removed, truth) if name != "oracle" else \
+                        {"removed": np.nan, "removed_defective": np.nan, "precision": np.nan, "recall": np.nan}
+                    rows.append({**base, "method": method, "aug_factor": factor, "refinement": name,
+                                 "params": params, "ablation": params if (name == "sroc" and params !=
+                                                                          config.sroc.label()) else "",
+                                 "auroc": auc, "n_kept": len(kept), **q, "rounds": rounds,
+                                 "refine_seconds": refine_s, "fit_seconds": fit_s})
+        bar.set_postfix_str(f"rate {rate:.1%} rep {rep}")
+    df = pd.DataFrame(rows)
+    with atomic_path(out) as tmp:
+        (df.to_csv if out.suffix == ".csv" else df.to_parquet)(tmp, index=False)
+    moved_path = out.with_name(out.name + ".moved.csv")
+    with atomic_path(moved_path) as tmp:
+        pd.DataFrame(moved_log, columns=["category", "rate", "replicate", "file"]).to_csv(tmp, index=False)
+    return df
+
+
+def recovery(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (category, method, factor, rate, refinement): mean AUROC, the AUROC recovered relative to
+    the oracle ``(auc - none) / (oracle - none)`` (NaN when pollution cost nothing), precision, recall."""
+    main = df[df["ablation"] == ""]
+    key = ["category", "method", "aug_factor", "rate"]
+    m = main.groupby(key + ["refinement"], as_index=False)[["auroc", "precision", "recall", "n_kept"]].mean()
+    ref = m.pivot_table(index=key, columns="refinement", values="auroc").reset_index()
+    m = m.merge(ref[key + ["oracle", "none"]], on=key)
+    gap = m["oracle"] - m["none"]
+    m["recovered"] = np.where(gap.abs() > 1e-9, (m["auroc"] - m["none"]) / gap.where(gap.abs() > 1e-9), np.nan)
+    return m.drop(columns=["oracle", "none"])

@@ -15,7 +15,7 @@ from conftest import REPO
 pytest.importorskip("nbval")
 HERE = REPO / "tests" / "notebooks"
 sys.path.insert(0, str(HERE))
-from make_reference import KEY, NOTEBOOKS  # noqa: E402
+from make_reference import KEY, NOTEBOOKS, POLLUTION_KEY  # noqa: E402
 
 
 def test_notebooks_reproduce_their_committed_outputs(tmp_path):
@@ -33,6 +33,15 @@ def test_notebooks_reproduce_their_committed_outputs(tmp_path):
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
     # the same seeds give the same subsets and copies; the tolerance only absorbs floating-point
     # differences of the network between CPUs
+    pd.testing.assert_series_equal(merged["auroc"], merged["auroc_ref"], check_names=False, atol=1e-4, rtol=0)
+    pol = pd.read_parquet(tmp_path / "nbval-results" / "pollution-elpv-mono-efficientnet-lite0.parquet")
+    ref = pd.read_csv(HERE / "reference-pollution.csv", keep_default_na=False, na_values=[""])
+    pol["params"] = pol["params"].fillna("")
+    ref["params"] = ref["params"].fillna("")
+    merged = ref.merge(pol[POLLUTION_KEY + ["auroc", "n_kept"]], on=POLLUTION_KEY, how="outer", suffixes=("_ref", ""),
+                       indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    assert (merged["n_kept"] == merged["n_kept_ref"]).all()  # the same images removed
     pd.testing.assert_series_equal(merged["auroc"], merged["auroc_ref"], check_names=False, atol=1e-4, rtol=0)
 
 

@@ -48,6 +48,8 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     for f in (REPO / "book").glob("*.md"):
         shutil.copy(f, root / "book" / f.name)
     (root / "book" / "categories").mkdir()
+    (root / "book" / "pollution").mkdir()
+    (root / "book" / "pollution" / "mvtec-gone.ipynb").write_text("{}")
     (root / "book" / "categories" / "mvtec-gone.ipynb").write_text("{}")  # a stale page of an earlier run
     args = ["book", "--data", str(tiny_mvtec), "--no-elpv", "--input-size", "96", "--methods", "knn,maha-lw,padim",
             "--sizes", "3,max", "--reps", "1", "--aug", "0", "--sweep", "1", "--augment-only", "1",
@@ -56,6 +58,10 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "absent: mvtec/bottle" in out and "mvtec/widget: done" in out and "summary heatmaps: done" in out
     assert not (root / "book" / "categories" / "mvtec-gone.ipynb").exists()
+    assert not (root / "book" / "pollution" / "mvtec-gone.ipynb").exists()
+    assert "pollution mvtec/widget: done" in out
+    polluted = (root / "_build" / "html" / "book" / "pollution" / "mvtec-widget.html").read_text()
+    assert "Polluted training sets: MVTec AD widget" in polluted and "<img" in polluted and "oracle" in polluted
     html = root / "_build" / "html" / "book"
     page = html / "categories" / "mvtec-widget.html"
     assert page.is_file() and "MVTec AD: widget" in page.read_text() and "its row of Table 5" in page.read_text()
@@ -67,11 +73,27 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     run = json.loads((root / "book" / "results" / "run.json").read_text())
     assert run["params"]["seed"] == 0 and run["categories"][0]["status"] == "done" and "bottle" in run["absent"]
     assert "lowdata" in run["environment"]["versions"] and run["total_seconds"] > 0
+    assert run["pollution"][0]["status"] == "done"
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so
-    assert main(args + ["--methods", "knn", "--sizes", "50"]) == 1
+    assert main(args + ["--methods", "knn", "--sizes", "50", "--no-pollution"]) == 1
     assert "mvtec/widget: failed" in capsys.readouterr().out
     assert "N=50 is larger than the 6" in page.read_text() and "This study failed" in page.read_text()
     sample = (html / "results" / "sample-size.html").read_text()
     assert "failed" in sample and "N=50 is larger than the 6" in sample
+
+
+def test_pollution_notebook_rejects_bad_parameters(tiny_mvtec, tmp_path):
+    def run_p(**params):
+        base = dict(data_root=str(tiny_mvtec), category="widget", input_size=96, methods="knn", rates="0",
+                    reps=1, aug="0", ablation=False, out_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "cache"))
+        papermill.execute_notebook(str(REPO / "notebooks" / "pollution.ipynb"), str(tmp_path / "p.ipynb"),
+                                   parameters={**base, **params}, progress_bar=False, cwd=str(tmp_path),
+                                   kernel_name="python3")
+    with pytest.raises(papermill.PapermillExecutionError, match=r"pollution rate must be in \[0, 1\), got 1.2"):
+        run_p(rates="0,1.2")
+    with pytest.raises(papermill.PapermillExecutionError, match="ablation must be bool, got 'yes'"):
+        run_p(ablation="yes")
+    with pytest.raises(papermill.PapermillExecutionError, match="needs 2 defective images"):
+        run_p(rates="0.25")  # 6 good images: 2 defects, and the test set must keep one of its 2

@@ -31,6 +31,15 @@ PRESETS = {
     "default": {"sizes": "5,10,20,30,50,100,max", "reps": 3, "aug": "0,10", "sweep": "1,5", "augment_only": "1"},
     "paper": {"sizes": "auto", "reps": 5, "aug": "0,10", "sweep": "1,5,20", "augment_only": "1"},
 }
+#: the pollution chapter's settings per preset (notebooks/pollution.ipynb)
+POLLUTION_PRESETS = {
+    # PaDiM's refinement fits a Gaussian per location for every fold and round (minutes per polluted set
+    # on ELPV at 380 px) and 10 copies of every defect cost minutes of encoding: both in "paper" only
+    "default": {"methods": "knn,maha-lw", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 3, "aug": "0,1",
+                "ablation": True},
+    "paper": {"methods": "knn,maha-lw,padim", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 5, "aug": "0,10",
+              "ablation": True},
+}
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
 SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "reproduction")
 SOURCE_LABELS = {"mvtec": "MVTec AD", "elpv": "ELPV"}
@@ -285,9 +294,32 @@ def heatmap_target(targets: list[tuple[str, str]]) -> tuple[str, str] | None:
     return targets[0] if targets else None
 
 
+def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+                            progress: bool = True) -> list[dict]:
+    """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
+    book_root = Path(book_root)
+    out_dir = book_root / "book" / "pollution"
+    wanted = {f"{s}-{c}.ipynb" for s, c in targets}
+    for old in sorted(out_dir.glob("*.ipynb")):
+        if old.name not in wanted:
+            old.unlink()
+    report = []
+    for source, category in targets:
+        page = out_dir / f"{source}-{category}.ipynb"
+        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
+             "progress": progress}
+        r = execute_notebook("pollution", page, p, book_root,
+                             title=f"Polluted training sets: {SOURCE_LABELS.get(source, source)} {category}",
+                             live_stderr=progress)
+        report.append({"source": source, "category": category, **r})
+    return report
+
+
 def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
-               *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True) -> dict:
-    """Run every category notebook, then the summary notebooks, then (``build``) Jupyter Book 1.x.
+               *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
+               pollution: dict | None = None) -> dict:
+    """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
+    for none), then the summary notebooks, then (``build``) Jupyter Book 1.x.
     Returns the run record, also written to ``<book_root>/book/results/run.json``."""
     import subprocess
     import sys
@@ -300,10 +332,22 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
     for r in report:
         print(f"{r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
               + (f" ({r['error']})" if r["error"] else ""), flush=True)
+    if pollution is not None:
+        report_p = run_pollution_notebooks([(r["source"], r["category"]) for r in report if r["status"] == "done"],
+                                           data_root, book_root, {**pollution, **{k: params[k] for k in (
+                                               "backbone", "input_size", "out_dir", "cache_dir", "seed")}},
+                                           progress=progress)
+        for r in report_p:
+            print(f"pollution {r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
+                  + (f" ({r['error']})" if r["error"] else ""), flush=True)
+    else:
+        report_p = []
+        for old in (book_root / "book" / "pollution").glob("*.ipynb"):
+            old.unlink()
     results_dir = book_root / "book" / "results"
     run_file = results_dir / "run.json"
     run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
-           else str(data_root), "categories": report, "absent": list(absent), "environment": environment(),
+           else str(data_root), "categories": report, "pollution": report_p, "absent": list(absent), "environment": environment(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}
     write_run(run_file, run)
     heat = heatmap_target([(r["source"], r["category"]) for r in report if r["status"] == "done"])
@@ -483,3 +527,43 @@ def curves(results: pd.DataFrame, **kwargs):
         return curve_panels(results, **kwargs)
     except LowdataError as exc:
         return Markdown(f"*No figure: {exc}.*")
+
+
+_POLLUTION_PARAMS = {"data_root": (str, type(None)), "category": (str,), "backbone": (str,),
+                     "input_size": (int, type(None)), "methods": (str,), "rates": (str, float, int), "reps": (int,),
+                     "aug": (str, int), "ablation": (bool,), "out_dir": (str,), "cache_dir": (str, type(None)),
+                     "seed": (int,), "progress": (bool,)}
+
+
+def run_pollution_category(**values) -> pd.DataFrame:
+    """The pollution notebook's study: its parameters checked (type and value, one clear message), then
+    :func:`lowdata.pollution.run_pollution_study` into ``<out_dir>/pollution-<source>-<category>-<backbone>.parquet``."""
+    from .backbones import BACKBONES, load_backbone
+    from .dataset import load_category
+    from .encode import cache_for
+    from .pollution import PollutionConfig, run_pollution_study
+    from .study import parse_factors
+
+    for name in sorted(set(values) - set(_POLLUTION_PARAMS)):
+        raise LowdataError(f"unknown notebook parameter {name!r}; known: {', '.join(_POLLUTION_PARAMS)}")
+    for name, types in _POLLUTION_PARAMS.items():
+        if name not in values:
+            raise LowdataError(f"notebook parameter {name!r} is missing")
+        v = values[name]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise LowdataError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
+    if values["backbone"] not in BACKBONES:
+        raise LowdataError(f"unknown backbone {values['backbone']!r}; choose from {', '.join(BACKBONES)}")
+    try:
+        rates = tuple(float(r) for r in str(values["rates"]).split(","))
+    except ValueError:
+        raise LowdataError(f"rates must be comma-separated numbers in [0, 1), got {values['rates']!r}") from None
+    source = "elpv" if values["data_root"] is None else "mvtec"
+    config = PollutionConfig(methods=tuple(m.strip() for m in values["methods"].split(",")), rates=rates,
+                             reps=values["reps"], factors=tuple(parse_factors(str(values["aug"]))),
+                             seed=values["seed"], ablation_rate=0.10 if values["ablation"] else None).validate()
+    data = load_category(source, values["category"], root=values["data_root"])
+    bb = load_backbone(values["backbone"], values["input_size"])
+    out = Path(values["out_dir"]) / f"pollution-{source}-{values['category']}-{values['backbone']}.parquet"
+    return run_pollution_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])

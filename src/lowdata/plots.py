@@ -181,3 +181,42 @@ def heatmap_grid(images: Sequence[np.ndarray], heatmaps: np.ndarray, masks: np.n
             ax.set_axis_off()
     fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="Mahalanobis distance")
     return fig
+
+
+def pollution_curves(df: pd.DataFrame, *, factors: Sequence[int] = (0,), refinements: Sequence[str] | None = None,
+                     hue: str = "refinement", ncols: int = 3, panel_size=(4.0, 3.2)):
+    """AUROC against the pollution rate, one panel per method, one line per refinement (``hue``
+    ``"refinement"``) or per augmentation factor (``hue`` ``"augmentation"``), mean over replicates
+    (and categories) with a 95 % band; the ablation rows are left out."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    d = df[(df["ablation"] == "") & df["aug_factor"].isin(factors)]
+    if refinements is not None:
+        d = d[d["refinement"].isin(refinements)]
+    if d.empty:
+        raise LowdataError("no pollution results to plot for this selection")
+    d = d.assign(rate_pct=d["rate"] * 100, augmentation=d["aug_factor"].map(lambda f: f"x{f}" if f else "none"))
+    methods = [m for m in METHOD_LABELS if m in set(d["method"])]
+    cols = min(ncols, len(methods))
+    rows = -(-len(methods) // cols)
+    fig = Figure(figsize=(panel_size[0] * cols + 1.8, panel_size[1] * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharey=True)).ravel()
+    order = [r for r in ("oracle", "none", "sroc", "ensemble") if r in set(d["refinement"])]
+    style = "augmentation" if hue == "refinement" and d["augmentation"].nunique() > 1 else \
+        ("refinement" if hue == "augmentation" and d["refinement"].nunique() > 1 else None)
+    for i, m in enumerate(methods):
+        sns.lineplot(data=d[d["method"] == m], x="rate_pct", y="auroc", hue=hue,
+                     hue_order=order if hue == "refinement" else None, style=style, marker="o", markersize=4,
+                     errorbar=("ci", 95), ax=axes[i], legend=(i == 0))
+        axes[i].set_title(METHOD_LABELS[m], fontsize=10)
+        axes[i].set_xlabel("pollution rate (% of training images defective)")
+        axes[i].set_ylabel("image AUROC" if i % cols == 0 else "")
+        axes[i].grid(alpha=0.3)
+    for ax in axes[len(methods):]:
+        ax.set_axis_off()
+    if axes[0].get_legend() is not None:
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].get_legend().remove()
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig

@@ -208,12 +208,12 @@ def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionCo
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, skipped = feasible_rates(data, config.rates, config.min_test_defects)
     n_def = int((data.test_labels == 1).sum())
-    for r in skipped:
-        print(f"{data.category}: pollution rate {r:.1%} skipped: it needs "
-              f"{defects_needed(r, len(data.train))} defective images, the test set has {n_def} "
-              f"(and keeps {config.min_test_defects})")
+    why = [f"{data.category}: pollution rate {r:.1%} skipped: it needs {defects_needed(r, len(data.train))} "
+           f"defective images, the test set has {n_def} (and keeps {config.min_test_defects})" for r in skipped]
     if not ok:
-        raise LowdataError(f"{data.category}: no pollution rate of {list(config.rates)} is possible")
+        raise LowdataError("no pollution rate is possible: " + "; ".join(why))
+    for line in why:
+        print(line)
     pool, (test_pooled, test_maps), row_of_test = build_pool(
         data, backbone, cache, max(config.factors), config.methods, config.aug_seed, progress,
         map_factor=max([f for f in config.padim_factors if f in config.factors] + [0]))
@@ -309,3 +309,40 @@ def recovery(df: pd.DataFrame) -> pd.DataFrame:
     gap = m["oracle"] - m["none"]
     m["recovered"] = np.where(gap.abs() > 1e-9, (m["auroc"] - m["none"]) / gap.where(gap.abs() > 1e-9), np.nan)
     return m.drop(columns=["oracle", "none"])
+
+
+def rate_table(df: pd.DataFrame, factor: int = 0, digits: int = 3) -> pd.DataFrame:
+    """Mean AUROC per (method, refinement) and pollution rate (columns, in %), ablation rows left out."""
+    d = df[(df["ablation"] == "") & (df["aug_factor"] == factor)]
+    order = {r: i for i, r in enumerate(REFINEMENTS)}
+    t = d.pivot_table(index=["method", "refinement"], columns="rate", values="auroc", aggfunc="mean")
+    t = t.sort_index(key=lambda ix: ix.map(lambda v: order.get(v, v)) if ix.name == "refinement" else ix)
+    t.columns = [f"{c * 100:g} %" for c in t.columns]
+    return t.round(digits)
+
+
+def removal_table(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Per (method, refinement, rate): images removed, precision and recall of the removal against the
+    truly defective images, and the AUROC recovered relative to the oracle (1: all of the loss)."""
+    rec = recovery(df)
+    rec = rec[rec["refinement"].isin(["sroc", "ensemble"])]
+    return rec.set_index(["method", "aug_factor", "refinement", "rate"])[
+        ["auroc", "recovered", "precision", "recall", "n_kept"]].round(digits)
+
+
+def ablation_table(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The SROC ablation at its rate: the default and each variant, per method (mean over replicates)."""
+    d = df[df["refinement"] == "sroc"]
+    rate = d.loc[d["ablation"] != "", "rate"].unique()
+    if len(rate) == 0:
+        return pd.DataFrame()
+    d = d[d["rate"] == rate[0]]
+    base = df[(df["rate"] == rate[0]) & (df["ablation"] == "") & df["refinement"].isin(["oracle", "none"])]
+    ref = base.pivot_table(index=["method", "aug_factor"], columns="refinement", values="auroc").reset_index()
+    d = d.assign(variant=np.where(d["ablation"] == "", "default (" + d["params"] + ")", d["ablation"]))
+    t = d.groupby(["method", "aug_factor", "variant"], as_index=False)[
+        ["auroc", "precision", "recall", "n_kept", "rounds"]].mean()
+    t = t.merge(ref, on=["method", "aug_factor"])
+    gap = t["oracle"] - t["none"]
+    t["recovered"] = (t["auroc"] - t["none"]) / gap.where(gap.abs() > 1e-9)
+    return t.set_index(["method", "variant"]).drop(columns=["aug_factor"]).round(digits)

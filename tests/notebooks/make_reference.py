@@ -27,11 +27,15 @@ CATEGORY = {"data_root": None, "category": "mono", "backbone": "efficientnet-lit
 SUMMARY = {"results_dir": "nbval-results", "run_file": "no-run.json", "backbone": "efficientnet-lite0",
            "input_size": 96, "cache_dir": None, "seed": 0, "heat_source": "elpv", "heat_category": "mono",
            "data_root": None}
+POLLUTION = {"data_root": None, "category": "mono", "backbone": "efficientnet-lite0", "input_size": 96,
+             "methods": "knn,maha-lw", "rates": "0,0.1", "reps": 1, "aug": "0,1", "ablation": True,
+             "out_dir": "nbval-results", "cache_dir": None, "seed": 0, "progress": False}
 #: executed in this order (the summaries read the category's results)
 NOTEBOOKS = [("category", "category-mono", CATEGORY), ("sample-size", "sample-size", SUMMARY),
              ("augmentation", "augmentation", SUMMARY), ("heatmaps", "heatmaps", SUMMARY),
-             ("reproduction", "reproduction", SUMMARY)]
+             ("reproduction", "reproduction", SUMMARY), ("pollution", "pollution-mono", POLLUTION)]
 KEY = ["category", "method", "n_train", "replicate", "aug_factor", "augment_only"]
+POLLUTION_KEY = ["category", "method", "rate", "replicate", "aug_factor", "refinement", "params"]
 
 
 def main() -> int:
@@ -54,6 +58,9 @@ def main() -> int:
             nbformat.write(nb, HERE / f"{name}.ipynb")
         df = pd.read_parquet(Path(tmp) / "nbval-results" / "study-elpv-mono-efficientnet-lite0.parquet")
         df[KEY + ["auroc"]].sort_values(KEY).to_csv(HERE / "reference-results.csv", index=False, float_format="%.6f")
+        pol = pd.read_parquet(Path(tmp) / "nbval-results" / "pollution-elpv-mono-efficientnet-lite0.parquet")
+        pol[POLLUTION_KEY + ["auroc", "n_kept"]].sort_values(POLLUTION_KEY).to_csv(
+            HERE / "reference-pollution.csv", index=False, float_format="%.6f")
     print(f"wrote {len(NOTEBOOKS)} notebooks and reference-results.csv ({len(df)} rows) to {HERE}")
     return 0
 

@@ -377,7 +377,7 @@ def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int
     return fig
 
 
-def policy_table(policies: dict[str, AugmentPolicy] | None = None) -> "pd.DataFrame":
+def policy_table(policies: dict[str, AugmentPolicy] | None = None):
     """Table 4 (or any policies) as a table: one row per category, one column per transform."""
     import pandas as pd
 

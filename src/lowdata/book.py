@@ -71,25 +71,32 @@ class CategoryParams:
         return Path(self.out_dir) / f"study-{self.source}-{self.category}-{self.backbone}.parquet"
 
 
-def category_params(**values) -> CategoryParams:
-    """The notebook's parameters, checked: a wrong type or an unknown name raises :class:`LowdataError`."""
+def _check_params(values: dict, spec: dict) -> None:
+    """A notebook's parameters against ``spec`` (name -> accepted types) and the known backbones: an
+    unknown or missing name, a wrong type or an unknown backbone raises one clear :class:`LowdataError`."""
     from .backbones import BACKBONES
-    from .study import StudyConfig, parse_factors
 
-    unknown = sorted(set(values) - set(_PARAMS))
+    unknown = sorted(set(values) - set(spec))
     if unknown:
-        raise LowdataError(f"unknown notebook parameter {unknown[0]!r}; known: {', '.join(_PARAMS)}")
-    values.setdefault("progress", False)
-    missing = sorted(set(_PARAMS) - set(values))
+        raise LowdataError(f"unknown notebook parameter {unknown[0]!r}; known: {', '.join(spec)}")
+    missing = sorted(set(spec) - set(values))
     if missing:
         raise LowdataError(f"notebook parameter {missing[0]!r} is missing")
-    for name, types in _PARAMS.items():
+    for name, types in spec.items():
         v = values[name]
         if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
             want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
             raise LowdataError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
     if values["backbone"] not in BACKBONES:
         raise LowdataError(f"unknown backbone {values['backbone']!r}; choose from {', '.join(BACKBONES)}")
+
+
+def category_params(**values) -> CategoryParams:
+    """The notebook's parameters, checked: a wrong type or an unknown name raises :class:`LowdataError`."""
+    from .study import StudyConfig, parse_factors
+
+    values.setdefault("progress", False)
+    _check_params(values, _PARAMS)
     # methods, factors, replicates and seed: the study's own checks, before anything slow
     for name in ("sizes", "aug", "sweep", "augment_only"):  # papermill -p aug 0 gives an int
         values[name] = str(values[name])
@@ -538,23 +545,13 @@ _POLLUTION_PARAMS = {"data_root": (str, type(None)), "category": (str,), "backbo
 def run_pollution_category(**values) -> pd.DataFrame:
     """The pollution notebook's study: its parameters checked (type and value, one clear message), then
     :func:`lowdata.pollution.run_pollution_study` into ``<out_dir>/pollution-<source>-<category>-<backbone>.parquet``."""
-    from .backbones import BACKBONES, load_backbone
+    from .backbones import load_backbone
     from .dataset import load_category
     from .encode import cache_for
     from .pollution import PollutionConfig, run_pollution_study
     from .study import parse_factors
 
-    for name in sorted(set(values) - set(_POLLUTION_PARAMS)):
-        raise LowdataError(f"unknown notebook parameter {name!r}; known: {', '.join(_POLLUTION_PARAMS)}")
-    for name, types in _POLLUTION_PARAMS.items():
-        if name not in values:
-            raise LowdataError(f"notebook parameter {name!r} is missing")
-        v = values[name]
-        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
-            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
-            raise LowdataError(f"notebook parameter {name} must be {want}, got {v!r} ({type(v).__name__})")
-    if values["backbone"] not in BACKBONES:
-        raise LowdataError(f"unknown backbone {values['backbone']!r}; choose from {', '.join(BACKBONES)}")
+    _check_params(values, _POLLUTION_PARAMS)
     try:
         rates = tuple(float(r) for r in str(values["rates"]).split(","))
     except ValueError:

@@ -196,3 +196,53 @@ def removal_quality(removed: np.ndarray, polluted: np.ndarray) -> dict:
     return {"removed": len(removed), "removed_defective": hit,
             "precision": hit / len(removed) if removed else float("nan"),
             "recall": hit / len(polluted) if polluted else float("nan")}
+
+
+def refine_folder(folder, method: str = "maha-lw", backbone: str = "efficientnet-lite0", input_size: int | None = None,
+                  config: SROCConfig = SROCConfig(), cache_dir=None, progress: bool = True):
+    """SROC on an unlabeled folder of training images: one row per image with its last out-of-fold
+    score, its robust z-score in that round, and the round that removed it (0: kept). Nothing is
+    deleted."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .backbones import load_backbone
+    from .detectors import METHODS, align_levels, make_detector
+    from .encode import cache_for, encode
+    from .images import list_images
+
+    config.validate()
+    if method not in METHODS:
+        raise LowdataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LowdataError(f"no folder {folder}")
+    paths = list_images(folder)
+    need = 2 * config.folds
+    if len(paths) < need:
+        raise LowdataError(f"{folder} has {len(paths)} images; SROC with {config.folds} folds needs at least {need}")
+    bb = load_backbone(backbone, input_size)
+    emb = encode(bb, paths, cache_for(bb, cache_dir), progress=progress, desc="encoding")
+    scorer = config.scorer or method
+    if scorer == "padim":
+        feats = np.concatenate([align_levels(m) for m in emb.iter_spatial(256)])
+
+        def take(rows):
+            return feats[rows]
+    else:
+        def take(rows):
+            return [p[rows] for p in emb.pooled]
+
+    def fit_score(tr, sc):
+        return make_detector(scorer).fit(take(tr)).score(take(sc))
+
+    ref = sroc(fit_score, len(paths), config, [p.shape[1] for p in emb.pooled] if scorer.startswith("maha") else None)
+    removed_in = {i: r["round"] for r in ref.rounds for i in r["dropped"]}
+    rows = []
+    for i, p in enumerate(paths):
+        last = max((r for r in ref.rounds if i in r["scores"]), key=lambda r: r["round"])
+        z = robust_z(np.array(list(last["scores"].values())))[list(last["scores"]).index(i)]
+        rows.append({"image": str(p), "score": last["scores"][i], "robust_z": z, "removed_in_round": removed_in.get(i, 0),
+                     "verdict": "remove" if i in removed_in else "keep"})
+    return pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)

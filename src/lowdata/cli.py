@@ -9,6 +9,9 @@
                             fitted on seeded subsets of N training images, with and without
                             augmentation; a resumable results table and a one-screen summary.
 ``lowdata augment-preview`` a grid of augmented copies, to check a policy by eye.
+``lowdata fit``             fit an inspection model on a folder of good images and save it (a folder:
+                            model.json + arrays), with a threshold set from the good images alone.
+``lowdata score``           score images with a saved model: score, verdict, and PaDiM heatmaps.
 
 Errors in the user's input print one line, ``lowdata: error: ...``, and exit with status 2.
 """
@@ -16,6 +19,7 @@ Errors in the user's input print one line, ``lowdata: error: ...``, and exit wit
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -196,6 +200,66 @@ def cmd_pollution(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from .model import fit_model
+
+    model = fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
+                      aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
+                      rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
+                      progress=not args.no_progress)
+    t = model.meta["timings"]
+    replaced = (Path(args.out) / "model.json").is_file()
+    path = model.save(args.out)
+    size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())
+    print(f"fitted {model.describe()}")
+    print(f"time: {t['total_s']:.2f} s in all: backbone {t['backbone_load_s']:.2f} s, encoding {t['encode_s']:.2f} s "
+          f"({t['encoded']} images not in the cache), detector fit {t['detector_fit_s']:.3f} s, "
+          f"threshold {t['threshold_s']:.3f} s")
+    if model.meta["threshold"]["note"]:
+        print(f"note: {model.meta['threshold']['note']}")
+    print(f"model {'replaced' if replaced else 'written'}: {path.parent} ({size / 1e6:.1f} MB)")
+    print(f"score new images: lowdata score {path.parent} IMAGES_OR_FOLDER")
+    return 0
+
+
+def cmd_score(args) -> int:
+    import pandas as pd
+
+    from .atomic import atomic_path
+    from .model import load_model
+
+    model = load_model(args.model, allow_other_version=args.allow_other_version)
+    fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "table")
+    if fmt not in ("table", "csv", "json"):
+        raise LowdataError(f"unknown output format {fmt!r}; choose csv or json (or give --format)")
+    if args.heatmaps and model.method != "padim":
+        raise LowdataError(f"heatmaps need a PaDiM model; {args.model} is {model.method}")
+    df, maps = model.score(args.images, cache_dir=args.cache, progress=not args.no_progress, return_maps=True)
+    text = {"csv": lambda: df.to_csv(index=False),
+            "json": lambda: json.dumps({"model": str(args.model), "method": model.method,
+                                        "threshold": model.threshold, "images": df.to_dict(orient="records")},
+                                       indent=1) + "\n"}
+    n_bad = int((df["verdict"] == "anomalous").sum())
+    summary = f"{n_bad} of {len(df)} images anomalous (score above {model.threshold:.4g}; {model.method})"
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            Path(tmp).write_text(text[fmt if fmt != "table" else "csv"]())
+    if fmt == "table" or args.out:
+        with pd.option_context("display.max_rows", 10000, "display.width", 200, "display.max_colwidth", 100):
+            print(df.round({"score": 3, "threshold": 3, "ratio": 3}).to_string(index=False))
+        print(summary)
+        if args.out:
+            print(f"written: {args.out}")
+    else:
+        sys.stdout.write(text[fmt]())
+        print(summary, file=sys.stderr)
+    if model.method == "padim" and not args.no_heatmaps:
+        out = Path(args.heatmaps or "heatmaps")
+        written = model.write_overlays(df, maps, out)
+        print(f"{len(written)} heatmap overlays: {out}/", file=sys.stderr if fmt != "table" and not args.out else sys.stdout)
+    return 0
+
+
 def _rate(text: str) -> float:
     try:
         v = float(text)
@@ -361,6 +425,39 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="print every image, not only the removed ones")
     sroc_args(r)
     r.set_defaults(func=cmd_refine)
+
+    f = sub.add_parser("fit", help="fit an inspection model on a folder of good images (5 or more) and save it")
+    f.add_argument("folder", type=Path, help="folder of good images (no defects)")
+    f.add_argument("--out", type=Path, required=True, help="model folder to write (model.json + detector-*.npz)")
+    f.add_argument("--method", default="maha-lw", choices=["knn", "maha-emp", "maha-lw", "padim"],
+                   help="detector (default maha-lw; padim gives heatmaps)")
+    f.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    f.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
+    f.add_argument("--aug", default="none", help="augmentation policy: none (default), default, a Table 4 "
+                                                 "category (e.g. bottle) or a .json policy file")
+    f.add_argument("--copies", type=int, default=10, help="augmented copies per image with --aug (default 10)")
+    f.add_argument("--fpr", type=float, help="target false-positive rate of the threshold (default 0.05)")
+    f.add_argument("--threshold-rule", choices=["lognormal", "conformal", "chi2"],
+                   help="how the threshold is set from the good images (default lognormal; see the book)")
+    f.add_argument("--folds", type=int, help="out-of-fold scoring folds (default: leave-one-out up to 10 images)")
+    f.add_argument("--seed", type=int, default=0, help="seed of the folds and the augmented copies (default 0)")
+    f.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
+    f.add_argument("--no-progress", action="store_true")
+    f.set_defaults(func=cmd_fit)
+
+    sc = sub.add_parser("score", help="score images with a saved model: score and verdict per image")
+    sc.add_argument("model", type=Path, help="model folder written by lowdata fit")
+    sc.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
+    sc.add_argument("--format", choices=["table", "csv", "json"],
+                    help="output format (default: a table; with --out, from the file's suffix)")
+    sc.add_argument("--out", type=Path, help="write the scores to this .csv or .json file")
+    sc.add_argument("--heatmaps", type=Path, help="PaDiM models: folder for the heatmap overlays (default heatmaps)")
+    sc.add_argument("--no-heatmaps", action="store_true", help="PaDiM models: do not write heatmap overlays")
+    sc.add_argument("--allow-other-version", action="store_true",
+                    help="use a model written by another lowdata version (scores may differ)")
+    sc.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
+    sc.add_argument("--no-progress", action="store_true")
+    sc.set_defaults(func=cmd_score)
 
     po = sub.add_parser("pollution", help="polluted training sets: robustness and refinement study of a category")
     _add_data_args(po)

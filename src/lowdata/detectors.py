@@ -119,6 +119,19 @@ class Detector:
         if not hasattr(self, "n_train_"):
             raise LowdataError(f"{self.name}: call fit() before score()")
 
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted detector as JSON-able parameters and named numeric arrays (no pickled code);
+        :func:`detector_from_state` rebuilds it, scoring to the last bit as before."""
+        raise NotImplementedError
+
+
+def _prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}.{k}": v for k, v in arrays.items()}
+
+
+def _unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+
 
 class KNN(Detector):
     name = "knn"
@@ -139,6 +152,21 @@ class KNN(Detector):
         self.n_train_ = len(train)
         self._sq = (self.train_ ** 2).sum(axis=1)
         return self
+
+    def get_state(self):
+        self._check_fitted()
+        return {"k": self.k, "n_train": int(self.n_train_)}, {"center": self.center_, "train": self.train_}
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "KNN":
+        det = cls(params["k"])
+        det.center_, det.train_ = arrays["center"], arrays["train"]
+        if det.train_.ndim != 2 or det.center_.shape != det.train_.shape[1:]:
+            raise LowdataError(f"knn state: training vectors {det.train_.shape} and centre {det.center_.shape} "
+                               "do not match")
+        det.n_train_ = len(det.train_)
+        det._sq = (det.train_ ** 2).sum(axis=1)
+        return det
 
     def score(self, X: Features) -> np.ndarray:
         self._check_fitted()
@@ -169,6 +197,24 @@ class Mahalanobis(Detector):
         self.gaussians_ = [GaussianBank(self.estimator).fit(np.asarray(a)[:, None, :]) for a in levels]
         self.n_train_ = n
         return self
+
+    def get_state(self):
+        self._check_fitted()
+        params = {"estimator": self.estimator, "n_train": int(self.n_train_), "levels": []}
+        arrays = {}
+        for i, g in enumerate(self.gaussians_):
+            p, a = g.get_state()
+            params["levels"].append(p)
+            arrays.update(_prefixed(f"level{i}", a))
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "Mahalanobis":
+        det = cls(params["estimator"])
+        det.gaussians_ = [GaussianBank.from_state(p, _unprefixed(f"level{i}", arrays))
+                          for i, p in enumerate(params["levels"])]
+        det.n_train_ = int(params["n_train"])
+        return det
 
     def score(self, X: Features) -> np.ndarray:
         self._check_fitted()
@@ -207,6 +253,22 @@ class PaDiM(Detector):
         self.bank.fit(flat(), n=n)
         self.n_train_ = n
         return self
+
+    def get_state(self):
+        self._check_fitted()
+        p, a = self.bank.get_state()
+        return ({"chunk": self.chunk, "sigma": self.sigma, "grid": [int(g) for g in self.grid_],
+                 "n_train": int(self.n_train_), "bank": p}, _prefixed("bank", a))
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "PaDiM":
+        bank = GaussianBank.from_state(params["bank"], _unprefixed("bank", arrays))
+        det = cls(bank.estimator, chunk=int(params["chunk"]), sigma=float(params["sigma"]))
+        det.bank, det.grid_ = bank, tuple(int(g) for g in params["grid"])
+        if det.grid_[0] * det.grid_[1] != bank.L_:
+            raise LowdataError(f"padim state: a {det.grid_} grid does not have {bank.L_} locations")
+        det.n_train_ = int(params["n_train"])
+        return det
 
     def score_maps(self, X: Features) -> np.ndarray:
         """``(n, H, W)`` Mahalanobis distances on the feature grid."""
@@ -253,6 +315,18 @@ METHODS = {
 }
 METHOD_LABELS = {"knn": "KNN", "maha-emp": "Mahalanobis (Empirical)", "maha-lw": "Mahalanobis (Ledoit)",
                  "padim": "PaDiM (Ledoit)"}
+
+
+def detector_from_state(method: str, params: dict, arrays: dict[str, np.ndarray]) -> Detector:
+    """A fitted ``method`` detector from :meth:`Detector.get_state`'s parameters and arrays."""
+    cls = {"knn": KNN, "maha-emp": Mahalanobis, "maha-lw": Mahalanobis, "padim": PaDiM}.get(method)
+    if cls is None:
+        raise LowdataError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    try:
+        return cls.from_state(params, arrays)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LowdataError(f"{method}: the saved state is incomplete or malformed ({type(exc).__name__}: {exc})") \
+            from None
 
 
 def make_detector(method: str) -> Detector:

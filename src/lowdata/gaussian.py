@@ -262,6 +262,55 @@ class GaussianBank:
                     S[j] = linalg.pinvh(S[j], check_finite=False)
         self._P = S
 
+    # --------------------------------------------------------------------------------------- state
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted bank as JSON-able parameters and named arrays (:meth:`from_state` restores it
+        exactly: the same distances to the last bit)."""
+        if not hasattr(self, "route"):
+            raise LowdataError("the Gaussian bank is not fitted")
+        params = {"estimator": self.estimator, "chunk": self.chunk, "route": self.route, "n": int(self.n_),
+                  "locations": int(self.L_), "features": int(self.d_)}
+        arrays = {"location": self.location_, "shrinkage": self.shrinkage_}
+        if self.route == "full":
+            arrays["precision"] = self._P
+        else:
+            arrays.update(samples=self._X, inner_inverse=self._Minv, a=self._a, b=self._b)
+            params["singular"] = sorted(int(j) for j in self._Keig)
+            for j, (lam, U) in self._Keig.items():
+                arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"] = lam, U
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "GaussianBank":
+        """A fitted bank from :meth:`get_state`'s output; shapes are checked against the parameters."""
+        bank = cls(params["estimator"], chunk=int(params["chunk"]))
+        n, L, d = int(params["n"]), int(params["locations"]), int(params["features"])
+        bank.n_, bank.L_, bank.d_, bank.route = n, L, d, params["route"]
+        expect = {"location": (L, d), "shrinkage": (L,)}
+        if bank.route == "full":
+            expect["precision"] = (L, d, d)
+        elif bank.route == "woodbury":
+            expect.update(samples=(L, n, d), inner_inverse=(L, n, n), a=(L,), b=(L,))
+            for j in params.get("singular", []):
+                expect[f"singular_{j}_values"] = (n,)
+                expect[f"singular_{j}_vectors"] = (n, n)
+        else:
+            raise LowdataError(f"unknown Gaussian bank route {bank.route!r}")
+        for name, shape in expect.items():
+            if name not in arrays:
+                raise LowdataError(f"Gaussian bank state lacks the array {name!r}")
+            if tuple(arrays[name].shape) != shape:
+                raise LowdataError(f"Gaussian bank array {name!r} has shape {tuple(arrays[name].shape)}, "
+                                   f"expected {shape}")
+        bank.location_, bank.shrinkage_ = arrays["location"], arrays["shrinkage"]
+        if bank.route == "full":
+            bank._P = arrays["precision"]
+        else:
+            bank._X, bank._Minv, bank._a, bank._b = (arrays[k] for k in ("samples", "inner_inverse", "a", "b"))
+            bank._Keig = {int(j): (arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"])
+                          for j in params.get("singular", [])}
+        return bank
+
     # --------------------------------------------------------------------------------------- score
     def mahalanobis(self, Z: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distances ``(T, L)`` of samples ``(T, L, d)`` to each location's Gaussian."""

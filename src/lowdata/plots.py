@@ -220,3 +220,33 @@ def pollution_curves(df: pd.DataFrame, *, factors: Sequence[int] = (0,), refinem
         axes[0].get_legend().remove()
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     return fig
+
+
+def heatmap_overlay(image: np.ndarray, grid_map: np.ndarray, threshold: float, *, sigma: float = 4.0,
+                    title: str = "", width_in: float = 5.0):
+    """An image under its PaDiM heatmap: colours from half the threshold (transparent below) to 1.5 times
+    it, smoothed as PaDiM (``sigma`` pixels of the image); the outline marks where the *unsmoothed* map
+    (bilinear) is above the threshold, the same test as the image's verdict (its score is the map's
+    largest value). ``grid_map``: ``(h, w)`` Mahalanobis distances on the feature grid."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from .detectors import upsample_maps
+
+    H, W = image.shape[:2]
+    raw = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=0)[0]
+    smooth = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=sigma)[0]
+    lo, hi = 0.5 * threshold, 1.5 * threshold
+    cmap = colormaps["jet"]
+    fig = Figure(figsize=(width_in, width_in * H / W + 0.5), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(image)
+    alpha = np.clip((smooth - lo) / (threshold - lo), 0, 1) * 0.55 if threshold > lo else 0.55
+    im = ax.imshow(smooth, cmap=cmap, norm=Normalize(lo, hi), alpha=alpha)
+    if raw.max() > threshold:
+        ax.contour(raw, levels=[threshold], colors="white", linewidths=1.2)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"Mahalanobis distance (threshold {threshold:.1f})")
+    return fig

@@ -330,12 +330,11 @@ def _fit_pool(pool, rows: np.ndarray, method: str, factor: int):
     return make_detector(method).fit(pool.take(method, pool.rows_with_copies(rows, factor)))
 
 
-def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, rule: str, fpr: float,
-                folds: int | None, seed: int):
-    """Fit ``method`` on the pool's images ``rows`` (with ``factor`` copies each) and set its threshold from
-    out-of-fold scores of those images only. Returns ``(detector, Threshold, fit seconds, threshold seconds)``."""
+def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, folds: int | None, seed: int):
+    """Fit ``method`` on the pool's images ``rows`` (with ``factor`` copies each) and score each of those
+    images out of fold. Returns ``(detector, (folds, out-of-fold scores), fit seconds, scoring seconds)``."""
     from .pollution import fit_score_fn
-    from .threshold import set_threshold
+    from .threshold import oof_scores
 
     rows = np.asarray(rows, int)
     t0 = time.perf_counter()
@@ -346,9 +345,8 @@ def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, rule: st
     def fit_score(train_idx, score_idx):  # indices into rows
         return base(rows[train_idx], rows[score_idx])
 
-    dims = [p.shape[1] for p in pool.pooled] if method.startswith("maha") else None
-    thr = set_threshold(fit_score, len(rows), rule, fpr, folds, seed, dims)
-    return det, thr, t1 - t0, time.perf_counter() - t1
+    oof = oof_scores(fit_score, len(rows), folds, seed)
+    return det, oof, t1 - t0, time.perf_counter() - t1
 
 
 def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0", input_size: int | None = None,
@@ -367,7 +365,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     from .encode import Embeddings, cache_for, encode, source_key
     from .pollution import FeaturePool
     from .study import encode_augmented
-    from .threshold import DEFAULT_FPR, DEFAULT_RULE, check_rule
+    from .threshold import DEFAULT_FPR, DEFAULT_RULE, check_rule, threshold_from_scores
 
     t_start = time.perf_counter()
     rule = DEFAULT_RULE if rule is None else rule
@@ -412,8 +410,16 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     maps = np.concatenate([m for m in _aligned(allp)]) if method == "padim" else None
     t_encode = time.perf_counter() - t0
     pool = FeaturePool(list(allp.pooled), maps, len(paths), factor)
-    det, thr, t_fit, t_thr = fit_on_pool(pool, np.arange(len(paths)), method, factor, rule=rule, fpr=fpr,
-                                         folds=folds, seed=seed)
+    if rule == "chi2":
+        t1 = time.perf_counter()
+        det = _fit_pool(pool, np.arange(len(paths)), method, factor)
+        t_fit, t_thr = time.perf_counter() - t1, 0.0
+        thr = threshold_from_scores(None, rule, fpr, seed=seed, dims=[p.shape[1] for p in pool.pooled])
+    else:
+        det, (k, oof), t_fit, t_thr = fit_on_pool(pool, np.arange(len(paths)), method, factor, folds=folds, seed=seed)
+        thr = threshold_from_scores(oof, rule, fpr, folds=k, seed=seed)
+    if thr.note:
+        warnings.warn(thr.note, stacklevel=2)
 
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "lowdata_version": __version__,

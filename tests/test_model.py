@@ -1,0 +1,348 @@
+"""The practitioner workflow: thresholds from normal images, saved models, scoring, bad input."""
+
+import json
+import math
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from lowdata import LowdataError, __version__
+from lowdata.detectors import detector_from_state, make_detector
+from lowdata.model import MIN_IMAGES, fit_model, load_model
+from lowdata.threshold import conformal_rank, evaluate_thresholds, lognormal_bound, set_threshold, threshold_from_scores
+
+from conftest import MVTEC_ROOT, requires_mvtec, write_png
+
+
+# ------------------------------------------------------------------------------------- threshold rules
+def test_lognormal_bound_is_the_student_prediction_bound():
+    s = np.array([3.0, 4.0, 5.0, 4.5, 3.5, 6.0, 4.2, 3.8, 5.5, 4.1])
+    logs = np.log(s)
+    want = math.exp(logs.mean() + stats.t.ppf(0.95, 9) * logs.std(ddof=1) * math.sqrt(1 + 1 / 10))
+    assert lognormal_bound(s, 0.05) == pytest.approx(want, rel=1e-12)
+    with pytest.raises(LowdataError, match="positive"):
+        lognormal_bound([0.0, 1.0, 2.0], 0.05)
+
+
+def test_lognormal_bound_covers_exactly_for_lognormal_scores():
+    # the prediction bound is exact for log-normal scores: over many draws, 5 % of new scores exceed it
+    rng = np.random.default_rng(0)
+    draws = rng.lognormal(mean=2.0, sigma=0.7, size=(4000, 11))
+    exceed = [d[10] > lognormal_bound(d[:10], 0.05) for d in draws]
+    assert np.mean(exceed) == pytest.approx(0.05, abs=0.01)
+
+
+def test_conformal_rank_and_its_guarantee():
+    s = np.arange(1.0, 20.0)[::-1]  # 19 scores
+    v, note = conformal_rank(s, 0.1)  # k = ceil(20 * 0.9) = 18
+    assert v == 18.0 and note == ""
+    v, note = conformal_rank(np.arange(10.0), 0.05)  # k = 11 > 10: the largest, with a note
+    assert v == 9.0 and "1/11 = 9.1%" in note
+    # exchangeable scores: P(new > threshold) = (n + 1 - k) / (n + 1) = 2/20 exactly
+    rng = np.random.default_rng(1)
+    draws = rng.exponential(size=(20000, 20))
+    exceed = [d[19] > conformal_rank(d[:19], 0.1)[0] for d in draws]
+    assert np.mean(exceed) == pytest.approx(0.1, abs=0.006)
+
+
+def test_set_threshold_scores_each_image_out_of_fold():
+    seen = []
+
+    def fit_score(train, score):
+        assert not set(train) & set(score)  # nobody judges itself
+        seen.extend(score)
+        return np.asarray(score, float) + 1.0
+
+    t = set_threshold(fit_score, 7, "conformal", 0.3)
+    assert sorted(seen) == list(range(7)) and t.folds == 7  # leave-one-out up to 10 images
+    assert t.oof_scores == [float(i + 1) for i in range(7)] and t.value == 6.0  # k = ceil(8 * 0.7) = 6
+    assert set_threshold(fit_score, 30, "conformal", 0.3).folds == 10
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"rule": "median"}, "unknown threshold rule 'median'"),
+    ({"fpr": 1.5}, "between 0 and 1"),
+    ({"fpr": 0}, "between 0 and 1"),
+])
+def test_bad_threshold_settings(kwargs, match):
+    with pytest.raises(LowdataError, match=match):
+        threshold_from_scores([1.0, 2.0, 3.0], **kwargs)
+
+
+def test_chi2_rule_is_the_gaussian_tail():
+    t = threshold_from_scores(None, "chi2", 0.01, dims=[80, 192])
+    assert t.value == pytest.approx(math.sqrt(stats.chi2.ppf(0.99, 80)) + math.sqrt(stats.chi2.ppf(0.99, 192)))
+
+
+# ------------------------------------------------------------------------------------ detector state
+@pytest.mark.parametrize("method", ["knn", "maha-emp", "maha-lw"])
+@pytest.mark.parametrize("n", [8, 300])  # Woodbury and full routes
+def test_pooled_detector_state_scores_to_the_last_bit(method, n):
+    rng = np.random.default_rng(n)
+    train = [rng.normal(size=(n, 40)), rng.normal(size=(n, 90)) + 100.0]
+    test = [rng.normal(size=(9, 40)), rng.normal(size=(9, 90)) + 100.0]
+    det = make_detector(method).fit(train)
+    params, arrays = det.get_state()
+    json.dumps(params)  # parameters are plain JSON
+    again = detector_from_state(method, params, arrays)
+    assert np.array_equal(det.score(test), again.score(test))
+
+
+@pytest.mark.parametrize("n", [6, 70])
+def test_padim_state_scores_to_the_last_bit(n):
+    rng = np.random.default_rng(n)
+    train = rng.normal(size=(n, 4, 5, 30)).astype(np.float32)
+    train[:, 0, 0] = 2.0  # a constant location: the singular branch is saved too
+    test = rng.normal(size=(4, 4, 5, 30)).astype(np.float32)
+    det = make_detector("padim").fit(train)
+    params, arrays = det.get_state()
+    again = detector_from_state("padim", params, arrays)
+    assert np.array_equal(det.score_maps(test), again.score_maps(test))
+    arrays["bank.location"] = arrays["bank.location"][:-1]
+    with pytest.raises(LowdataError, match="location"):
+        detector_from_state("padim", params, arrays)
+
+
+# --------------------------------------------------------------------------------- fit, save, load, score
+@pytest.fixture(scope="module")
+def elpv_images():
+    from lowdata.elpv import load_elpv
+
+    data = load_elpv("mono")
+    goods = [s.path for s in data.train[:12]]
+    tests = [s.path for s in data.test if s.label == 0][:4] + [s.path for s in data.test if s.label == 1][:4]
+    return goods, tests
+
+
+@pytest.fixture
+def good_folder(tmp_path, elpv_images):
+    folder = tmp_path / "good"
+    folder.mkdir()
+    for p in elpv_images[0][:10]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+@pytest.mark.parametrize("method", ["knn", "maha-lw", "padim"])
+def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0_small, tmp_path):
+    model = fit_model(good_folder, method, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    direct = model.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False)
+    path = model.save(tmp_path / "model")
+    files = sorted(f.name for f in (tmp_path / "model").iterdir())
+    assert files[1] == "model.json" and files[0].startswith("detector-") and len(files) == 2
+    meta = json.loads(path.read_text())
+    assert meta["lowdata_version"] == __version__ and meta["format"] == "lowdata-model"
+    assert meta["backbone"]["name"] == "efficientnet-lite0" and meta["backbone"]["input_size"] == 96
+    assert meta["backbone"]["weights_digest"] == lite0_small.weights_digest
+    assert meta["training"]["n_images"] == 10 and meta["training"]["image_sizes"] == [[300, 300]]
+    assert meta["threshold"]["rule"] == "lognormal" and len(meta["threshold"]["oof_scores"]) == 10
+    assert meta["threshold"]["value"] == pytest.approx(lognormal_bound(meta["threshold"]["oof_scores"], 0.05))
+
+    loaded = load_model(tmp_path / "model")
+    loaded.attach_backbone(lite0_small)
+    again = loaded.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False)
+    pd.testing.assert_frame_equal(direct, again)
+    assert (again["verdict"] == np.where(again["score"] > loaded.threshold, "anomalous", "normal")).all()
+    # the same detector fitted by hand on the same features gives the same scores
+    from lowdata.encode import cache_for, encode
+
+    cache = cache_for(lite0_small, tmp_path / "cache")
+    train = encode(lite0_small, sorted(good_folder.iterdir()), cache, progress=False)
+    test = encode(lite0_small, elpv_images[1], cache, progress=False)
+    ref = make_detector(method).fit(train if method != "padim" else train.spatial()).score(
+        test if method != "padim" else test.spatial())
+    np.testing.assert_allclose(again["score"], ref, rtol=1e-6)
+    if method == "padim":
+        df, maps = loaded.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False, return_maps=True)
+        written = loaded.write_overlays(df, maps, tmp_path / "heat")
+        assert len(written) == len(elpv_images[1])
+        with Image.open(written[0]) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+        np.testing.assert_allclose(maps.reshape(len(maps), -1).max(axis=1), df["score"])
+
+
+def test_augmented_model_records_its_policy(good_folder, lite0_small, tmp_path):
+    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, aug="default", copies=2, seed=3,
+                      cache_dir=tmp_path / "cache", progress=False)
+    aug = model.meta["augmentation"]
+    assert aug["copies"] == 2 and aug["seed"] == 3 and aug["policy"]["name"] == "default"
+    assert model.detector.n_train_ == 30  # 10 images and 2 copies each
+    same = fit_model(good_folder, "maha-lw", backbone=lite0_small, aug="default", copies=2, seed=3,
+                     cache_dir=tmp_path / "cache", progress=False)
+    assert same.meta["threshold"] == model.meta["threshold"]  # same seed, same numbers
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def test_too_few_images_and_missing_folder(tmp_path, elpv_images, lite0_small):
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in elpv_images[0][:MIN_IMAGES - 1]:
+        shutil.copy(p, few / p.name)
+    with pytest.raises(LowdataError, match=r"few has 4 distinct image\(s\); a model needs at least 5"):
+        fit_model(few, backbone=lite0_small, progress=False)
+    shutil.copy(elpv_images[0][0], few / "again.png")  # a duplicate does not count twice
+    with pytest.warns(UserWarning, match="1 duplicate image"), pytest.raises(LowdataError, match="has 4 distinct"):
+        fit_model(few, backbone=lite0_small, progress=False)
+    with pytest.raises(LowdataError, match="no such file or folder: .*nowhere"):
+        fit_model(tmp_path / "nowhere", backbone=lite0_small, progress=False)
+    with pytest.raises(LowdataError, match="unknown method 'svm'"):
+        fit_model(few, "svm", backbone=lite0_small, progress=False)
+    with pytest.raises(LowdataError, match="chi2 threshold rule needs a Mahalanobis method"):
+        fit_model(few, "knn", rule="chi2", backbone=lite0_small, progress=False)
+
+
+def test_unreadable_image_is_named(good_folder, lite0_small, tmp_path):
+    (good_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(LowdataError, match="cannot read image .*broken.png"):
+        fit_model(good_folder, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_mixed_sizes_are_resized_and_said(good_folder, lite0_small, tmp_path, elpv_images):
+    img = np.asarray(Image.open(sorted(good_folder.iterdir())[0]).convert("RGB"))
+    write_png(good_folder / "big.png", np.asarray(Image.fromarray(img).resize((450, 400))))
+    with pytest.warns(UserWarning) as seen:
+        model = fit_model(good_folder, "knn", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    said = " | ".join(str(w.message) for w in seen)
+    assert "2 different sizes: 300x300 (10), 450x400 (1); each is resized to 96x96" in said
+    assert "non-square images (450x400 (1)) are stretched to 96x96 px" in said
+    assert model.meta["training"]["image_sizes"] == [[300, 300], [450, 400]]
+    write_png(tmp_path / "new" / "odd.png", np.asarray(Image.fromarray(img).resize((200, 200))))
+    with pytest.warns(UserWarning, match=r"1 image\(s\) have a size the model was not fitted on \(200x200"):
+        model.score(tmp_path / "new", cache_dir=tmp_path / "cache", progress=False)
+
+
+@pytest.fixture
+def saved(good_folder, lite0_small, tmp_path):
+    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    model.save(tmp_path / "model")
+    return tmp_path / "model"
+
+
+def _edit(path, **changes):
+    meta = json.loads((path / "model.json").read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            meta[section][field] = value
+        else:
+            meta[section] = value
+    (path / "model.json").write_text(json.dumps(meta))
+
+
+def test_model_from_another_version_or_format(saved):
+    _edit(saved, lowdata_version="0.0.9")
+    with pytest.raises(LowdataError, match=f"written by lowdata 0.0.9; this is lowdata {__version__}"):
+        load_model(saved)
+    assert load_model(saved, allow_other_version=True).method == "maha-lw"
+    _edit(saved, format_version=2)
+    with pytest.raises(LowdataError, match="format version 2; this lowdata .* reads version 1"):
+        load_model(saved, allow_other_version=True)
+
+
+def test_model_from_other_weights_or_backbone(saved, lite0_small):
+    _edit(saved, backbone__weights_digest="0" * 64)
+    with pytest.raises(LowdataError, match="weights of digest 0000000000000000.*the features would differ"):
+        load_model(saved).attach_backbone(lite0_small)
+    _edit(saved, backbone__name="efficientnet-lite1")
+    with pytest.raises(LowdataError, match="fitted with efficientnet-lite1 at 96 px, not efficientnet-lite0"):
+        load_model(saved).attach_backbone(lite0_small)
+
+
+def test_truncated_or_missing_files(saved):
+    npz = next(saved.glob("detector-*.npz"))
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LowdataError, match=r"detector-.*npz is damaged or truncated: its SHA-256"):
+        load_model(saved)
+    npz.unlink()
+    with pytest.raises(LowdataError, match="arrays file .* is missing"):
+        load_model(saved)
+    text = (saved / "model.json").read_text()
+    (saved / "model.json").write_text(text[: len(text) // 2])
+    with pytest.raises(LowdataError, match="model.json is damaged or truncated"):
+        load_model(saved)
+    (saved / "model.json").unlink()
+    with pytest.raises(LowdataError, match="is not a lowdata model: it has no model.json"):
+        load_model(saved)
+    with pytest.raises(LowdataError, match="model folder not found"):
+        load_model(saved / "nope")
+
+
+def test_saving_is_never_half_done(saved, monkeypatch, good_folder, lite0_small, tmp_path):
+    before = load_model(saved).threshold
+    model = fit_model(good_folder, "knn", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+
+    def broken_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(saved)
+    monkeypatch.undo()
+    assert sorted(f.name for f in saved.iterdir() if not f.name.startswith("detector-")) == ["model.json"]
+    assert len(list(saved.glob("detector-*.npz"))) == 1 and not list(saved.glob(".*"))
+    assert load_model(saved).threshold == before  # the old model, whole
+    model.save(saved)  # replacing works, and leaves one arrays file
+    assert load_model(saved).method == "knn" and len(list(saved.glob("detector-*.npz"))) == 1
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("x")
+    with pytest.raises(LowdataError, match="not empty and holds no model.json"):
+        model.save(other)
+
+
+# ------------------------------------------------------------------------------------------ commands
+def test_fit_and_score_commands(good_folder, elpv_images, tmp_path, capsys, monkeypatch):
+    from lowdata.cli import main
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "m"
+    assert main(["fit", str(good_folder), "--method", "padim", "--input-size", "96", "--out", str(out),
+                 "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "fitted padim on 10 images" in text and "detector fit" in text and f"model written: {out}" in text
+    tests = tmp_path / "new"
+    tests.mkdir()
+    for p in elpv_images[1]:
+        shutil.copy(p, tests / p.name)
+    assert main(["score", str(out), str(tests), "--out", str(tmp_path / "s.csv"), "--heatmaps",
+                 str(tmp_path / "heat"), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert len(df) == 8 and set(df["verdict"]) <= {"normal", "anomalous"}
+    assert f"{(df['verdict'] == 'anomalous').sum()} of 8 images anomalous" in text
+    assert len(list((tmp_path / "heat").glob("*.png"))) == 8
+    assert main(["score", str(out), str(tests), "--format", "json", "--no-heatmaps", "--no-progress"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["method"] == "padim" and [r["score"] for r in doc["images"]] == pytest.approx(df["score"].tolist())
+    assert main(["score", str(tmp_path / "nope"), str(tests)]) == 2
+    assert "model folder not found" in capsys.readouterr().err
+    assert main(["fit", str(tests), "--method", "knn", "--out", str(tmp_path / "k"), "--input-size", "96",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "k"), str(tests), "--heatmaps", str(tmp_path / "h2")]) == 2
+    assert "heatmaps need a PaDiM model" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- measured false positives
+@requires_mvtec
+def test_threshold_false_positive_rate_on_held_out_bottles(lite0_small, tmp_path):
+    from lowdata.encode import cache_for
+    from lowdata.mvtec import load_mvtec
+
+    data = load_mvtec(MVTEC_ROOT, "bottle")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = evaluate_thresholds(data, lite0_small, cache_for(lite0_small, tmp_path / "cache"),
+                                 methods=("maha-lw",), rules=("lognormal", "conformal"), n=10, reps=2,
+                                 progress=False)
+    assert len(df) == 4 and (df["n_heldout_good"] == 209 - 10 + 20).all() and (df["n_defects"] == 63).all()
+    # measured, not assumed: rates are fractions of the held-out goods, below 1/2 for a working rule
+    assert ((df["fpr_heldout"] * df["n_heldout_good"]).round(6) % 1 == 0).all()
+    assert (df["fpr_heldout"] < 0.5).all() and (df["tpr_defects"] > 0.5).all()

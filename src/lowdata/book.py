@@ -40,6 +40,9 @@ POLLUTION_PRESETS = {
     "paper": {"methods": "knn,maha-lw,padim", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 5, "aug": "0,10",
               "ablation": True},
 }
+#: the workflow chapter's settings (notebooks/workflow.ipynb), the same for every preset
+WORKFLOW_PARAMS = {"method": "padim", "methods": "knn,maha-emp,maha-lw,padim", "n": 10, "reps": 10,
+                   "fprs": "0.05,0.01", "rules": "lognormal,conformal,chi2"}
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
 SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "reproduction")
 SOURCE_LABELS = {"mvtec": "MVTec AD", "elpv": "ELPV"}
@@ -301,11 +304,13 @@ def heatmap_target(targets: list[tuple[str, str]]) -> tuple[str, str] | None:
     return targets[0] if targets else None
 
 
-def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
-                            progress: bool = True) -> list[dict]:
-    """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
+def run_chapter_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path,
+                          params: dict, title: str, progress: bool = True) -> list[dict]:
+    """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<template>/<source>-<category>.ipynb``
+    (the pollution and workflow chapters); pages of categories not in ``targets`` are removed. ``title``
+    is formatted with ``source`` (its label) and ``category``."""
     book_root = Path(book_root)
-    out_dir = book_root / "book" / "pollution"
+    out_dir = book_root / "book" / template
     wanted = {f"{s}-{c}.ipynb" for s, c in targets}
     for old in sorted(out_dir.glob("*.ipynb")):
         if old.name not in wanted:
@@ -315,18 +320,26 @@ def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root
         page = out_dir / f"{source}-{category}.ipynb"
         p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
              "progress": progress}
-        r = execute_notebook("pollution", page, p, book_root,
-                             title=f"Polluted training sets: {SOURCE_LABELS.get(source, source)} {category}",
+        r = execute_notebook(template, page, p, book_root,
+                             title=title.format(source=SOURCE_LABELS.get(source, source), category=category),
                              live_stderr=progress)
         report.append({"source": source, "category": category, **r})
     return report
 
 
+def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+                            progress: bool = True) -> list[dict]:
+    """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
+    return run_chapter_notebooks("pollution", targets, data_root, book_root, params,
+                                 "Polluted training sets: {source} {category}", progress)
+
+
 def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
                *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
-               pollution: dict | None = None) -> dict:
+               pollution: dict | None = None, workflow: dict | None = None) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
-    for none), then the summary notebooks, then (``build``) Jupyter Book 1.x.
+    for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
+    summary notebooks, then (``build``) Jupyter Book 1.x.
     Returns the run record, also written to ``<book_root>/book/results/run.json``."""
     import subprocess
     import sys
@@ -351,10 +364,17 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
         report_p = []
         for old in (book_root / "book" / "pollution").glob("*.ipynb"):
             old.unlink()
+    shared = {k: params[k] for k in ("backbone", "input_size", "out_dir", "cache_dir", "seed")}
+    done = [(r["source"], r["category"]) for r in report if r["status"] == "done"]
+    report_w = run_chapter_notebooks("workflow", done if workflow is not None else [], data_root, book_root,
+                                     {**(workflow or {}), **shared}, "Workflow: {source} {category}", progress)
+    for r in report_w:
+        print(f"workflow {r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
+              + (f" ({r['error']})" if r["error"] else ""), flush=True)
     results_dir = book_root / "book" / "results"
     run_file = results_dir / "run.json"
     run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
-           else str(data_root), "categories": report, "pollution": report_p, "absent": list(absent), "environment": environment(),
+           else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "absent": list(absent), "environment": environment(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}
     write_run(run_file, run)
     heat = heatmap_target([(r["source"], r["category"]) for r in report if r["status"] == "done"])

@@ -272,7 +272,7 @@ def cmd_book(args) -> int:
     import os
     import shlex
 
-    from .book import POLLUTION_PRESETS, PRESETS, build_book
+    from .book import POLLUTION_PRESETS, PRESETS, WORKFLOW_PARAMS, build_book
     from .dataset import available_categories
     from .mvtec import MVTEC_CATEGORIES
 
@@ -302,10 +302,12 @@ def cmd_book(args) -> int:
           + ", ".join(f"{k}={v}" for k, v in study.items()), flush=True)
     command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
     pollution = None if args.no_pollution else dict(POLLUTION_PRESETS[args.preset])
+    workflow = None if args.no_workflow else dict(WORKFLOW_PARAMS)
     run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
-                     progress=not args.no_progress, pollution=pollution)
+                     progress=not args.no_progress, pollution=pollution, workflow=workflow)
     failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
-        [f"pollution {r['source']}/{r['category']}" for r in run["pollution"] if r["status"] != "done"] + \
+        [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow") for r in run[part]
+         if r["status"] != "done"] + \
         [r["notebook"] for r in run["summaries"] if r["status"] != "done"]
     print(f"done in {run['total_seconds'] / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
@@ -392,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--root", default=".", help="the book's root, with _config.yml and _toc.yml (default .)")
     b.add_argument("--no-build", action="store_true", help="run the notebooks only")
     b.add_argument("--no-pollution", action="store_true", help="leave out the polluted-training-set chapter")
+    b.add_argument("--no-workflow", action="store_true", help="leave out the practitioner workflow chapter")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_book)
 

@@ -213,8 +213,9 @@ class InspectionModel:
             stem = f"{path.parent.name}-{path.stem}" if clash else path.stem
             names[stem] += 1
             name = f"{stem}.png" if names[stem] == 1 else f"{stem}-{names[stem]}.png"
+            kind = f" [{row['defect_type']}]" if "defect_type" in row else ""
             fig = heatmap_overlay(img, m, self.threshold, sigma=self.detector.sigma * img.shape[0] / self.input_size,
-                                  title=f"{Path(row['image']).name}: {row['score']:.1f} ({row['verdict']})")
+                                  title=f"{Path(row['image']).name}{kind}: {row['score']:.1f} ({row['verdict']})")
             target = out_dir / name
             with atomic_path(target) as tmp:
                 fig.savefig(tmp, format="png", dpi=100)

@@ -60,6 +60,10 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert not (root / "book" / "categories" / "mvtec-gone.ipynb").exists()
     assert not (root / "book" / "pollution" / "mvtec-gone.ipynb").exists()
     assert "pollution mvtec/widget: done" in out
+    assert "workflow mvtec/widget: done" in out
+    walk = (root / "_build" / "html" / "book" / "workflow" / "mvtec-widget.html").read_text()
+    assert "Workflow: MVTec AD widget" in walk and walk.count("<img") >= 4 and "fpr_measured" in walk
+    assert "has 6 training images, fewer than n=10" in walk  # said, not silently changed
     polluted = (root / "_build" / "html" / "book" / "pollution" / "mvtec-widget.html").read_text()
     assert "Polluted training sets: MVTec AD widget" in polluted and "<img" in polluted and "oracle" in polluted
     html = root / "_build" / "html" / "book"
@@ -73,7 +77,7 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     run = json.loads((root / "book" / "results" / "run.json").read_text())
     assert run["params"]["seed"] == 0 and run["categories"][0]["status"] == "done" and "bottle" in run["absent"]
     assert "lowdata" in run["environment"]["versions"] and run["total_seconds"] > 0
-    assert run["pollution"][0]["status"] == "done"
+    assert run["pollution"][0]["status"] == "done" and run["workflow"][0]["status"] == "done"
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so
@@ -97,3 +101,21 @@ def test_pollution_notebook_rejects_bad_parameters(tiny_mvtec, tmp_path):
         run_p(ablation="yes")
     with pytest.raises(papermill.PapermillExecutionError, match="needs 2 defective images"):
         run_p(rates="0.25")  # 6 good images: 2 defects, and the test set must keep one of its 2
+
+
+def test_workflow_notebook_rejects_bad_parameters(tiny_mvtec, tmp_path):
+    def run_w(**params):
+        base = dict(data_root=str(tiny_mvtec), category="widget", input_size=96, method="padim", methods="knn",
+                    n=5, reps=1, fprs="0.05", rules="lognormal", out_dir=str(tmp_path / "res"),
+                    cache_dir=str(tmp_path / "cache"))
+        papermill.execute_notebook(str(REPO / "notebooks" / "workflow.ipynb"), str(tmp_path / "w.ipynb"),
+                                   parameters={**base, **params}, progress_bar=False, cwd=str(tmp_path),
+                                   kernel_name="python3")
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown threshold rule 'median'"):
+        run_w(rules="lognormal,median")
+    with pytest.raises(papermill.PapermillExecutionError, match="false-positive rate must be between 0 and 1"):
+        run_w(fprs="0.05,2")
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown method 'svm'"):
+        run_w(method="svm")
+    with pytest.raises(papermill.PapermillExecutionError, match="n must be int, got '10'"):
+        run_w(n="10")

@@ -411,6 +411,10 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     maps = np.concatenate([m for m in _aligned(allp)]) if method == "padim" else None
     t_encode = time.perf_counter() - t0
     pool = FeaturePool(list(allp.pooled), maps, len(paths), factor)
+    if method == "padim" and len(allp) > maps.shape[-1]:
+        gb = maps.shape[1] * maps.shape[2] * maps.shape[3] ** 2 * 8 / 1e9
+        warnings.warn(f"PaDiM on {len(allp)} images (copies included), more than its {maps.shape[-1]} features: "
+                      f"the model stores a full precision matrix per location, about {gb:.1f} GB", stacklevel=2)
     if rule == "chi2":
         t1 = time.perf_counter()
         det = _fit_pool(pool, np.arange(len(paths)), method, factor)

@@ -113,6 +113,11 @@ def run_walkthrough(**values) -> Walkthrough:
     source = "elpv" if values["data_root"] is None else "mvtec"
     category, progress, seed = values["category"], values["progress"], values["seed"]
     data = load_category(source, category, root=values["data_root"])
+    n = values["n"]
+    if n > len(data.train):
+        print(f"{source}/{category} has {len(data.train)} training images, fewer than n={n}: the folder gets all "
+              f"{len(data.train)}, and every replicate of the threshold measurement is the same draw")
+        n = len(data.train)
     bb = load_backbone(values["backbone"], values["input_size"])
 
     # a folder of ten good images, as an engineer would have
@@ -121,7 +126,7 @@ def run_walkthrough(**values) -> Walkthrough:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    for i in draw_subset(len(data.train), values["n"], seed, 0):
+    for i in draw_subset(len(data.train), n, seed, 0):
         src = data.train[i].path
         shutil.copy(src, folder / src.name)
     model_dir = work / "model"
@@ -146,7 +151,7 @@ def run_walkthrough(**values) -> Walkthrough:
     goods = sorted(folder.iterdir())
     timings = time_workflow(goods, data.test[0].path, methods, bb, seed=seed)
     evaluation = evaluate_thresholds(data, bb, cache_for(bb, values["cache_dir"]), methods=methods, rules=rules,
-                                     n=values["n"], reps=values["reps"], fprs=fprs, seed=seed, progress=progress)
+                                     n=n, reps=values["reps"], fprs=fprs, seed=seed, progress=progress)
     size = f" --input-size {values['input_size']}" if values["input_size"] else ""
     commands = (f"lowdata fit {folder} --method {method} --backbone {values['backbone']}{size} --out {model_dir}\n"
                 f"lowdata score {model_dir} TEST_IMAGES_OR_FOLDER --out scores.csv --heatmaps heatmaps")
@@ -192,7 +197,7 @@ def score_histogram(scores: pd.DataFrame, oof: Sequence[float], threshold: float
     fig = Figure(figsize=(7, 3.2), layout="constrained")
     ax = fig.subplots()
     lo = min(scores["score"].min(), min(oof))
-    hi = np.quantile(scores["score"], 0.98)
+    hi = min(float(scores["score"].max()), max(3.0 * threshold, float(np.quantile(scores["score"], 0.9))))
     bins = np.linspace(lo, max(hi, threshold * 1.2), 40)
     for label, name, colour in ((0, "normal (test)", "tab:blue"), (1, "defective (test)", "tab:red")):
         ax.hist(scores.loc[scores["label"] == label, "score"].clip(upper=bins[-1]), bins=bins, alpha=0.55,

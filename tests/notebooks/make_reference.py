@@ -30,10 +30,15 @@ SUMMARY = {"results_dir": "nbval-results", "run_file": "no-run.json", "backbone"
 POLLUTION = {"data_root": None, "category": "mono", "backbone": "efficientnet-lite0", "input_size": 96,
              "methods": "knn,maha-lw", "rates": "0,0.1", "reps": 1, "aug": "0,1", "ablation": True,
              "out_dir": "nbval-results", "cache_dir": None, "seed": 0, "progress": False}
+WORKFLOW = {"data_root": None, "category": "mono", "backbone": "efficientnet-lite0", "input_size": 96,
+            "method": "padim", "methods": "knn,maha-lw,padim", "n": 10, "reps": 2, "fprs": "0.05,0.01",
+            "rules": "lognormal,conformal,chi2", "out_dir": "nbval-results", "cache_dir": None, "seed": 0,
+            "progress": False}
 #: executed in this order (the summaries read the category's results)
 NOTEBOOKS = [("category", "category-mono", CATEGORY), ("sample-size", "sample-size", SUMMARY),
              ("augmentation", "augmentation", SUMMARY), ("heatmaps", "heatmaps", SUMMARY),
-             ("reproduction", "reproduction", SUMMARY), ("pollution", "pollution-mono", POLLUTION)]
+             ("reproduction", "reproduction", SUMMARY), ("pollution", "pollution-mono", POLLUTION),
+             ("workflow", "workflow-mono", WORKFLOW)]
 KEY = ["category", "method", "n_train", "replicate", "aug_factor", "augment_only"]
 POLLUTION_KEY = ["category", "method", "rate", "replicate", "aug_factor", "refinement", "params"]
 

@@ -65,8 +65,8 @@ def main() -> int:
         for method in ("maha-lw", "padim"):
             steps = [("fit", [str(lowdata), "fit", str(folder), "--method", method, "--out", str(Path(tmp) / method),
                               "--no-progress"]),
-                     ("score", [str(lowdata), "score", str(Path(tmp) / method), str(one), "--no-progress",
-                                "--heatmaps", str(Path(tmp) / "heat")])]
+                     ("score", [str(lowdata), "score", str(Path(tmp) / method), str(one), "--no-progress"]
+                      + (["--heatmaps", str(Path(tmp) / "heat")] if method == "padim" else []))]
             for name, cmd in steps:
                 t = time.perf_counter()
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True)

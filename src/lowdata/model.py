@@ -284,6 +284,8 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
     from .detectors import detector_from_state
 
     directory = Path(directory)
+    if directory.is_file() and directory.name == MODEL_FILE:  # the model's JSON file given for its folder
+        directory = directory.parent
     if not directory.is_dir():
         raise LowdataError(f"model folder not found: {directory}")
     path = directory / MODEL_FILE

@@ -6,6 +6,8 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# commands run serially in the tests unless a test asks for a Dask scheduler (tests/test_cluster.py)
+os.environ.setdefault("LOWDATA_SCHEDULER", "none")
 
 REPO = Path(__file__).resolve().parents[1]
 MVTEC_ROOT = Path(os.environ.get("LOWDATA_MVTEC_ROOT", REPO.parent / "shared" / "data" / "mvtec_ad"))

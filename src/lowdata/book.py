@@ -197,30 +197,81 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
     return {"status": status, "error": why, "seconds": time.perf_counter() - t0, "page": str(page)}
 
 
-def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
-                           params: dict, progress: bool = True) -> list[dict]:
-    """Execute ``notebooks/category.ipynb`` with papermill once per target into
-    ``<book_root>/book/categories/<source>-<category>.ipynb``; a failed study gets a page saying so."""
-    from tqdm import tqdm
+def code_digest() -> str:
+    """SHA-256 of the lowdata package's source files: a changed package re-executes every notebook."""
+    import hashlib
 
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def notebook_digest(template: str, params: dict) -> str:
+    """What a notebook page depends on: its template, its parameters (progress aside) and the package code."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(_template(template).read_bytes())
+    h.update(json.dumps({k: v for k, v in params.items() if k != "progress"}, sort_keys=True, default=str).encode())
+    h.update(code_digest().encode())
+    return h.hexdigest()
+
+
+def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+                  title: str, subdir: str, progress: bool = True, runner=None,
+                  previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<subdir>/<source>-<category>.ipynb``,
+    as tasks of ``runner`` (:mod:`lowdata.cluster`; ``None``: serially here). Pages of categories not in
+    ``targets`` are removed. A page that the ``previous`` run (page -> its report) executed successfully with
+    the same template, parameters and package code is kept as it is, not executed again. ``title`` is
+    formatted with ``source`` (its label) and ``category``. One report per target: status (``done`` or
+    ``failed``: a study that failed on its page, or a task that failed), error, seconds, page, digest."""
+    from .cluster import Runner, Task, run_tasks
+
+    runner = runner or Runner("none")
     book_root = Path(book_root)
-    out_dir = book_root / "book" / "categories"
+    out_dir = book_root / "book" / subdir
     wanted = {f"{s}-{c}.ipynb" for s, c in targets}
     for old in sorted(out_dir.glob("*.ipynb")):  # generated pages of categories not in this run
         if old.name not in wanted:
             old.unlink()
             print(f"removed the page of a category not in this run: {old}")
-    report = []
-    bar = tqdm(targets, desc="category notebooks", unit="nb", disable=not progress)
-    for source, category in bar:
-        bar.set_postfix_str(f"{source}/{category}")
+    # the notebooks' own progress bars go to this terminal when they cannot interleave: serially, or on a
+    # single local worker (its output is this process's terminal)
+    live = progress and (runner.serial or (runner.cluster is not None and runner.workers == 1))
+    report, tasks = {}, []
+    for source, category in targets:
         page = out_dir / f"{source}-{category}.ipynb"
         p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
-             "progress": progress}
-        r = execute_notebook("category", page, p, book_root, title=f"{SOURCE_LABELS.get(source, source)}: {category}",
-                             live_stderr=progress)
-        report.append({"source": source, "category": category, **r})
-    return report
+             "progress": live}
+        digest = notebook_digest(template, p)
+        before = (previous or {}).get(str(page))
+        entry = {"source": source, "category": category, "page": str(page), "digest": digest}
+        if before and before.get("status") == "done" and before.get("digest") == digest and page.is_file():
+            report[(source, category)] = {**entry, "status": "done", "error": "", "seconds": 0.0, "reused": True}
+            print(f"{template} {source}/{category}: unchanged since the last run, page kept")
+            continue
+        report[(source, category)] = entry
+        tasks.append(Task(f"{template} {source}/{category}", execute_notebook, (template, page, p, book_root),
+                          {"title": title.format(source=SOURCE_LABELS.get(source, source), category=category),
+                           "live_stderr": live}))
+    for t, r in zip(tasks, run_tasks(runner, tasks, desc=f"{template} notebooks", progress=progress)):
+        key = tuple(t.name.split(" ", 1)[1].split("/", 1))
+        if r.status == "done":
+            report[key].update(r.value, reused=False)
+        else:
+            report[key].update(status="failed", error=r.error, seconds=r.seconds, reused=False)
+    return [report[t] for t in targets]
+
+
+def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
+                           params: dict, progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/category.ipynb`` with papermill once per target into
+    ``<book_root>/book/categories/<source>-<category>.ipynb``; a failed study gets a page saying so."""
+    return run_notebooks("category", targets, data_root, book_root, params, "{source}: {category}", "categories",
+                         progress, runner, previous)
 
 
 def load_results(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,
@@ -305,41 +356,28 @@ def heatmap_target(targets: list[tuple[str, str]]) -> tuple[str, str] | None:
 
 
 def run_chapter_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path,
-                          params: dict, title: str, progress: bool = True) -> list[dict]:
+                          params: dict, title: str, progress: bool = True, runner=None,
+                          previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<template>/<source>-<category>.ipynb``
-    (the pollution and workflow chapters); pages of categories not in ``targets`` are removed. ``title``
-    is formatted with ``source`` (its label) and ``category``."""
-    book_root = Path(book_root)
-    out_dir = book_root / "book" / template
-    wanted = {f"{s}-{c}.ipynb" for s, c in targets}
-    for old in sorted(out_dir.glob("*.ipynb")):
-        if old.name not in wanted:
-            old.unlink()
-    report = []
-    for source, category in targets:
-        page = out_dir / f"{source}-{category}.ipynb"
-        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
-             "progress": progress}
-        r = execute_notebook(template, page, p, book_root,
-                             title=title.format(source=SOURCE_LABELS.get(source, source), category=category),
-                             live_stderr=progress)
-        report.append({"source": source, "category": category, **r})
-    return report
+    (the pollution and workflow chapters); see :func:`run_notebooks`."""
+    return run_notebooks(template, targets, data_root, book_root, params, title, template, progress, runner, previous)
 
 
 def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
-                            progress: bool = True) -> list[dict]:
+                            progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
     return run_chapter_notebooks("pollution", targets, data_root, book_root, params,
-                                 "Polluted training sets: {source} {category}", progress)
+                                 "Polluted training sets: {source} {category}", progress, runner, previous)
 
 
 def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
                *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
-               pollution: dict | None = None, workflow: dict | None = None) -> dict:
+               pollution: dict | None = None, workflow: dict | None = None, runner=None, rerun: bool = False) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
     for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
-    summary notebooks, then (``build``) Jupyter Book 1.x.
+    summary notebooks, then (``build``) Jupyter Book 1.x. The per-category notebooks are tasks of
+    ``runner`` (:func:`lowdata.cluster.connect`; ``None``: serial, here): in parallel on a Dask cluster.
+    A page the previous run made with the same template, parameters and code is kept, unless ``rerun``.
     Returns the run record, also written to ``<book_root>/book/results/run.json``."""
     import subprocess
     import sys
@@ -348,33 +386,39 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
     book_root = Path(book_root).resolve()
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    report = run_category_notebooks(targets, data_root, book_root, params, progress=progress)
-    for r in report:
-        print(f"{r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
-              + (f" ({r['error']})" if r["error"] else ""), flush=True)
-    if pollution is not None:
-        report_p = run_pollution_notebooks([(r["source"], r["category"]) for r in report if r["status"] == "done"],
-                                           data_root, book_root, {**pollution, **{k: params[k] for k in (
-                                               "backbone", "input_size", "out_dir", "cache_dir", "seed")}},
-                                           progress=progress)
-        for r in report_p:
-            print(f"pollution {r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
+    results_dir = book_root / "book" / "results"
+    previous = {}
+    if not rerun and (results_dir / "run.json").is_file():
+        try:
+            old = read_run(results_dir / "run.json")
+            previous = {r["page"]: r for part in ("categories", "pollution", "workflow") for r in old.get(part, [])
+                        if isinstance(r, dict) and "page" in r}
+        except (LowdataError, ValueError, KeyError, TypeError):
+            previous = {}
+
+    def show(part, reports):
+        for r in reports:
+            print(f"{part}{r['source']}/{r['category']}: {r['status']}"
+                  + (" (unchanged, kept)" if r.get("reused") else f" in {r['seconds']:.0f} s")
                   + (f" ({r['error']})" if r["error"] else ""), flush=True)
-    else:
-        report_p = []
-        for old in (book_root / "book" / "pollution").glob("*.ipynb"):
-            old.unlink()
+
+    report = run_category_notebooks(targets, data_root, book_root, params, progress=progress, runner=runner,
+                                    previous=previous)
+    show("", report)
     shared = {k: params[k] for k in ("backbone", "input_size", "out_dir", "cache_dir", "seed")}
     done = [(r["source"], r["category"]) for r in report if r["status"] == "done"]
+    report_p = run_pollution_notebooks(done if pollution is not None else [], data_root, book_root,
+                                       {**(pollution or {}), **shared}, progress=progress, runner=runner,
+                                       previous=previous)
+    show("pollution ", report_p)
     report_w = run_chapter_notebooks("workflow", done if workflow is not None else [], data_root, book_root,
-                                     {**(workflow or {}), **shared}, "Workflow: {source} {category}", progress)
-    for r in report_w:
-        print(f"workflow {r['source']}/{r['category']}: {r['status']} in {r['seconds']:.0f} s"
-              + (f" ({r['error']})" if r["error"] else ""), flush=True)
-    results_dir = book_root / "book" / "results"
+                                     {**(workflow or {}), **shared}, "Workflow: {source} {category}", progress,
+                                     runner, previous)
+    show("workflow ", report_w)
     run_file = results_dir / "run.json"
     run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
            else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "absent": list(absent), "environment": environment(),
+           "scheduler": "none" if runner is None else runner.describe(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}
     write_run(run_file, run)
     heat = heatmap_target([(r["source"], r["category"]) for r in report if r["status"] == "done"])

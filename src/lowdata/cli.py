@@ -97,7 +97,8 @@ def _category_data(args):
     from .dataset import load_category
 
     source = args.source or ("mvtec" if args.data is not None else "elpv")
-    return load_category(source, args.category, root=args.data)
+    # absolute paths: tasks may run in other processes or on other machines, from another folder
+    return load_category(source, args.category, root=None if args.data is None else Path(args.data).resolve())
 
 
 def cmd_study(args) -> int:
@@ -122,8 +123,9 @@ def cmd_study(args) -> int:
           f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
           f"(1 at the full size); "
           f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
-    df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
-                   progress=not args.no_progress)
+    with _runner(args) as runner:
+        df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
+                       progress=not args.no_progress, runner=runner)
     print()
     print(format_summary(df))
     print(f"\nresults: {out} ({len(df)} rows of this run)")
@@ -303,14 +305,33 @@ def cmd_book(args) -> int:
     command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
     pollution = None if args.no_pollution else dict(POLLUTION_PRESETS[args.preset])
     workflow = None if args.no_workflow else dict(WORKFLOW_PARAMS)
-    run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
-                     progress=not args.no_progress, pollution=pollution, workflow=workflow)
+    with _runner(args) as runner:
+        run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
+                         progress=not args.no_progress, pollution=pollution, workflow=workflow, runner=runner,
+                         rerun=args.rerun)
     failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
         [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow") for r in run[part]
          if r["status"] != "done"] + \
         [r["notebook"] for r in run["summaries"] if r["status"] != "done"]
     print(f"done in {run['total_seconds'] / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
+
+
+def _runner(args):
+    """The Dask runner of ``--scheduler`` (checked workers; the dashboard's address printed)."""
+    from .cluster import connect
+
+    runner = connect(args.scheduler, cache_dir=args.cache, workers=args.workers)
+    print(f"scheduler: {runner.describe()}", flush=True)
+    return runner
+
+
+def _add_scheduler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", help="where tasks run: local (default: a Dask LocalCluster sized to this machine), "
+                                       "tcp://HOST:PORT (an existing Dask cluster sharing the cache and data "
+                                       "folders) or none (serial, in this process); default $LOWDATA_SCHEDULER "
+                                       "or local")
+    p.add_argument("--workers", type=int, help="local: worker processes (default: one per two cores)")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -371,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", type=Path, help="results table, .parquet or .csv "
                                              "(default data/results/study-<source>-<category>-<backbone>.parquet)")
     st.add_argument("--no-progress", action="store_true")
+    _add_scheduler_args(st)
     st.set_defaults(func=cmd_study)
 
     b = sub.add_parser("book", help="run the category notebooks with papermill and build the book")
@@ -395,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-build", action="store_true", help="run the notebooks only")
     b.add_argument("--no-pollution", action="store_true", help="leave out the polluted-training-set chapter")
     b.add_argument("--no-workflow", action="store_true", help="leave out the practitioner workflow chapter")
+    b.add_argument("--rerun", action="store_true",
+                   help="execute every notebook again (default: keep the pages the last run made with the same "
+                        "template, parameters and code)")
+    _add_scheduler_args(b)
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_book)
 

@@ -179,6 +179,24 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     return Embeddings(keys, levels, stacked, cache, stats)
 
 
+def read_embeddings(cache: EmbeddingCache, keys: Sequence[str]) -> Embeddings:
+    """Embeddings of images already in the cache, by key (no backbone needed: a worker fitting detectors
+    reads what another worker encoded). A missing entry is an error naming it."""
+    t0 = time.perf_counter()
+    pooled = []
+    for k in keys:
+        p = cache.read_pooled(k)
+        if p is None:
+            raise LowdataError(f"cache entry {cache.path(k)} is missing: encode the images first (with a cache "
+                               "folder shared by every worker)")
+        pooled.append(p)
+    if not pooled:
+        raise LowdataError("no keys to read")
+    stacked = [np.stack([p[j] for p in pooled]) for j in range(len(cache.levels))]
+    return Embeddings(list(keys), cache.levels, stacked, cache,
+                      EncodeStats(len(keys), len(keys), 0, time.perf_counter() - t0))
+
+
 def cache_for(backbone: Backbone, root: str | Path | None = None) -> EmbeddingCache:
     """The cache of this backbone's features under ``root`` (default: ``$LOWDATA_CACHE`` or data/cache)."""
     return EmbeddingCache(default_cache_root() if root is None else root, backbone.key, backbone.levels)

@@ -38,7 +38,7 @@ from .augment import AugmentPolicy, augment_image, policy_for
 from .cache import EmbeddingCache, entry_key
 from .dataset import CategoryData, load_mask
 from .detectors import METHODS, MapStream, PaDiM, align_levels, make_detector, upsample_maps
-from .encode import Embeddings, encode, source_key
+from .encode import Embeddings, encode, read_embeddings, source_key
 from .errors import LowdataError
 from .images import read_image, resize_rgb
 from .metrics import auc_percent_area, image_auroc, pixel_auroc
@@ -236,10 +236,115 @@ def _rows_of(maps: np.ndarray, rows: np.ndarray, chunk: int = 256) -> MapStream:
     return MapStream(len(rows), lambda: ([maps[rows[i:i + chunk]]] for i in range(0, len(rows), chunk)))
 
 
+@dataclass
+class FitPlan:
+    """What a batch of a category's fits needs, by reference to the cache (picklable: sent to workers)."""
+
+    data: CategoryData
+    cache: EmbeddingCache
+    train_keys: list[str]
+    test_keys: list[str]
+    copy_keys: list[list[str]]  # per copy index 1..max factor, the keys of every training image's copy
+    config: StudyConfig
+    base: dict
+
+
+def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
+    """Embeddings (given, or read from the cache) and, when a job is PaDiM, the test maps, the masks and
+    (within the memory budget) the training pool's maps: the same decisions serial or distributed."""
+    if embeddings is None:
+        embeddings = (read_embeddings(plan.cache, plan.train_keys), read_embeddings(plan.cache, plan.test_keys),
+                      [read_embeddings(plan.cache, k) for k in plan.copy_keys])
+    train, test, copies = embeddings
+    out = {"train": train, "test": test, "copies": copies, "test_maps": None, "masks": None, "pool_maps": None}
+    if any(j[4] == "padim" for j in jobs):  # nothing to load when no job is PaDiM
+        out["test_maps"] = np.concatenate([align_levels(m) for m in test.iter_spatial()])
+        if any(s.mask_path is not None for s in plan.data.test):
+            size = (plan.config.pixel_size, plan.config.pixel_size)
+            out["masks"] = np.stack([load_mask(s, size) for s in plan.data.test])
+        # PaDiM's training maps (originals, then each copy) are read from the cache once for all fits
+        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
+        pool = Embeddings.concat([train] + copies)
+        if len(pool) * out["test_maps"][0].nbytes <= plan.config.memory_gb * 2 ** 30:
+            out["pool_maps"] = np.concatenate([align_levels(m) for m in pool.iter_spatial(256)])
+    return out
+
+
+def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None) -> list[dict]:
+    """The result rows of ``jobs`` (``(N, replicate, factor, augment_only, method)``): each fit on its
+    seeded subset (and copies), scored on the test set. Serial runs pass their ``embeddings``; workers
+    read them from the cache. ``on_row(row)`` is called after each fit."""
+    config, base = plan.config, plan.base
+    x = _fit_inputs(plan, jobs, embeddings)
+    train, test, copies, test_maps, masks, pool_maps = (x[k] for k in ("train", "test", "copies", "test_maps", "masks",
+                                                                      "pool_maps"))
+    n_pool = len(plan.data.train)
+    labels = plan.data.test_labels
+    rows = []
+    for n, r, f, only, m in jobs:
+        idx = draw_subset(n_pool, n, config.seed, r)
+        parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
+        fit_set = Embeddings.concat(parts)
+        if m == "padim" and pool_maps is not None:  # the same images, in the same order, from memory
+            picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
+            fit_set = _rows_of(pool_maps, picks)
+        det = make_detector(m)
+        t0 = time.perf_counter()
+        det.fit(fit_set)
+        t1 = time.perf_counter()
+        pix = float("nan")
+        if isinstance(det, PaDiM):
+            maps = det.score_maps(test_maps)
+            scores = maps.reshape(len(maps), -1).max(axis=1)
+            t2 = time.perf_counter()
+            if masks is not None:
+                pix = pixel_auroc(masks, upsample_maps(maps, config.pixel_size, det.sigma * config.pixel_size / 224))
+        else:
+            scores = det.score(test)
+            t2 = time.perf_counter()
+        row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
+               "augment_only": bool(only), "n_fit": len(fit_set), "auroc": image_auroc(labels, scores), "pixel_auroc": pix,
+               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_root: str, sources, keys,
+                desc: str) -> dict:
+    """A worker's encoding task: ``sources`` (paths, or :class:`AugmentedCopy`) into the shared cache."""
+    from .cluster import worker_backbone
+    from .encode import cache_for
+
+    bb = worker_backbone(backbone_name, input_size)
+    if bb.key != backbone_key:
+        raise LowdataError(f"this worker's {backbone_name} computes features {bb.key}, the run expects "
+                           f"{backbone_key}: install the same weights on every worker")
+    emb = encode(bb, list(sources), cache_for(bb, cache_root), keys=list(keys), progress=False, desc=desc)
+    return {"images": emb.stats.images, "encoded": emb.stats.encoded, "seconds": emb.stats.seconds}
+
+
+def _batches(jobs: list, methods: Sequence[str], parts: int) -> list[list]:
+    """Each method's jobs in ``parts`` contiguous batches (a PaDiM batch loads the maps once for its fits)."""
+    out = []
+    for m in methods:
+        mine = [j for j in jobs if j[4] == m]
+        k = max(1, min(parts, len(mine)))
+        size = -(-len(mine) // k) if mine else 0
+        out += [mine[i:i + size] for i in range(0, len(mine), size)] if mine else []
+    return out
+
+
 def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: StudyConfig, out: str | Path,
-              policy: AugmentPolicy | str | dict | None = None, progress: bool = True) -> pd.DataFrame:
+              policy: AugmentPolicy | str | dict | None = None, progress: bool = True, runner=None) -> pd.DataFrame:
     """Run (or resume) the study of one category. ``out`` keeps every row it had (other seeds, backbones or
-    categories too); the return value holds this run's rows only."""
+    categories too); the return value holds this run's rows only.
+
+    ``runner`` (:func:`lowdata.cluster.connect`): ``None`` or ``--scheduler none`` computes here, encoding
+    and fitting in one pipelined pass; any other runner splits the work into tasks: encoding (train, test,
+    then one task per copy index) and the fits in batches, run on its workers through the same cache. Both
+    give the same rows, bit for bit (the timings aside)."""
     from tqdm import tqdm
 
     config.validate()
@@ -259,11 +364,11 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     digest = pol.digest()
 
     train_paths = [s.path for s in data.train]
+    test_paths = [s.path for s in data.test]
     hashes = [source_key(p) for p in train_paths]
-    train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
-    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
+    test_keys = [source_key(p) for p in test_paths]
     max_factor = max(config.factors + config.augment_only + [0])
-    copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+    copy_keys = [[entry_key(h, digest, config.aug_seed, c) for h in hashes] for c in range(1, max_factor + 1)]
 
     runs = [(f, False) for f in config.factors] + [(f, True) for f in config.augment_only]
     jobs = []
@@ -280,58 +385,75 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     done = {_key(r) for r in rows}
     todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
                                      "aug_factor": j[2], "augment_only": j[3]}) not in done]
-    test_maps = masks = pool_maps = None
-    if any(j[4] == "padim" for j in todo):  # nothing to load when every PaDiM fit is already done
-        test_maps = np.concatenate([align_levels(m) for m in test.iter_spatial()])
-        if any(s.mask_path is not None for s in data.test):
-            size = (config.pixel_size, config.pixel_size)
-            masks = np.stack([load_mask(s, size) for s in data.test])
-        # PaDiM's training maps (originals, then each copy) are read from the cache once for all fits
-        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
-        pool = Embeddings.concat([train] + copies)
-        if len(pool) * test_maps[0].nbytes <= config.memory_gb * 2 ** 30:
-            pool_maps = np.concatenate([align_levels(m) for m in pool.iter_spatial(256)])
-
+    plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
     journal = _journal_path(out)
-    bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
-               mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
-    with bar, open(journal, "a") as jf:
-        for n, r, f, only, m in todo:
-            idx = draw_subset(n_pool, n, config.seed, r)
-            parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
-            fit_set = Embeddings.concat(parts)
-            if m == "padim" and pool_maps is not None:  # the same images, in the same order, from memory
-                picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
-                fit_set = _rows_of(pool_maps, picks)
-            det = make_detector(m)
-            t0 = time.perf_counter()
-            det.fit(fit_set)
-            t1 = time.perf_counter()
-            pix = float("nan")
-            if isinstance(det, PaDiM):
-                maps = det.score_maps(test_maps)
-                scores = maps.reshape(len(maps), -1).max(axis=1)
-                t2 = time.perf_counter()
-                if masks is not None:
-                    pix = pixel_auroc(masks, upsample_maps(maps, config.pixel_size, det.sigma * config.pixel_size / 224))
-            else:
-                scores = det.score(test)
-                t2 = time.perf_counter()
-            row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
-                   "augment_only": bool(only), "n_fit": len(fit_set), "auroc": image_auroc(labels, scores), "pixel_auroc": pix,
-                   "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
+    with open(journal, "a") as jf:
+        def keep(row):
             jf.write(json.dumps(row) + "\n")
             jf.flush()
             os.fsync(jf.fileno())
             rows.append(row)
-            bar.set_postfix_str(f"{m} N={n} f={f}{'(only)' if only else ''} AUROC={row['auroc']:.3f}", refresh=False)
-            bar.update(1)
+
+        if runner is None or runner.scheduler == "none":
+            train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
+            test = encode(backbone, test_paths, cache, keys=test_keys, progress=progress, desc=f"{data.category} test")
+            copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+            bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
+                       mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
+
+            def each(row):
+                keep(row)
+                bar.set_postfix_str(f"{row['method']} N={row['n_train']} f={row['aug_factor']}"
+                                    f"{'(only)' if row['augment_only'] else ''} AUROC={row['auroc']:.3f}", refresh=False)
+                bar.update(1)
+
+            with bar:
+                fit_jobs(plan, todo, (train, test, copies), on_row=each)
+        else:
+            _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
     df = write_results(rows, out)
     journal.unlink(missing_ok=True)
     mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
     for column, value in base.items():
         mine &= (df[column] == value).to_numpy()
     return df[mine].reset_index(drop=True)
+
+
+def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep,
+                     progress) -> None:
+    """The study's tasks on a Dask runner: encoding (originals, one task per copy index), then the fits in
+    batches; each batch's rows are journaled here as it arrives. A failed task is an error at the end,
+    after the other tasks' rows are kept (a re-run only redoes what is missing)."""
+    from .cluster import Task, run_tasks
+
+    cat = f"{plan.data.source}/{plan.data.category}"
+    root = str(Path(plan.cache.root).resolve())
+    spec = (backbone.name, backbone.input_size, backbone.key, root)
+    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train")),
+               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test"))]
+    for c in range(1, max_factor + 1):
+        sources = [AugmentedCopy(Path(p), pol, plan.config.aug_seed, h, c, backbone.input_size)
+                   for p, h in zip(train_paths, plan.train_keys)]
+        encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}")))
+    if todo:
+        plan = FitPlan(plan.data, type(plan.cache)(root, plan.cache.dir.name, plan.cache.levels), plan.train_keys,
+                       plan.test_keys, plan.copy_keys, plan.config, plan.base)
+    fits = [Task(f"{cat} fits {b[0][4]} {i + 1}", fit_jobs, (plan, b), after=tuple(t.name for t in encodes))
+            for i, b in enumerate(_batches(todo, plan.config.methods, runner.workers))]
+
+    def arrived(r):
+        if r.status == "done" and isinstance(r.value, list):
+            for row in r.value:
+                keep(row)
+
+    results = run_tasks(runner, encodes + fits, desc=f"{plan.data.category} tasks", progress=progress,
+                        on_result=arrived)
+    bad = [r for r in results if r.status != "done"]
+    if bad:
+        raise LowdataError(f"{cat}: {len(bad)} of {len(results)} tasks did not finish ("
+                           + "; ".join(f"{r.name}: {r.status}, {r.error}" for r in bad[:3])
+                           + ("; ..." if len(bad) > 3 else "") + "). The finished fits are kept: run again to redo "
+                           "the rest")
 
 
 def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:

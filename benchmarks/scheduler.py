@@ -66,6 +66,7 @@ def main() -> int:
                 return 1
             tables[name] = pd.concat([pd.read_parquet(p) for p in sorted((d / "results").glob("study-*.parquet"))],
                                      ignore_index=True).drop(columns=TIMINGS)
+            shutil.rmtree(d / "cache", ignore_errors=True)  # about 18 GB of embeddings per variant
         print("\nwall time of `lowdata book` (embedded default, cold cache), this machine:")
         ref = times["none"]
         for name, t in times.items():

@@ -138,3 +138,12 @@ def test_book_notebooks_as_tasks_and_kept_when_unchanged(tiny_mvtec, tmp_path, l
                                  runner=local2, previous={r["page"]: r for r in first})
     assert bad[0]["status"] == "failed" and "N=50 is larger than the 6" in bad[0]["error"]
     np.testing.assert_equal(sorted(p.name for p in (root / "book" / "categories").iterdir()), ["mvtec-widget.ipynb"])
+
+
+def test_local_workers_get_their_share_of_the_cores(local2):
+    import os
+
+    # Dask's default (1 thread) would make numpy's fits and the notebooks' kernels slower than serial
+    per = max(1, len(os.sched_getaffinity(0)) // 2)
+    got = local2.client.run(os.environ.get, "OPENBLAS_NUM_THREADS")
+    assert set(got.values()) == {str(per)}

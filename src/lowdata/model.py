@@ -162,22 +162,29 @@ class InspectionModel:
         bb = self.backbone or self.attach_backbone()
         return encode(bb, list(paths), cache_for(bb, cache_dir), progress=progress, desc="scoring")
 
+    def _score_features(self, emb):
+        if self.method == "padim":
+            maps = self.detector.score_maps(emb)
+            return maps.reshape(len(maps), -1).max(axis=1), maps
+        return self.detector.score(emb), None
+
     def score(self, images, *, cache_dir=None, progress: bool = True, return_maps: bool = False):
         """Score and verdict of each image (a file, a folder, or a list of them): a DataFrame with the
         columns image, score, threshold, ratio (score / threshold) and verdict (``anomalous`` when the
         score is above the threshold, else ``normal``). With ``return_maps`` (PaDiM), also the
-        ``(n, h, w)`` Mahalanobis maps on the feature grid."""
+        ``(n, h, w)`` Mahalanobis maps on the feature grid. ``cache_dir``: keep the images' embeddings
+        in that cache (default: a temporary one, removed after scoring)."""
         import pandas as pd
+
+        import tempfile
 
         paths = collect_images(images)
         check_sizes(paths, self.input_size, self.meta["training"]["image_sizes"])
-        emb = self._embed(paths, cache_dir, progress)
-        maps = None
-        if self.method == "padim":
-            maps = self.detector.score_maps(emb)
-            scores = maps.reshape(len(maps), -1).max(axis=1)
+        if cache_dir is None:  # new parts are scored once: their maps go to a temporary cache, then away
+            with tempfile.TemporaryDirectory(prefix="lowdata-score-") as tmp:
+                scores, maps = self._score_features(self._embed(paths, tmp, progress))
         else:
-            scores = self.detector.score(emb)
+            scores, maps = self._score_features(self._embed(paths, cache_dir, progress))
         t = self.threshold
         df = pd.DataFrame({"image": [str(p) for p in paths], "score": scores, "threshold": t,
                            "ratio": scores / t if t > 0 else np.inf,

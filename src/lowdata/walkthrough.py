@@ -136,7 +136,8 @@ def run_walkthrough(**values) -> Walkthrough:
     model = load_model(model_dir)
     model.attach_backbone(bb)
 
-    scores, maps = model.score([s.path for s in data.test], cache_dir=values["cache_dir"], progress=progress,
+    cache_root = cache_for(bb, values["cache_dir"]).root  # the test set is in the study's cache already
+    scores, maps = model.score([s.path for s in data.test], cache_dir=cache_root, progress=progress,
                                return_maps=True)
     scores.insert(1, "label", data.test_labels)
     scores.insert(2, "defect_type", [s.defect_type for s in data.test])

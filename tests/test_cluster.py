@@ -147,3 +147,12 @@ def test_local_workers_get_their_share_of_the_cores(local2):
     per = max(1, len(os.sched_getaffinity(0)) // 2)
     got = local2.client.run(os.environ.get, "OPENBLAS_NUM_THREADS")
     assert set(got.values()) == {str(per)}
+
+
+def test_study_command_with_an_unreachable_scheduler(capsys):
+    from lowdata.cli import main
+
+    t0 = time.perf_counter()
+    assert main(["study", "--category", "mono", "--scheduler", "tcp://127.0.0.1:9", "--no-progress"]) == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 15  # before the backbone is loaded, no hang

@@ -103,9 +103,7 @@ def _category_data(args):
 
 def cmd_study(args) -> int:
     from .augment import policy_for
-    from .backbones import load_backbone
-    from .encode import cache_for
-    from .study import StudyConfig, format_summary, parse_factors, parse_sizes, run_study
+    from .study import StudyConfig, parse_factors, parse_sizes
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     factors = parse_factors(args.aug)
@@ -117,15 +115,23 @@ def cmd_study(args) -> int:
     config.sizes = parse_sizes(args.sizes, len(data.train))
     config.validate()
     policy_for(data.category, args.policy)  # a bad policy fails before the backbone is loaded
+    with _runner(args) as runner:  # an unreachable scheduler fails before the backbone is loaded too
+        return _study(args, data, config, factors, runner)
+
+
+def _study(args, data, config, factors, runner) -> int:
+    from .backbones import load_backbone
+    from .encode import cache_for
+    from .study import format_summary, run_study
+
     backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
     out = args.out or Path("data/results") / f"study-{data.source}-{data.category}-{backbone.name}.parquet"
     print(f"{data.source}/{data.category}: {len(data.train)} training, {len(data.test)} test images; "
           f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
           f"(1 at the full size); "
           f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
-    with _runner(args) as runner:
-        df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
-                       progress=not args.no_progress, runner=runner)
+    df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
+                   progress=not args.no_progress, runner=runner)
     print()
     print(format_summary(df))
     print(f"\nresults: {out} ({len(df)} rows of this run)")

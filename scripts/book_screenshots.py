@@ -59,20 +59,25 @@ def _first_existing(html: Path, candidates: list[str]) -> str | None:
 
 
 def default_pages(html: Path) -> list[str]:
-    """intro + results/*.html + first categories/*.html (top level or under book/); else intro + methods."""
+    """intro + results/*.html + the first page of categories/, pollution/ and workflow/ (top level or under
+    book/) + the pollution and workflow chapters' introductions; else intro + methods."""
     intro = _first_existing(html, ["intro.html", "book/intro.html"]) or "intro.html"
     extra: list[str] = []
     for prefix in ("", "book/"):
         results = html / f"{prefix}results"
         if results.is_dir():
             extra += sorted(p.relative_to(html).as_posix() for p in results.rglob("*.html"))
-    for prefix in ("", "book/"):
-        categories = html / f"{prefix}categories"
-        if categories.is_dir():
-            pages = sorted(p.relative_to(html).as_posix() for p in categories.rglob("*.html"))
-            if pages:
-                extra.append(pages[0])
-                break
+    for part in ("categories", "pollution", "workflow"):  # the first generated page of each part
+        for prefix in ("", "book/"):
+            folder = html / f"{prefix}{part}"
+            if folder.is_dir():
+                pages = sorted(p.relative_to(html).as_posix() for p in folder.rglob("*.html"))
+                if pages:
+                    extra.append(pages[0])
+                    break
+    for chapter in ("book/pollution.html", "book/workflow.html"):
+        if (html / chapter).is_file():
+            extra.append(chapter)
     if not extra:
         extra = [_first_existing(html, ["book/methods.html", "methods.html"]) or "book/methods.html"]
     return [intro, *extra]

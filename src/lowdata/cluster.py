@@ -151,8 +151,11 @@ def connect(scheduler: str | None = None, *, cache_dir: str | Path | None = None
         # kernel, a batch of fits) are the only work of their worker, so each gets its share of the cores:
         # with 1 worker on 2 cores, numpy and the kernels it starts would otherwise run 27 % slower
         per = max(1, _cpus() // n)
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-                   **{k: per for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                   # a fixed trim threshold turns off glibc's dynamic mmap threshold: numpy's large temporaries
+                   # would then be mapped and unmapped at each allocation
+                   if k != "MALLOC_TRIM_THRESHOLD_"}
+        environ.update({k: per for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=40)  # logging.ERROR

@@ -233,38 +233,32 @@ def fpr_plot(evaluation: pd.DataFrame):
     return fig
 
 
-def overlay_grid(paths: Sequence[Path], ncols: int = 3):
-    """The overlay PNGs written by ``lowdata score``, side by side."""
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    n = len(paths)
-    if n == 0:
-        raise LowdataError("no overlay to show")
-    rows = (n + ncols - 1) // ncols
-    fig = Figure(figsize=(4.2 * min(n, ncols), 4.6 * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, min(n, ncols))).ravel()
-    for ax in axes:
-        ax.set_axis_off()
-    for ax, p in zip(axes, paths):
-        with Image.open(p) as im:
-            ax.imshow(np.asarray(im.convert("RGB")))
-    return fig
-
-
-def thumbnails(paths: Sequence[Path], ncols: int = 5):
-    """The images of a folder, small, with their file names."""
+def _image_grid(paths: Sequence[Path], ncols: int, cell: tuple[float, float], titles: bool):
+    """Image files side by side, ``ncols`` per row, each ``cell`` inches (with its file name above)."""
     from matplotlib.figure import Figure
 
     from .images import read_image
 
     n = len(paths)
+    if n == 0:
+        raise LowdataError("no image to show")
     rows = (n + ncols - 1) // ncols
-    fig = Figure(figsize=(2.0 * min(n, ncols), 2.2 * rows), layout="constrained")
+    fig = Figure(figsize=(cell[0] * min(n, ncols), cell[1] * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, min(n, ncols))).ravel()
     for ax in axes:
         ax.set_axis_off()
     for ax, p in zip(axes, paths):
         ax.imshow(read_image(p))
-        ax.set_title(Path(p).name, fontsize=7)
+        if titles:
+            ax.set_title(Path(p).name, fontsize=7)
     return fig
+
+
+def overlay_grid(paths: Sequence[Path], ncols: int = 3):
+    """The overlay PNGs written by ``lowdata score``, side by side."""
+    return _image_grid(paths, ncols, (4.2, 4.6), titles=False)
+
+
+def thumbnails(paths: Sequence[Path], ncols: int = 5):
+    """The images of a folder, small, with their file names."""
+    return _image_grid(paths, ncols, (2.0, 2.2), titles=True)

@@ -43,7 +43,8 @@ SCHEDULER_ENV = "LOWDATA_SCHEDULER"
 CONNECT_TIMEOUT_S = 5.0
 
 
-def _cpus() -> int:
+def usable_cpus() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -52,7 +53,7 @@ def _cpus() -> int:
 
 def default_workers() -> int:
     """One worker process per two cores (at least one)."""
-    return max(1, _cpus() // 2)
+    return max(1, usable_cpus() // 2)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def connect(scheduler: str | None = None, *, cache_dir: str | Path | None = None
         # Dask's nanny starts workers with OMP/MKL/OpenBLAS limited to 1 thread; our tasks (a notebook's
         # kernel, a batch of fits) are the only work of their worker, so each gets its share of the cores:
         # with 1 worker on 2 cores, numpy and the kernels it starts would otherwise run 27 % slower
-        per = max(1, _cpus() // n)
+        per = max(1, usable_cpus() // n)
         environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                    # a fixed trim threshold turns off glibc's dynamic mmap threshold: numpy's large temporaries
                    # would then be mapped and unmapped at each allocation

@@ -39,6 +39,7 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_path, default_file_mode
 from .digests import file_hash
+from .cluster import usable_cpus
 from .errors import LowdataError
 
 FORMAT = "lowdata-model"
@@ -453,7 +454,9 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "timings": {"backbone_load_s": round(t_backbone, 4), "encode_s": round(t_encode, 4),
                     "detector_fit_s": round(t_fit, 4), "threshold_s": round(t_thr, 4),
                     "total_s": round(time.perf_counter() - t_start, 4), "machine": platform.machine(),
-                    "cpus": _cpus(), "encoded": emb.stats.encoded + sum(c.stats.encoded for c in copies_emb[:1])},
+                    "cpus": usable_cpus(),
+                    # the copies share one encoding call, so its count is taken once
+                    "encoded": emb.stats.encoded + (copies_emb[0].stats.encoded if copies_emb else 0)},
     }
     return InspectionModel(det, meta, bb)
 
@@ -463,15 +466,6 @@ def _aligned(emb):
 
     for m in emb.iter_spatial(256):
         yield align_levels(m)
-
-
-def _cpus() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 _SCORE_TEXT = {

@@ -54,7 +54,7 @@ def test_list_images_skips_other_files_with_a_warning(tmp_path):
         Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / n)
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "sub").mkdir()
-    with pytest.warns(UserWarning, match="skipped 1 non-image file.*notes.txt"):
+    with pytest.warns(UserWarning, match=r"skipped 2 of the 5 entries in .*: notes.txt \(not an image file\), sub \(a folder, not searched\)"):
         found = list_images(tmp_path)
     assert [p.name for p in found] == ["a.jpg", "b.PNG", "c.bmp"]
     with pytest.raises(LowdataError, match="folder not found"):

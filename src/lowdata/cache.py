@@ -13,19 +13,26 @@ the maps.
 Writes are atomic (:func:`lowdata.atomic.atomic_path`: a temporary file in the entry's folder, renamed
 into place), so a reader never sees half a file, a crash leaves at most a stray ``.tmp`` file,
 and two processes writing the same entry at once both succeed (identical content; the last rename
-wins). An entry that cannot be read is reported and encoded again, never silently used.
+wins).
+
+Every array of an entry is read and checked whenever the entry is read, its pooled vectors alone
+included: each level's pooled vector and map present, float32, of matching channels, finite, and
+every member's CRC right. A damaged entry raises :class:`DamagedEntry`; :func:`lowdata.encode.encode`
+reports it and encodes the image again (the new entry replaces it), so one bad map cannot hide
+behind good pooled vectors. Reading every array costs about 0.7 ms an entry instead of 0.3 ms
+(Lite0 at 380 px, warm file cache).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
+from .errors import LowdataError
 
 DEFAULT_CACHE_ENV = "LOWDATA_CACHE"
 
@@ -43,6 +50,10 @@ def entry_key(content_hash: str, policy_digest: str | None = None, seed: int | N
     return f"{content_hash}-aug{policy_digest[:16]}-s{int(seed)}-c{int(copy)}"
 
 
+class DamagedEntry(LowdataError):
+    """A cache entry that exists but cannot be used (truncated, bad CRC, wrong arrays, non-finite values)."""
+
+
 class EmbeddingCache:
     def __init__(self, root: str | Path, backbone_key: str, levels: tuple[str, ...]):
         self.root = Path(root)
@@ -52,22 +63,38 @@ class EmbeddingCache:
     def path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npz"
 
-    def _read(self, key: str, kind: str) -> list[np.ndarray] | None:
+    def read(self, key: str) -> dict[str, list[np.ndarray]] | None:
+        """``{"pooled": [...], "spatial": [...]}`` of an entry, every array read and checked; ``None`` when
+        there is no entry; :class:`DamagedEntry` (naming the file and what is wrong) when it is damaged."""
         path = self.path(key)
         try:
-            with np.load(path) as z:
-                return [z[f"{kind}_{level}"] for level in self.levels]
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-            warnings.warn(f"unreadable cache entry {path} ({exc}); it will be encoded again", stacklevel=3)
-            return None
+            raise DamagedEntry(f"cache entry {path} is damaged ({type(exc).__name__}: {exc})") from None
+        pooled, spatial = [], []
+        for level in self.levels:
+            p, m = arrays.get(f"pooled_{level}"), arrays.get(f"spatial_{level}")
+            if p is None or m is None:
+                raise DamagedEntry(f"cache entry {path} is damaged (it lacks the arrays of {level})")
+            if p.dtype != np.float32 or m.dtype != np.float32 or p.ndim != 1 or m.ndim != 3 or m.shape[2] != len(p):
+                raise DamagedEntry(f"cache entry {path} is damaged ({level}: pooled {p.dtype}{p.shape}, map "
+                                   f"{m.dtype}{m.shape})")
+            if not (np.isfinite(p).all() and np.isfinite(m).all()):
+                raise DamagedEntry(f"cache entry {path} is damaged (non-finite values in {level})")
+            pooled.append(p)
+            spatial.append(m)
+        return {"pooled": pooled, "spatial": spatial}
 
     def read_pooled(self, key: str) -> list[np.ndarray] | None:
-        return self._read(key, "pooled")
+        entry = self.read(key)
+        return None if entry is None else entry["pooled"]
 
     def read_spatial(self, key: str) -> list[np.ndarray] | None:
-        return self._read(key, "spatial")
+        entry = self.read(key)
+        return None if entry is None else entry["spatial"]
 
     def write(self, key: str, maps: list[np.ndarray]) -> list[np.ndarray]:
         """Store one image's per-level ``(h, w, c)`` maps; returns the pooled vectors."""

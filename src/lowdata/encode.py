@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,10 @@ from typing import Callable, Sequence, Union
 import numpy as np
 
 from .backbones import Backbone
-from .cache import EmbeddingCache, default_cache_root
+from .cache import DamagedEntry, EmbeddingCache, default_cache_root
 from .digests import array_hash, bytes_hash
 from .errors import LowdataError
-from .images import read_image, resize_rgb
+from .images import file_orientation, read_image, resize_rgb
 
 ImageSource = Union[str, Path, np.ndarray, Callable[[], np.ndarray]]
 
@@ -86,25 +87,52 @@ class Embeddings:
         keys = self.keys if indices is None else [self.keys[i] for i in indices]
         per_image = []
         for k in keys:
-            maps = self.cache.read_spatial(k)
+            try:
+                maps = self.cache.read_spatial(k)
+            except DamagedEntry as exc:
+                raise LowdataError(f"{exc}, after its pooled vectors were read: run again and it will be "
+                                   "encoded anew") from None
             if maps is None:
-                raise LowdataError(f"cache entry {self.cache.path(k)} disappeared; encode again")
+                raise LowdataError(f"cache entry {self.cache.path(k)} was removed after it was read (by another "
+                                   "process?): run again and it will be encoded anew")
             per_image.append(maps)
         return [np.stack([m[j] for m in per_image]) for j in range(len(self.levels))]
 
 
 def source_key(source: ImageSource) -> str:
-    """Content hash of an image: of the file's bytes, or of the array's pixels."""
+    """Content hash of an image: of the file's bytes, or of the array's pixels. A file whose EXIF
+    orientation turns it (2-8) gets ``-exif<o>`` after the hash: its pixels are read turned, and an
+    entry that an older lowdata encoded unturned is not taken for it."""
     if isinstance(source, np.ndarray):
         return array_hash(source)
     if callable(source):
         raise LowdataError("images made by a callable need explicit cache keys (encode(..., keys=...))")
     try:
-        return bytes_hash(Path(source).read_bytes())
+        data = Path(source).read_bytes()
     except FileNotFoundError:
         raise LowdataError(f"image not found: {source}") from None
     except OSError as exc:
-        raise LowdataError(f"cannot read image {source}: {exc}") from None
+        raise LowdataError(f"cannot read image {source}: {exc.strerror or exc}") from None
+    o = file_orientation(data, str(source))
+    return bytes_hash(data) + (f"-exif{o}" if o != 1 else "")
+
+
+def _cached_pooled(cache: EmbeddingCache, key: str, source) -> list[np.ndarray] | None:
+    """The entry's pooled vectors; a damaged entry is said and treated as missing (encoded again)."""
+    try:
+        return cache.read_pooled(key)
+    except DamagedEntry as exc:
+        name = f" (image {source})" if isinstance(source, (str, Path)) else ""
+        warnings.warn(f"{exc}{name}; it will be encoded again", stacklevel=3)
+        return None
+
+
+def _check_finite(outputs: list[np.ndarray], batch: Sequence[int], sources) -> None:
+    for j, i in enumerate(batch):
+        if not all(np.isfinite(o[j]).all() for o in outputs):
+            what = sources[i] if isinstance(sources[i], (str, Path)) else f"image {i}"
+            raise LowdataError(f"the backbone gave non-finite (NaN or infinite) features for {what}: nothing "
+                               "is scored from them")
 
 
 def load_for(backbone: Backbone, source: ImageSource) -> np.ndarray:
@@ -144,7 +172,7 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     keys = [source_key(s) for s in sources] if keys is None else list(keys)
     if len(keys) != len(sources):
         raise LowdataError(f"{len(keys)} keys for {len(sources)} images")
-    pooled: list[list[np.ndarray] | None] = [cache.read_pooled(k) for k in keys]
+    pooled: list[list[np.ndarray] | None] = [_cached_pooled(cache, k, s) for k, s in zip(keys, sources)]
     missing = [i for i, p in enumerate(pooled) if p is None]
     first_of: dict[str, int] = {}  # the same image twice in one call is encoded once
     unique = [i for i in missing if first_of.setdefault(keys[i], i) == i]
@@ -158,14 +186,18 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
             return [loader.submit(load_for, backbone, sources[i]) for i in batch]
 
         pending = submit(batches[0]) if batches else []
-        writes = []
+        writes, checked = [], 0
         for b, batch in enumerate(batches):
             images = np.stack([f.result() for f in pending])
             pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
             outputs = backbone.forward(images)
+            _check_finite(outputs, batch, sources)
             for j, i in enumerate(batch):
                 maps = [o[j] for o in outputs]
                 writes.append((i, writer.submit(cache.write, keys[i], maps)))
+            while checked < len(writes) and writes[checked][1].done():  # a full disk stops the run now
+                writes[checked][1].result()
+                checked += 1
             bar.update(len(batch))
         for i, fut in writes:
             pooled[i] = fut.result()
@@ -185,7 +217,10 @@ def read_embeddings(cache: EmbeddingCache, keys: Sequence[str]) -> Embeddings:
     t0 = time.perf_counter()
     pooled = []
     for k in keys:
-        p = cache.read_pooled(k)
+        try:
+            p = cache.read_pooled(k)
+        except DamagedEntry as exc:
+            raise LowdataError(f"{exc}: encode the images again (it will be replaced)") from None
         if p is None:
             raise LowdataError(f"cache entry {cache.path(k)} is missing: encode the images first (with a cache "
                                "folder shared by every worker)")

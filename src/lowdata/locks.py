@@ -1,0 +1,91 @@
+"""Exclusive locks on outputs: one writer at a time, and a message naming the other one.
+
+``with exclusive_lock(path, what):`` creates ``path`` atomically (``O_CREAT | O_EXCL``) holding the
+pid, host and start time of this process, and removes it on exit. A second process asking for the
+same lock stops at once (or after ``wait`` seconds) with an error naming the holder. A lock left by a
+process that is gone (same host, dead pid) is taken over with a warning; a lock held on another host
+is never taken over: remove it by hand once you know that run has ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from .atomic import os_error_text
+from .errors import LowdataError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _holder(path: Path) -> dict | None:
+    try:
+        info = json.loads(path.read_text())
+        return info if isinstance(info, dict) else {}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+
+
+def _describe(info: dict) -> str:
+    if not info:
+        return "an unknown process (the lock file is empty or unreadable)"
+    return f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}"
+
+
+def _try_create(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise LowdataError(f"cannot create the lock file {path}: {os_error_text(exc)}") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info) + "\n")
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise LowdataError(f"cannot write the lock file {path}: {os_error_text(exc)}") from None
+    return True
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, what: str, wait: float = 0.0):
+    """Hold the lock file ``path`` while the block runs; ``what`` names the locked thing in messages."""
+    path = Path(path)
+    deadline = time.monotonic() + wait
+    while not _try_create(path):
+        info = _holder(path)
+        if info is None:  # released meanwhile
+            continue
+        stale = (info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int)
+                 and not _pid_alive(info["pid"]))
+        if stale:
+            warnings.warn(f"taking over the stale lock {path} of {_describe(info)}, which is no longer running",
+                          stacklevel=3)
+            path.unlink(missing_ok=True)
+            continue
+        if time.monotonic() >= deadline:
+            raise LowdataError(f"{what} is in use by another lowdata run ({_describe(info)}; lock file {path}). "
+                               "Wait for it to finish, or remove the lock file if that run is gone")
+        time.sleep(0.2)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

@@ -35,6 +35,7 @@ DEFAULT_BACKBONE = "efficientnet-lite0"
 # that their feature grids (24x24 at stage 4) match the paper's; their native sizes are 224-260.
 DEFAULT_INPUT_SIZE = {name: 380 for name in BACKBONES}
 LEVELS = ("stage4", "stage6", "stage7")
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 1024  # below 32 px stage 7 has no pixels; above 1024 a batch needs GBs
 
 B4_WEIGHTS_FILE = "efficientnetb4_notop.h5"
 B4_WEIGHTS_MD5 = "ebc24e6d6c33eaebbd558eafbeedf1ba"  # keras.applications.efficientnet WEIGHTS_HASHES["b4"][1]
@@ -161,9 +162,11 @@ def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
     """
     if name not in BACKBONES:
         raise LowdataError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer))):
+        raise LowdataError(f"input size must be a whole number of pixels, got {input_size!r}")
     size = DEFAULT_INPUT_SIZE[name] if input_size is None else int(input_size)
-    if size < 32:
-        raise LowdataError(f"input size must be at least 32 pixels, got {input_size}")
+    if not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        raise LowdataError(f"input size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, got {input_size}")
     if name == B4:
         return _load_b4(size, weights, seed)
     if weights not in ("imagenet", None):

@@ -17,8 +17,18 @@ A model folder holds two files, both written atomically:
   and the timings, and the name and SHA-256 of the arrays file.
 
 Because the arrays file is named by its content and ``model.json`` is replaced last, a folder always
-holds a whole model: the old one until the new ``model.json`` lands, the new one after. A damaged or
-truncated file is found by its digest at load. A model from another format or package version,
+holds a whole model: the old one until the new ``model.json`` lands, the new one after. A save holds
+the folder's lock (``.lowdata.lock``), so two saves into one folder take turns and neither removes the
+other's arrays. Only a folder that is empty or holds a lowdata ``model.json`` is written, and only the
+arrays file that model named is removed.
+
+A model folder is a closed box (:func:`load_model`): ``model.json`` (at most 64 MB, a regular file in
+the folder) is checked field by field against one schema (:data:`MODEL_SCHEMA`: types, ranges, finite
+numbers) before anything in it is used; its arrays file must be a plain name of the form lowdata
+writes (``detector-<12 hex>.npz``), a regular file inside the folder (a symlink out is refused), of the
+recorded size and SHA-256; every array's header is read before its data (float dtype, a size the file
+can hold) and the arrays must have the shapes the detector and the backbone expect, and be finite.
+A damaged or truncated file is found by its digest. A model from another format or package version,
 backbone or weights digest is refused with a message that says what differs.
 """
 
@@ -26,9 +36,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
+import re
+import stat
 import time
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +51,25 @@ from typing import Sequence
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_path, default_file_mode
-from .digests import file_hash
+from . import schema as S
+from .atomic import atomic_path, default_file_mode, make_dirs, writing
+from .backbones import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .cluster import usable_cpus
+from .digests import file_hash
 from .errors import LowdataError
+from .images import image_size
+from .locks import exclusive_lock
 
 FORMAT = "lowdata-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 MIN_IMAGES = 5
 METHODS = ("knn", "maha-emp", "maha-lw", "padim")
+ARRAYS_NAME = re.compile(r"detector-[0-9a-f]{12}\.npz")
+LOCK_FILE = ".lowdata.lock"
+MAX_MODEL_JSON_BYTES = 64 * 2 ** 20
+OVERLAY_SUFFIX = ".heatmap.png"
+OVERLAY_MANIFEST = ".lowdata-heatmaps.json"
 
 
 # ------------------------------------------------------------------------------------------ images
@@ -73,17 +96,6 @@ def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "image
     return out
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the file's header; an unreadable file is an error naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return int(img.size[0]), int(img.size[1])
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise LowdataError(f"cannot read image {path}: {exc}") from None
-
-
 def _sizes_text(sizes: Counter) -> str:
     return ", ".join(f"{w}x{h} ({c})" for (w, h), c in sizes.most_common())
 
@@ -106,6 +118,60 @@ def check_sizes(paths: Sequence[Path], input_size: int, known: Sequence[Sequence
         warnings.warn(f"non-square images ({_sizes_text(Counter({s: c for s, c in sizes.items() if s[0] != s[1]}))}) "
                       f"are stretched to {input_size}x{input_size} px: their aspect ratio is not kept", stacklevel=3)
     return sizes
+
+
+def overlay_names(paths: Sequence[Path]) -> list[str]:
+    """``<stem>.heatmap.png`` per image (a name no input image has); where two images share a stem
+    (000.png in two folders), the folder's name goes in front of every name."""
+    clash = len({p.stem for p in paths}) < len(paths)
+    names, seen = [], Counter()
+    for path in paths:
+        stem = f"{path.parent.name}-{path.stem}" if clash else path.stem
+        seen[stem] += 1
+        names.append(f"{stem}{OVERLAY_SUFFIX}" if seen[stem] == 1 else f"{stem}-{seen[stem]}{OVERLAY_SUFFIX}")
+    return names
+
+
+def _samefile(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def plan_overlays(out_dir: str | Path, paths: Sequence[Path], write: bool = True) -> list[Path]:
+    """The overlay files of ``paths`` in ``out_dir``, after checking that writing them loses nothing: the
+    folder is not a file and holds none of the images, and no target is a file lowdata did not write
+    (the folder's manifest lists those it wrote). With ``write``, the folder is made and the manifest
+    updated, before any overlay is written; without it, this is only the check."""
+    out_dir = Path(out_dir)
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise LowdataError(f"the heatmap folder {out_dir} is a file, not a folder: give a folder for the overlays")
+    inside = [p for p in paths if _samefile(Path(p).parent, out_dir)]
+    if inside:
+        raise LowdataError(f"the heatmap folder {out_dir} holds images being scored ({Path(inside[0]).name}"
+                           + (f" and {len(inside) - 1} more" if len(inside) > 1 else "")
+                           + "): give another folder, so that no image of yours sits among the overlays")
+    names = overlay_names([Path(p) for p in paths])
+    manifest = out_dir / OVERLAY_MANIFEST
+    ours: set[str] = set()
+    if manifest.is_file():
+        try:
+            listed = json.loads(manifest.read_text()).get("written", [])
+            ours = {n for n in listed if isinstance(n, str)}
+        except (OSError, ValueError, AttributeError):
+            ours = set()
+    foreign = [n for n in names if os.path.lexists(out_dir / n) and n not in ours]
+    if foreign:
+        raise LowdataError(f"{out_dir / foreign[0]} exists and was not written by lowdata score: not replacing it"
+                           + (f" (nor {len(foreign) - 1} more)" if len(foreign) > 1 else "")
+                           + "; give another heatmap folder")
+    if not write:
+        return [out_dir / n for n in names]
+    make_dirs(out_dir)
+    with atomic_path(manifest) as tmp:
+        tmp.write_text(json.dumps({"written": sorted(ours | set(names))}, indent=0) + "\n")
+    return [out_dir / n for n in names]
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -153,6 +219,9 @@ class InspectionModel:
                                f"{want['weights_digest'][:16]}..., but the weights here have digest "
                                f"{bb.weights_digest[:16]}...: the features would differ. Install the weights the "
                                "model was fitted with, or fit the model again")
+        if [list(s) for s in bb.level_shapes] != [list(s) for s in want["level_shapes"]]:
+            raise LowdataError(f"this model expects features of shapes {want['level_shapes']}, but {bb.name} at "
+                               f"{bb.input_size} px gives {[list(s) for s in bb.level_shapes]}")
         self.backbone = bb
         return bb
 
@@ -187,9 +256,15 @@ class InspectionModel:
         else:
             scores, maps = self._score_features(self._embed(paths, cache_dir, progress))
         t = self.threshold
+        if not (np.isfinite(t) and t > 0):  # never a verdict from a threshold that cannot judge
+            raise LowdataError(f"the model's threshold {t!r} is not a finite number above 0")
+        bad = [str(p) for p, v in zip(paths, scores) if not np.isfinite(v)]
+        if bad:  # NaN > t is False: a NaN score would pass as "normal"
+            raise LowdataError(f"the score of {bad[0]} is {scores[[str(p) for p in paths].index(bad[0])]}"
+                               + (f" (and {len(bad) - 1} more images)" if len(bad) > 1 else "")
+                               + ": no verdict can be given; is the model damaged?")
         df = pd.DataFrame({"image": [str(p) for p in paths], "score": scores, "threshold": t,
-                           "ratio": scores / t if t > 0 else np.inf,
-                           "verdict": np.where(scores > t, "anomalous", "normal")})
+                           "ratio": scores / t, "verdict": np.where(scores > t, "anomalous", "normal")})
         return (df, maps) if return_maps else df
 
     def heatmaps(self, images, *, cache_dir=None, progress: bool = True) -> np.ndarray:
@@ -200,31 +275,25 @@ class InspectionModel:
         return self.detector.heatmaps(maps=maps, size=self.input_size)
 
     def write_overlays(self, scores, maps: np.ndarray, out_dir: str | Path) -> list[Path]:
-        """One PNG per scored image in ``out_dir``: the image at its own size under the heatmap (colours
-        from half the threshold to 1.5 times it), the region above the threshold outlined, and the score
-        and verdict in the title. ``scores``/``maps``: :meth:`score` with ``return_maps=True``."""
+        """One PNG per scored image in ``out_dir``, named ``<image stem>.heatmap.png``: the image at its own
+        size under the heatmap (colours from half the threshold to 1.5 times it), the region above the
+        threshold outlined, and the score and verdict in the title. ``scores``/``maps``: :meth:`score` with
+        ``return_maps=True``. A file lowdata did not write there (listed in the folder's
+        ``.lowdata-heatmaps.json``) is never replaced, and a folder holding a scored image is refused."""
         from .images import read_image
         from .plots import heatmap_overlay
 
         if self.method != "padim":
             raise LowdataError(f"heatmaps need a PaDiM model; this one is {self.method}")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
         paths = [Path(p) for p in scores["image"]]
-        # file stems name the overlays; where two images share a stem (000.png in two folders), the
-        # folder's name goes in front of every overlay's name
-        clash = len({p.stem for p in paths}) < len(paths)
-        names = Counter()
-        for (_, row), m, path in zip(scores.iterrows(), maps, paths):
+        out_dir = Path(out_dir)
+        targets = plan_overlays(out_dir, paths)
+        written = []
+        for (_, row), m, path, target in zip(scores.iterrows(), maps, paths, targets):
             img = read_image(path)
-            stem = f"{path.parent.name}-{path.stem}" if clash else path.stem
-            names[stem] += 1
-            name = f"{stem}.png" if names[stem] == 1 else f"{stem}-{names[stem]}.png"
             kind = f" [{row['defect_type']}]" if "defect_type" in row else ""
             fig = heatmap_overlay(img, m, self.threshold, sigma=self.detector.sigma * img.shape[0] / self.input_size,
                                   title=f"{Path(row['image']).name}{kind}: {row['score']:.1f} ({row['verdict']})")
-            target = out_dir / name
             with atomic_path(target) as tmp:
                 fig.savefig(tmp, format="png", dpi=100)
             written.append(target)
@@ -232,27 +301,45 @@ class InspectionModel:
 
     # ----------------------------------------------------------------------------------- saving
     def save(self, directory: str | Path) -> Path:
-        """Write the model folder (see the module's docstring); returns the path of ``model.json``."""
+        """Write the model folder (see the module's docstring); returns the path of ``model.json``. A folder
+        that is neither empty nor a lowdata model is refused; a folder this call created is removed again
+        when the save fails (no empty model folder is left)."""
         directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise LowdataError(f"{directory} exists and is not a folder")
-        if directory.is_dir() and any(directory.iterdir()) and not (directory / MODEL_FILE).is_file():
-            raise LowdataError(f"{directory} is not empty and holds no {MODEL_FILE}: not overwriting a folder "
-                               "that is not a lowdata model")
-        directory.mkdir(parents=True, exist_ok=True)
-        params, arrays = self.detector.get_state()
-        name, digest = _write_named_by_content(directory, arrays)
-        meta = dict(self.meta)
-        meta["detector"] = dict(meta["detector"], params=params)
-        meta["arrays"] = {"file": name, "sha256": digest, "bytes": (directory / name).stat().st_size,
-                          "names": sorted(arrays)}
-        with atomic_path(directory / MODEL_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
-        for old in directory.glob("detector-*.npz"):  # arrays of a model this one replaced
-            if old.name != name:
-                old.unlink()
+        check_model_folder(directory)
+        created = not os.path.lexists(directory)
+        make_dirs(directory)
+        try:
+            with exclusive_lock(directory / LOCK_FILE, f"the model folder {directory}", wait=60):
+                previous = check_model_folder(directory)  # again: another save may have landed meanwhile
+                params, arrays = self.detector.get_state()
+                name, digest = _write_named_by_content(directory, arrays)
+                meta = dict(self.meta)
+                meta["detector"] = dict(meta["detector"], params=params)
+                meta["arrays"] = {"file": name, "sha256": digest, "bytes": (directory / name).stat().st_size,
+                                  "names": sorted(arrays)}
+                try:
+                    with atomic_path(directory / MODEL_FILE) as tmp:
+                        tmp.write_text(json.dumps(meta, indent=1, default=_json_default, allow_nan=False) + "\n")
+                except BaseException:
+                    if name != previous:
+                        (directory / name).unlink(missing_ok=True)
+                    raise
+                if previous and previous != name:  # the arrays of the model this one replaced, and only those
+                    (directory / previous).unlink(missing_ok=True)
+        except BaseException:
+            if created:
+                _remove_if_empty(directory)
+            raise
         self.meta = meta
         return directory / MODEL_FILE
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        (directory / LOCK_FILE).unlink(missing_ok=True)
+        directory.rmdir()
+    except OSError:
+        pass
 
 
 def _write_named_by_content(directory: Path, arrays: dict[str, np.ndarray]) -> tuple[str, str]:
@@ -261,17 +348,18 @@ def _write_named_by_content(directory: Path, arrays: dict[str, np.ndarray]) -> t
     import os
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".detector-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        digest = file_hash(tmp)
-        name = f"detector-{digest[:12]}.npz"
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, directory / name)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with writing(directory, "write the model's arrays into"):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".detector-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            digest = file_hash(tmp)
+            name = f"detector-{digest[:12]}.npz"
+            os.chmod(tmp, default_file_mode())
+            os.replace(tmp, directory / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return name, digest
 
 
@@ -285,24 +373,148 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON-serializable")
 
 
+def _bank_params(n_max: int | None = None) -> S.Dict:
+    return S.Dict({"estimator": S.Str(("empirical", "ledoit-wolf")), "chunk": S.Int(1, 1 << 20),
+                   "route": S.Str(("full", "woodbury")), "n": S.Int(2, 10 ** 7), "locations": S.Int(1, 1 << 20),
+                   "features": S.Int(1, 1 << 16), "singular": S.List(S.Int(0, 1 << 20))}, optional=("singular",))
+
+
+_GRID = S.List(S.Int(1, 4096), 2, 2)
+DETECTOR_PARAMS = {
+    "knn": S.Dict({"k": S.Int(1, 10 ** 6), "n_train": S.Int(1, 10 ** 7)}),
+    "maha-emp": S.Dict({"estimator": S.Str(("empirical",)), "n_train": S.Int(2, 10 ** 7),
+                        "levels": S.List(_bank_params(), 1, 16)}),
+    "maha-lw": S.Dict({"estimator": S.Str(("ledoit-wolf",)), "n_train": S.Int(2, 10 ** 7),
+                       "levels": S.List(_bank_params(), 1, 16)}),
+    "padim": S.Dict({"chunk": S.Int(1, 1 << 20), "sigma": S.Num(0, 1000), "grid": _GRID,
+                     "n_train": S.Int(2, 10 ** 7), "bank": _bank_params()}),
+}
+_SHA256 = S.Str(pattern="[0-9a-f]{64}")
+MODEL_SCHEMA = S.Dict({
+    "format": S.Str((FORMAT,)), "format_version": S.Int(), "lowdata_version": S.Str(max_len=100),
+    "created": S.Str(max_len=100),
+    "backbone": S.Dict({"name": S.Str(), "input_size": S.Int(MIN_INPUT_SIZE, MAX_INPUT_SIZE),
+                        "weights_digest": S.Str(max_len=200), "levels": S.List(S.Str(max_len=100), 1, 16),
+                        "level_shapes": S.List(S.List(S.Int(1, 1 << 16), 3, 3), 1, 16)}),
+    "preprocessing": S.Opt(S.Dict()),
+    "detector": S.Dict({"method": S.Str(METHODS), "score": S.Str(), "params": S.Dict()}),
+    "threshold": S.Dict({"value": S.Num(0, lo_open=True), "rule": S.Str(("lognormal", "conformal", "chi2")),
+                         "fpr": S.Num(0, 1, lo_open=True, hi_open=True), "folds": S.Int(0, 10 ** 7),
+                         "seed": S.Int(), "oof_scores": S.List(S.Num()), "note": S.Str()},
+                        optional=("folds", "seed", "oof_scores", "note")),
+    "augmentation": S.Opt(S.Dict({"policy": S.Dict(), "digest": S.Str(max_len=200), "copies": S.Int(1, 10 ** 6),
+                                  "seed": S.Int()})),
+    "training": S.Dict({"n_images": S.Int(1, 10 ** 7), "folder": S.Opt(S.Str()),
+                        "files": S.List(S.Dict({"name": S.Str(), "sha256": S.Str(max_len=200)})),
+                        "image_sizes": S.List(S.List(S.Int(1, 10 ** 6), 2, 2)),
+                        "duplicates_dropped": S.List(S.Str()), "seed": S.Int()},
+                       optional=("folder", "files", "duplicates_dropped", "seed")),
+    "timings": S.Opt(S.Dict(values=S.Any())),
+    "arrays": S.Dict({"file": S.Str(pattern=ARRAYS_NAME.pattern), "sha256": _SHA256, "bytes": S.Int(0, 1 << 40),
+                      "names": S.List(S.Str(pattern=r"[A-Za-z0-9_.]{1,100}"), 1, 10_000)}),
+}, optional=("created", "preprocessing", "augmentation", "timings"))
+
+
+def _regular_file_inside(directory: Path, name: str, what: str) -> Path:
+    """``directory / name`` if it is a regular file in ``directory`` itself (not a symlink out, not a FIFO
+    or a device); errors say no more about what the name points at than that it is refused."""
+    path = directory / name
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise LowdataError(f"the model's {what} {path} is missing") from None
+    except OSError as exc:
+        raise LowdataError(f"cannot read the model's {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            inside = path.resolve(strict=True).parent == directory.resolve()
+        except (OSError, RuntimeError):
+            inside = False
+        if not inside:
+            raise LowdataError(f"the model's {what} {path} is a symbolic link out of the model folder: refused")
+        st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise LowdataError(f"the model's {what} {path} is not a regular file: refused")
+    return path
+
+
+def _read_model_json(directory: Path) -> tuple[Path, dict]:
+    path = directory / MODEL_FILE
+    if not os.path.lexists(path):
+        raise LowdataError(f"{directory} is not a lowdata model: it has no {MODEL_FILE}")
+    path = _regular_file_inside(directory, MODEL_FILE, "description")
+    size = path.stat().st_size
+    if size > MAX_MODEL_JSON_BYTES:
+        raise LowdataError(f"{path} is {size:,} bytes, more than a lowdata model file can be "
+                           f"({MAX_MODEL_JSON_BYTES:,}): refused")
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise LowdataError(f"{path} is damaged or truncated (not valid JSON: {exc})") from None
+    except OSError as exc:
+        raise LowdataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return path, meta
+
+
+def _npz_headers(npz: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each member's shape and dtype, read from its header only; a member whose data the file cannot
+    hold, or of a dtype other than a float, is refused before anything is loaded."""
+    out = {}
+    try:
+        with zipfile.ZipFile(npz) as zf:
+            for info in zf.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise LowdataError(f"{npz}: array {name!r} is compressed; lowdata writes them uncompressed")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = {(1, 0): np.lib.format.read_array_header_1_0,
+                            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read is None:
+                        raise LowdataError(f"{npz}: array {name!r} has an unknown format version {version}")
+                    shape, _, dtype = read(f)
+                if dtype.kind != "f" or dtype.hasobject:
+                    raise LowdataError(f"{npz}: array {name!r} has dtype {dtype}; a lowdata model holds floats only")
+                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > info.file_size:
+                    raise LowdataError(f"{npz}: array {name!r} claims shape {shape}, more than its "
+                                       f"{info.file_size:,} bytes hold")
+                out[name] = (tuple(shape), dtype)
+    except LowdataError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise LowdataError(f"cannot read {npz}: not a valid arrays file ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _check_against_backbone(det, meta: dict, path: Path) -> None:
+    """The detector's input sizes agree with the backbone's feature shapes (else scoring cannot work)."""
+    shapes = [tuple(s) for s in meta["backbone"]["level_shapes"]]
+    channels = [s[2] for s in shapes]
+    method = meta["detector"]["method"]
+    if method == "knn":
+        got, want = det.train_.shape[1], sum(channels)
+    elif method == "padim":
+        got, want = (tuple(det.grid_), det.bank.d_), (shapes[0][:2], sum(channels))
+    else:
+        got, want = [(g.L_, g.d_) for g in det.gaussians_], [(1, c) for c in channels]
+    if got != want:
+        raise LowdataError(f"{path}: the detector's arrays ({got}) do not fit the backbone's features "
+                           f"({want}, from backbone.level_shapes)")
+
+
 def load_model(directory: str | Path, *, allow_other_version: bool = False) -> InspectionModel:
-    """Read a model folder written by :meth:`InspectionModel.save`. Everything is checked: the format,
-    the package version (another version is refused unless ``allow_other_version``), the arrays file's
-    digest, and the arrays' shapes. The backbone is checked when it is first used."""
+    """Read a model folder written by :meth:`InspectionModel.save`. Everything is checked before use (see
+    the module's docstring): the description's schema, the format and package version (another version is
+    refused unless ``allow_other_version``), the arrays file's name, place, size and digest, and the
+    arrays' dtypes, shapes and values. The backbone is checked when it is first used."""
     from .detectors import detector_from_state
 
     directory = Path(directory)
-    if directory.is_file() and directory.name == MODEL_FILE:  # the model's JSON file given for its folder
+    if directory.name == MODEL_FILE and directory.is_file():  # the model's JSON file given for its folder
         directory = directory.parent
     if not directory.is_dir():
         raise LowdataError(f"model folder not found: {directory}")
-    path = directory / MODEL_FILE
-    if not path.is_file():
-        raise LowdataError(f"{directory} is not a lowdata model: it has no {MODEL_FILE}")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LowdataError(f"{path} is damaged or truncated (not valid JSON: {exc})") from None
+    path, meta = _read_model_json(directory)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LowdataError(f"{path} is not a lowdata model file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -312,26 +524,60 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
         raise LowdataError(f"{path} was written by lowdata {meta.get('lowdata_version')}; this is lowdata "
                            f"{__version__}. Scores may differ between versions: fit the model again, or accept it "
                            "knowingly (--allow-other-version / allow_other_version=True)")
-    try:
-        arrays_info, method = meta["arrays"], meta["detector"]["method"]
-        params = meta["detector"]["params"]
-        for key in ("backbone", "threshold", "training"):
-            meta[key]
-    except (KeyError, TypeError) as exc:
-        raise LowdataError(f"{path} lacks the entry {exc}: damaged, or not written by lowdata") from None
-    npz = directory / arrays_info["file"]
-    if not npz.is_file():
-        raise LowdataError(f"the model's arrays file {npz} is missing")
+    S.check(meta, MODEL_SCHEMA, str(path))
+    method = meta["detector"]["method"]
+    S.check(meta["detector"]["params"], DETECTOR_PARAMS[method], f"{path} (detector.params)")
+    info = meta["arrays"]
+    npz = _regular_file_inside(directory, info["file"], "arrays file")
+    size = npz.stat().st_size
     digest = file_hash(npz)
-    if digest != arrays_info["sha256"]:
+    if digest != info["sha256"] or size != info["bytes"]:
         raise LowdataError(f"{npz} is damaged or truncated: its SHA-256 is {digest[:16]}..., the model expects "
-                           f"{arrays_info['sha256'][:16]}... ({npz.stat().st_size} of {arrays_info.get('bytes')} bytes)")
+                           f"{info['sha256'][:16]}... ({size} of {info['bytes']} bytes)")
+    headers = _npz_headers(npz)
+    if sorted(headers) != sorted(info["names"]):
+        raise LowdataError(f"{npz} holds the arrays {sorted(headers)[:6]}..., not the ones {path} names")
     try:
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise LowdataError(f"cannot read {npz}: {exc}") from None
-    return InspectionModel(detector_from_state(method, params, arrays), meta)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise LowdataError(f"cannot read {npz}: {type(exc).__name__}: {exc}") from None
+    bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
+    if bad:
+        raise LowdataError(f"{npz}: the array {bad[0]!r} holds NaN or infinite values: refused")
+    det = detector_from_state(method, meta["detector"]["params"], arrays)
+    _check_against_backbone(det, meta, path)
+    return InspectionModel(det, meta)
+
+
+def check_model_folder(directory: str | Path) -> str | None:
+    """May a model be saved into ``directory``? Yes when it does not exist, is empty, or holds a lowdata
+    model (then the name of that model's arrays file is returned: the one file a new save removes).
+    Anything else is refused, before any work is done."""
+    directory = Path(directory)
+    if not os.path.lexists(directory):
+        return None
+    if not directory.is_dir():
+        raise LowdataError(f"{directory} exists and is not a folder")
+    try:
+        entries = [p.name for p in directory.iterdir() if p.name != LOCK_FILE]
+    except OSError as exc:
+        raise LowdataError(f"cannot read the folder {directory}: {exc.strerror or exc}") from None
+    if not entries:
+        return None
+    if MODEL_FILE not in entries:
+        raise LowdataError(f"{directory} is not empty and holds no {MODEL_FILE}: not overwriting a folder "
+                           "that is not a lowdata model")
+    try:
+        _, meta = _read_model_json(directory)
+    except LowdataError as exc:
+        raise LowdataError(f"{directory} holds a {MODEL_FILE} that lowdata cannot read ({exc}): not overwriting "
+                           "it") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LowdataError(f"{directory / MODEL_FILE} is not a lowdata model: not overwriting it (choose another "
+                           "--out)")
+    name = (meta.get("arrays") or {}).get("file") if isinstance(meta.get("arrays"), dict) else None
+    return name if isinstance(name, str) and ARRAYS_NAME.fullmatch(name) else None
 
 
 # --------------------------------------------------------------------------------------------- fit
@@ -449,7 +695,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "augmentation": None if policy is None else {"policy": policy.to_dict(), "digest": policy.digest(),
                                                      "copies": factor, "seed": seed},
         "training": {"n_images": len(paths), "folder": str(Path(images)) if isinstance(images, (str, Path)) else None,
-                     "files": [{"name": p.name, "sha256": h} for p, h in zip(paths, hashes)],
+                     "files": [{"name": p.name, "sha256": h.split("-")[0]} for p, h in zip(paths, hashes)],
                      "image_sizes": sorted([list(s) for s in sizes]), "duplicates_dropped": dupes, "seed": seed},
         "timings": {"backbone_load_s": round(t_backbone, 4), "encode_s": round(t_encode, 4),
                     "detector_fit_s": round(t_fit, 4), "threshold_s": round(t_thr, 4),

@@ -139,10 +139,16 @@ def threshold_from_scores(scores: Sequence[float] | None, rule: str = DEFAULT_RU
             raise LowdataError("the chi2 rule needs the feature dimension of every level")
         return Threshold(chi2_cut(dims, fpr), rule, fpr, 0, seed, [], "")
     scores = [float(x) for x in scores]
+    if not np.isfinite(scores).all():
+        raise LowdataError(f"{int((~np.isfinite(scores)).sum())} of the {len(scores)} out-of-fold scores are NaN "
+                           "or infinite: no threshold can be set from them")
     if rule == "lognormal":
         value, note = lognormal_bound(scores, fpr), ""
     else:
         value, note = conformal_rank(scores, fpr)
+    if not (math.isfinite(value) and value > 0):
+        raise LowdataError(f"the {rule} rule gave the threshold {value!r}, not a finite number above 0: the good "
+                           "images' scores cannot set a threshold (are they all the same image?)")
     return Threshold(value, rule, fpr, folds, seed, scores, note)
 
 

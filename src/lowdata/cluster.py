@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .atomic import os_error_text
 from .errors import LowdataError
 
 SCHEDULER_ENV = "LOWDATA_SCHEDULER"
@@ -206,7 +207,7 @@ def probe_worker(cache_root: str | None, version: str) -> str:
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
-            problems.append(f"the cache folder {root} cannot be written ({exc.strerror or exc})")
+            problems.append(f"the cache folder {root} cannot be written ({os_error_text(exc)})")
     return "; ".join(problems)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from .backbones import Backbone
 from .cache import DamagedEntry, EmbeddingCache, default_cache_root
 from .digests import array_hash, bytes_hash
+from .atomic import os_error_text
 from .errors import LowdataError
 from .images import file_orientation, read_image, resize_rgb
 
@@ -112,7 +113,7 @@ def source_key(source: ImageSource) -> str:
     except FileNotFoundError:
         raise LowdataError(f"image not found: {source}") from None
     except OSError as exc:
-        raise LowdataError(f"cannot read image {source}: {exc.strerror or exc}") from None
+        raise LowdataError(f"cannot read image {source}: {os_error_text(exc)}") from None
     o = file_orientation(data, str(source))
     return bytes_hash(data) + (f"-exif{o}" if o != 1 else "")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import os_error_text
 from .errors import LowdataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -153,7 +154,7 @@ def _why_skipped(p: Path) -> str | None:
     except FileNotFoundError:
         return "dangling symlink" if p.is_symlink() else "vanished"
     except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
+        return f"unreadable: {os_error_text(exc)}"
     if stat.S_ISDIR(st.st_mode):
         return "a folder, not searched"
     if not stat.S_ISREG(st.st_mode):
@@ -175,7 +176,7 @@ def list_images(folder: str | Path) -> list[Path]:
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
-        raise LowdataError(f"cannot list the folder {folder}: {exc.strerror or exc}") from None
+        raise LowdataError(f"cannot list the folder {folder}: {os_error_text(exc)}") from None
     for p in entries:
         why = _why_skipped(p)
         if why is None:

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import __version__
 from . import schema as S
-from .atomic import atomic_path, default_file_mode, make_dirs, writing
+from .atomic import atomic_path, default_file_mode, make_dirs, os_error_text, writing
 from .backbones import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .cluster import usable_cpus
 from .digests import file_hash
@@ -424,7 +424,7 @@ def _regular_file_inside(directory: Path, name: str, what: str) -> Path:
     except FileNotFoundError:
         raise LowdataError(f"the model's {what} {path} is missing") from None
     except OSError as exc:
-        raise LowdataError(f"cannot read the model's {what} {path}: {exc.strerror or exc}") from None
+        raise LowdataError(f"cannot read the model's {what} {path}: {os_error_text(exc)}") from None
     if stat.S_ISLNK(st.st_mode):
         try:
             inside = path.resolve(strict=True).parent == directory.resolve()
@@ -452,7 +452,7 @@ def _read_model_json(directory: Path) -> tuple[Path, dict]:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise LowdataError(f"{path} is damaged or truncated (not valid JSON: {exc})") from None
     except OSError as exc:
-        raise LowdataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise LowdataError(f"cannot read {path}: {os_error_text(exc)}") from None
     return path, meta
 
 
@@ -562,7 +562,7 @@ def check_model_folder(directory: str | Path) -> str | None:
     try:
         entries = [p.name for p in directory.iterdir() if p.name != LOCK_FILE]
     except OSError as exc:
-        raise LowdataError(f"cannot read the folder {directory}: {exc.strerror or exc}") from None
+        raise LowdataError(f"cannot read the folder {directory}: {os_error_text(exc)}") from None
     if not entries:
         return None
     if MODEL_FILE not in entries:

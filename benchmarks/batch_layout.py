@@ -11,6 +11,8 @@ measures, on real ELPV cells and ``efficientnet-lite0`` (ImageNet weights):
    with the same batch are bit-identical;
 2. timing (median of 5 after warm-up) at 380 px: 1 image alone, 1 image padded to 16, 16 images in
    one batch, 16 images one at a time;
+   and ``Backbone.forward`` of a lone image (which lowdata runs beside a zero image: same bits as in
+   any larger batch?);
 3. pooled vectors (mean over h, w): their differences, and the effect on ``maha-lw`` and ``knn``
    scores (fitted on 10 images encoded in one batch of 10; 2 other images scored, encoded alone vs in
    a batch of 12).
@@ -39,6 +41,11 @@ BATCHES = (2, 4, 8, 12, 16)
 def image_paths(n: int) -> list:
     data = load_elpv("mono")
     return [s.path for s in data.train[:n]]
+
+
+def raw(bb, batch: np.ndarray) -> list[np.ndarray]:
+    """The network on exactly this batch (``Backbone.forward`` runs a lone image beside a zero image)."""
+    return [o.numpy() for o in bb._forward(np.asarray(batch, np.float32))]
 
 
 def diffs(ref: list[np.ndarray], other: list[np.ndarray]) -> list[tuple[float, float]]:
@@ -73,15 +80,15 @@ def layout_study(size: int, paths: list) -> None:
     zeros = np.zeros_like(X)
     print(f"\n=== efficientnet-lite0 @ {size}px, levels {bb.levels}, shapes {bb.level_shapes}")
 
-    alone = bb.forward(x0)
+    alone = raw(bb, x0)
     print("columns per level: max|diff|  max|diff|/max|f|   (image 0 vs image 0 encoded alone)")
     print(f"{'batch':>5} {'padding':<8} | " + " | ".join(f"{lv:^19}" for lv in bb.levels))
     by_size = {}
     for B in BATCHES:
-        real = bb.forward(X[:B])  # image 0 with images 1..B-1
-        other = bb.forward(np.concatenate([x0, X[12:12 + B - 1]]))  # image 0 with different real images
-        zpad = bb.forward(np.concatenate([x0, zeros[:B - 1]]))
-        last = bb.forward(np.concatenate([X[1:B], x0]))  # image 0 at the last position
+        real = raw(bb, X[:B])  # image 0 with images 1..B-1
+        other = raw(bb, np.concatenate([x0, X[12:12 + B - 1]]))  # image 0 with different real images
+        zpad = raw(bb, np.concatenate([x0, zeros[:B - 1]]))
+        last = raw(bb, np.concatenate([X[1:B], x0]))  # image 0 at the last position
         by_size[B] = real
         print(f"{B:>5} {'real':<8} | {fmt(diffs(alone, first(real)))}")
         print(f"{B:>5} {'zeros':<8} | {fmt(diffs(alone, first(zpad)))}")
@@ -94,7 +101,7 @@ def layout_study(size: int, paths: list) -> None:
     worst = np.zeros((len(bb.levels), 2))
     worst_pool = np.zeros((len(bb.levels), 2))
     for j in range(12):
-        a = bb.forward(X[j:j + 1])
+        a = raw(bb, X[j:j + 1])
         worst = np.maximum(worst, np.array(diffs(a, first(b12, j))))
         worst_pool = np.maximum(worst_pool, np.array(diffs(pooled(a), pooled(first(b12, j)))))
     print(f"all 12 images, alone vs batch 12, worst maps  | {fmt([tuple(w) for w in worst])}")
@@ -104,14 +111,17 @@ def layout_study(size: int, paths: list) -> None:
     print(f"image 0, batch 12 vs batch 16 (maps)          | {fmt(diffs(first(b12), first(by_size[16])))}")
 
     # other batch sizes > 1: same bits as batch 2?
-    extra = {B: same_bits(first(by_size[2]), first(bb.forward(X[:B]))) for B in (3, 5, 7, 13, 17, 32)}
+    extra = {B: same_bits(first(by_size[2]), first(raw(bb, X[:B]))) for B in (3, 5, 7, 13, 17, 32)}
     print("image 0 in batch B bit-identical to batch 2: " + ", ".join(f"{B}: {v}" for B, v in extra.items()))
 
     # determinism: the same batch, 3 calls
     det = {}
     for B in (1, 12, 16):
-        runs = [bb.forward(X[:B]) for _ in range(3)]
+        runs = [raw(bb, X[:B]) for _ in range(3)]
         det[B] = all(same_bits(runs[0], r) for r in runs[1:])
+    padded = bb.forward(x0)  # what lowdata encodes for a lone image
+    print(f"Backbone.forward of image 0 alone (run beside a zero image) vs image 0 in batch 12: same bits "
+          f"{same_bits(padded, first(b12))}; vs batch 16: {same_bits(padded, first(by_size[16]))}")
     print("repeat calls bit-identical: " + ", ".join(f"batch {B}: {v}" for B, v in det.items()))
     import hashlib
     digest = lambda maps: hashlib.sha256(b"".join(m.tobytes() for m in maps)).hexdigest()[:16]
@@ -126,11 +136,12 @@ def timing(bb, X: np.ndarray, repeats: int) -> dict:
     pad2 = pad16[:2]
     X16 = X[:16]
     cases = {
-        "1 image alone (batch 1)": (lambda: bb.forward(x0), 1),
-        "1 image zero-padded to 2": (lambda: bb.forward(pad2), 1),
-        "1 image zero-padded to 16": (lambda: bb.forward(pad16), 1),
-        "16 images, one batch of 16": (lambda: bb.forward(X16), 16),
-        "16 images, one at a time": (lambda: [bb.forward(X16[i:i + 1]) for i in range(16)], 16),
+        "1 image alone (batch 1)": (lambda: raw(bb, x0), 1),
+        "1 image zero-padded to 2": (lambda: raw(bb, pad2), 1),
+        "Backbone.forward, 1 image": (lambda: bb.forward(x0), 1),
+        "1 image zero-padded to 16": (lambda: raw(bb, pad16), 1),
+        "16 images, one batch of 16": (lambda: raw(bb, X16), 16),
+        "16 images, one at a time": (lambda: [raw(bb, X16[i:i + 1]) for i in range(16)], 16),
     }
     print(f"\n=== timing @ {bb.input_size}px, median of {repeats} after warm-up (useful images per call)")
     res = {}
@@ -155,13 +166,13 @@ def timing(bb, X: np.ndarray, repeats: int) -> dict:
 def score_study(bb, X: np.ndarray) -> None:
     print(f"\n=== scores @ {bb.input_size}px: fit on 10 images encoded in one batch of 10, "
           "score 2 other images encoded alone vs in a batch of 12")
-    fit = pooled(bb.forward(X[12:22]))
-    tests_alone = [pooled(bb.forward(X[i:i + 1])) for i in (22, 23)]
+    fit = pooled(raw(bb, X[12:22]))
+    tests_alone = [pooled(raw(bb, X[i:i + 1])) for i in (22, 23)]
     alone = [np.concatenate([t[j] for t in tests_alone]) for j in range(len(fit))]
-    batch = pooled(bb.forward(np.concatenate([X[22:24], X[:10]])))
+    batch = pooled(raw(bb, np.concatenate([X[22:24], X[:10]])))
     batch = [b[:2] for b in batch]
     print(f"pooled vectors alone vs batch | {fmt(diffs(alone, batch))}")
-    fit_alone = [np.concatenate(v) for v in zip(*[pooled(bb.forward(X[i:i + 1])) for i in range(12, 22)])]
+    fit_alone = [np.concatenate(v) for v in zip(*[pooled(raw(bb, X[i:i + 1])) for i in range(12, 22)])]
     for method in ("maha-lw", "knn"):
         det = make_detector(method).fit(fit)
         sa, sb = det.score(alone), det.score(batch)

@@ -147,3 +147,328 @@ def test_save_replaces_only_a_lowdata_model(saved, tmp_path, good_folder, lite0_
     keep.write_bytes(b"y")
     fit_model(good_folder, "knn", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False).save(saved)
     assert keep.exists() and load_model(saved).method == "knn"
+
+
+# ------------------------------------------------------------------------------- the command line
+def _cli(args, capsys):
+    from lowdata.cli import main
+
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith("lowdata: warning:")]
+    assert len(lines) == 1 and lines[0].startswith("lowdata: error: "), err
+    return lines[0]
+
+
+def test_scores_out_may_not_damage_the_model_nor_an_input(saved, good_folder, tmp_path, capsys, monkeypatch):
+    from lowdata import model as model_module
+
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    scored = []
+    real_score = model_module.InspectionModel.score
+    monkeypatch.setattr(model_module.InspectionModel, "score",
+                        lambda self, *a, **k: (scored.append(1), real_score(self, *a, **k))[1])
+    image = next(good_folder.glob("*.png"))
+    other = tmp_path / "other-model"
+    other.mkdir()
+    (other / "model.json").write_text((saved / "model.json").read_text())
+    for out, match in [(saved / "model.json", "is inside the model folder"),
+                       (saved / "scores.csv", "is inside the model folder"),
+                       (other / "scores.csv", f"is inside the model folder {other}"),
+                       (image, "has an image's suffix"),
+                       (tmp_path, "is a folder")]:
+        rc, _, err = _cli(["score", saved, good_folder, "--out", out, "--format", "csv", "--no-progress"], capsys)
+        assert rc == 2 and match in _one_error_line(err), (out, err)
+    copy = tmp_path / "copy.csv"  # an input named like a scores file
+    copy.write_bytes(image.read_bytes())
+    rc, _, err = _cli(["score", saved, copy, "--format", "csv", "--out", copy, "--no-progress"], capsys)
+    assert rc == 2 and "is one of the images being scored" in _one_error_line(err)
+    assert scored == []  # refused before any image was scored
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    rc, out, _ = _cli(["score", saved, good_folder, "--out", tmp_path / "scores.csv", "--no-progress"], capsys)
+    assert rc == 0 and scored == [1] and (tmp_path / "scores.csv").read_text().startswith("image,score")
+
+
+def test_heatmap_folder_is_checked_before_scoring(good_folder, lite0_small, tmp_path, capsys, monkeypatch):
+    from lowdata import model as model_module
+
+    fit_model(good_folder, "padim", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False).save(
+        tmp_path / "padim")
+    monkeypatch.setattr(model_module.InspectionModel, "score", lambda *a, **k: pytest.fail("scored"))
+    before = {p.name: p.read_bytes() for p in good_folder.iterdir()}
+    rc, _, err = _cli(["score", tmp_path / "padim", good_folder, "--heatmaps", good_folder, "--no-progress"], capsys)
+    assert rc == 2 and "holds images being scored" in _one_error_line(err)
+    (tmp_path / "notes").write_text("mine")
+    rc, _, err = _cli(["score", tmp_path / "padim", good_folder, "--heatmaps", tmp_path / "notes"], capsys)
+    assert rc == 2 and "is a file, not a folder" in _one_error_line(err)
+    assert {p.name: p.read_bytes() for p in good_folder.iterdir()} == before
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_fit_refuses_a_folder_that_is_not_a_model_before_encoding(good_folder, tmp_path, capsys, monkeypatch):
+    from lowdata import model as model_module
+
+    monkeypatch.setattr(model_module, "fit_model", lambda *a, **k: pytest.fail("encoded before the check"))
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "model.json").write_text('{"mine": true}')
+    (notes / "detector-notes.npz").write_bytes(b"x")
+    rc, _, err = _cli(["fit", good_folder, "--out", notes, "--input-size", "96"], capsys)
+    assert rc == 2 and "is not a lowdata model: not overwriting it" in _one_error_line(err)
+    (notes / "model.json").unlink()
+    rc, _, err = _cli(["fit", good_folder, "--out", notes, "--input-size", "96"], capsys)
+    assert rc == 2 and "holds no model.json" in _one_error_line(err)
+    assert (notes / "detector-notes.npz").read_bytes() == b"x"
+
+
+def test_two_saves_into_one_folder_leave_a_whole_model(good_folder, lite0_small, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from lowdata import model as model_module
+
+    models = [fit_model(good_folder, m, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+              for m in ("knn", "maha-lw")]
+    real = model_module._write_named_by_content
+
+    def slow(*a, **k):  # widen the window between writing the arrays and model.json
+        out = real(*a, **k)
+        time.sleep(0.5)
+        return out
+
+    monkeypatch.setattr(model_module, "_write_named_by_content", slow)
+    errors = []
+
+    def save(m):
+        try:
+            m.save(tmp_path / "model")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    loaded = load_model(tmp_path / "model")  # model.json names an arrays file that is there
+    assert loaded.method in ("knn", "maha-lw")
+    assert [p.name for p in (tmp_path / "model").glob("detector-*.npz")] == [loaded.meta["arrays"]["file"]]
+    assert not (tmp_path / "model" / ".lowdata.lock").exists()
+
+
+def test_exclusive_lock_names_the_holder_and_takes_over_a_stale_one(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from lowdata.locks import exclusive_lock
+
+    lock = tmp_path / "t.lock"
+    with exclusive_lock(lock, "the table t"):
+        info = json.loads(lock.read_text())
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
+        with pytest.raises(LowdataError, match=rf"the table t is in use by another lowdata run \(pid {os.getpid()} "):
+            with exclusive_lock(lock, "the table t"):
+                pass
+    assert not lock.exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "since": "then"}))
+    with pytest.warns(UserWarning, match=rf"taking over the stale lock .*pid {int(gone.stdout)}"):
+        with exclusive_lock(lock, "the table t"):
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+    lock.write_text(json.dumps({"pid": 1, "host": "another-host", "since": "then"}))
+    with pytest.raises(LowdataError, match="pid 1 on another-host"):  # never taken over from another host
+        with exclusive_lock(lock, "the table t"):
+            pass
+
+
+def test_a_second_study_on_one_table_stops_at_once(tiny_mvtec, lite0_small, tmp_path):
+    import socket
+
+    from lowdata.cache import EmbeddingCache
+    from lowdata.dataset import load_category
+    from lowdata.study import StudyConfig, run_study
+
+    data = load_category("mvtec", "widget", root=tiny_mvtec)
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    out = tmp_path / "r.csv"
+    (tmp_path / "r.csv.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(),
+                                                      "since": "now"}))
+    with pytest.raises(LowdataError, match=rf"results table {out} is in use by another lowdata run "
+                                           rf"\(pid {os.getppid()}"):
+        run_study(data, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2]), out, progress=False)
+    assert not out.exists() and not (tmp_path / "r.csv.journal.jsonl").exists()
+    (tmp_path / "r.csv.lock").unlink()
+    df = run_study(data, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2], reps=2), out, progress=False)
+    assert len(df) == 2 and not (tmp_path / "r.csv.lock").exists()
+
+
+# ------------------------------------------------------------------ full disks, read-only, denied
+def _failing(errno_code, when):
+    def fail(*a, **k):
+        if when(*a):
+            raise OSError(errno_code, os.strerror(errno_code))
+        return fail.real(*a, **k)
+    return fail
+
+
+@pytest.mark.parametrize("code, cause", [(28, "no space left on the device"), (30, "read-only file system"),
+                                         (13, "permission denied")])
+def test_a_failed_model_save_is_one_line_and_leaves_no_folder(good_folder, lite0_small, tmp_path, monkeypatch,
+                                                              code, cause):
+    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    fail = _failing(code, lambda src, dst: str(dst).endswith(".npz"))
+    fail.real = os.replace
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(LowdataError, match=rf"cannot write the model's arrays into {tmp_path / 'model'}: {cause}"):
+        model.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()  # no empty model folder
+
+
+def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folder, tiny_mvtec, lite0_small,
+                                                               tmp_path, monkeypatch, capsys):
+    import builtins
+    import errno
+    from pathlib import Path
+
+    from lowdata import study as study_module
+    from lowdata.cache import EmbeddingCache
+    from lowdata.dataset import load_category
+    from lowdata.study import StudyConfig, run_study
+
+    fail = _failing(errno.EROFS, lambda path, *a, **k: str(path).startswith(str(tmp_path / "ro")))
+    fail.real = Path.mkdir
+    monkeypatch.setattr(Path, "mkdir", fail)
+    rc, _, err = _cli(["score", saved, good_folder, "--out", tmp_path / "ro" / "s.csv", "--no-progress"], capsys)
+    assert rc == 2 and _one_error_line(err) == (f"lowdata: error: cannot create the folder {tmp_path / 'ro'}: "
+                                                "read-only file system")
+    monkeypatch.undo()
+
+    class FullJournal:  # the journal opens, then the disk is full at the first row
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_open = builtins.open
+    monkeypatch.setattr(study_module, "open", lambda p, *a, **k: FullJournal(real_open(p, *a, **k))
+                        if str(p).endswith(".journal.jsonl") else real_open(p, *a, **k), raising=False)
+    data = load_category("mvtec", "widget", root=tiny_mvtec)
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    out = tmp_path / "r.csv"
+    with pytest.raises(LowdataError, match=rf"cannot write the journal {out}.journal.jsonl: no space left on the"):
+        run_study(data, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[2]), out, progress=False)
+    assert not (tmp_path / "r.csv.journal.jsonl").exists() and not out.exists()  # no 0-byte journal
+    assert not (tmp_path / "r.csv.lock").exists()
+
+
+# -------------------------------------------------------------------------- NaN never says normal
+def test_nan_model_arrays_are_refused(saved, good_folder, tmp_path):
+    from lowdata.digests import file_hash
+
+    meta = json.loads((saved / "model.json").read_text())
+    npz = saved / meta["arrays"]["file"]
+    with np.load(npz) as z:
+        arrays = {k: z[k] for k in z.files}
+    first = sorted(arrays)[0]
+    arrays[first] = arrays[first].copy()
+    arrays[first].flat[0] = np.nan
+    with open(npz, "wb") as f:
+        np.savez(f, **arrays)
+    meta["arrays"].update(sha256=file_hash(npz), bytes=npz.stat().st_size)
+    (saved / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(LowdataError, match=rf"the array '{first}' holds NaN or infinite values: refused"):
+        load_model(saved)
+
+
+def test_nan_scores_are_refused_naming_the_image(saved, good_folder, monkeypatch):
+    from lowdata import model as model_module
+
+    model = load_model(saved)
+    monkeypatch.setattr(model_module.InspectionModel, "_score_features",
+                        lambda self, emb: (np.full(len(emb.keys), np.nan), None))
+    with pytest.raises(LowdataError, match=r"the score of .*\.png is nan .*no verdict can be given"):
+        model.score(good_folder, progress=False)
+
+
+# ------------------------------------------------------------------ batch composition (point 14)
+def test_an_images_features_do_not_depend_on_its_batch(elpv_images):
+    """At 380 px oneDNN takes other kernels for a batch of one (3e-5 apart, benchmarks/batch_layout.py);
+    a lone image is run beside a zero image, so its features equal those it gets in any batch."""
+    from lowdata.backbones import load_backbone
+    from lowdata.encode import load_for
+
+    bb = load_backbone("efficientnet-lite0", input_size=380)
+    x = np.stack([load_for(bb, p) for p in elpv_images[0][:3]]).astype(np.float32)
+    together = bb.forward(x)
+    for j in range(3):
+        alone = bb.forward(x[j:j + 1])
+        assert all(np.array_equal(a[0], t[j]) for a, t in zip(alone, together)), j
+
+
+# -------------------------------------------------------------------------- suffixes, --weights
+@pytest.mark.parametrize("command", ["study", "pollution"])
+def test_results_table_suffix_is_parquet_or_csv(command, tmp_path, capsys):
+    rc, _, err = _cli([command, "--category", "mono", "--out", tmp_path / "results.txt"], capsys)
+    assert rc == 2 and "a results table is written as .parquet or .csv (the suffix says which), not .txt" in \
+        _one_error_line(err)
+    assert not (tmp_path / "results.txt").exists()
+
+
+@pytest.mark.parametrize("args", [["fit", "FOLDER", "--out", "OUT"], ["study", "--category", "mono"],
+                                  ["encode"], ["book", "--no-build"], ["refine", "FOLDER"],
+                                  ["pollution", "--category", "mono"]])
+def test_weights_option_wherever_a_backbone_is_loaded(args, good_folder, tmp_path, capsys):
+    args = [str(good_folder) if a == "FOLDER" else str(tmp_path / "m") if a == "OUT" else a for a in args]
+    rc, _, err = _cli(args + ["--backbone", "efficientnet-b4", "--weights", tmp_path / "missing.h5"], capsys)
+    assert rc == 2 and "EfficientNet-B4 weights file not found" in _one_error_line(err), err
+    fake = tmp_path / "efficientnetb4_notop.h5"
+    fake.write_bytes(b"not the weights")
+    rc, _, err = _cli(args + ["--backbone", "efficientnet-b4", "--weights", fake], capsys)
+    assert rc == 2 and "is not Keras' efficientnetb4_notop.h5 (md5" in _one_error_line(err)
+    rc, _, err = _cli(args + ["--weights", fake], capsys)
+    assert rc == 2 and "--weights is for the efficientnet-b4 backbone" in _one_error_line(err)
+
+
+def test_score_takes_weights_too(saved, good_folder, tmp_path, capsys):
+    rc, _, err = _cli(["score", saved, good_folder, "--weights", tmp_path / "w.h5"], capsys)
+    assert rc == 2 and "--weights is for the efficientnet-b4 backbone; efficientnet-lite0" in _one_error_line(err)
+
+
+# ------------------------------------------------------------------ no traceback reaches the user
+@pytest.mark.parametrize("exc, line", [
+    (RuntimeError("boom"), "lowdata: error: unexpected RuntimeError: boom; this is a lowdata defect: set "
+                           "LOWDATA_DEBUG=1 for the traceback and report it"),
+    (MemoryError(), "lowdata: error: out of memory; use fewer or smaller images, a smaller --input-size, or a "
+                    "machine with more memory (set LOWDATA_DEBUG=1 for the traceback)"),
+    (FileNotFoundError(2, "No such file or directory", "/x/y.png"),
+     "lowdata: error: /x/y.png: No such file or directory (set LOWDATA_DEBUG=1 for the traceback)"),
+])
+def test_any_error_is_one_line_and_exit_2(exc, line, saved, good_folder, capsys, monkeypatch):
+    from lowdata import model as model_module
+
+    def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(model_module, "load_model", boom)
+    monkeypatch.delenv("LOWDATA_DEBUG", raising=False)
+    rc, _, err = _cli(["score", saved, good_folder], capsys)
+    assert rc == 2 and err.strip() == line
+    monkeypatch.setenv("LOWDATA_DEBUG", "1")
+    with pytest.raises(type(exc)):
+        _cli(["score", saved, good_folder], capsys)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +30,21 @@ from .errors import LowdataError
 
 def _format_warning(message, category, filename, lineno, line=None):
     return f"lowdata: warning: {message}\n"
+
+
+def _use_weights(args, backbone: str | None) -> None:
+    """``--weights PATH``: check Keras' EfficientNet-B4 weights file (md5) and put it where Keras looks,
+    for this process and (through ``$LOWDATA_B4_WEIGHTS``) the notebooks and workers it starts."""
+    from .backbones import B4, B4_WEIGHTS_ENV, install_b4_weights
+
+    path = getattr(args, "weights", None)
+    if path is None:
+        return
+    if backbone != B4:
+        raise LowdataError(f"--weights is for the {B4} backbone; {backbone} uses the ImageNet weights packaged with "
+                           "lowdata")
+    install_b4_weights(path)
+    os.environ[B4_WEIGHTS_ENV] = str(Path(path).expanduser().resolve())
 
 
 def _wanted(args) -> list[str] | None:
@@ -42,9 +58,10 @@ def cmd_encode(args) -> int:
 
     from .dataset import available_categories
 
+    _use_weights(args, args.backbone)
     targets = available_categories(args.data, elpv=not args.no_elpv, categories=_wanted(args))
     datasets = [load_category(src, cat, root=args.data) for src, cat in targets]
-    backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
+    backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
     cache = cache_for(backbone, args.cache)
     print(f"backbone {backbone.name} at {backbone.input_size}px, weights {backbone.weights_digest[:16]}; "
           f"levels {', '.join(f'{n} {h}x{w}x{c}' for n, (h, w, c) in zip(backbone.levels, backbone.level_shapes))}")
@@ -103,8 +120,11 @@ def _category_data(args):
 
 def cmd_study(args) -> int:
     from .augment import policy_for
-    from .study import StudyConfig, parse_factors, parse_sizes
+    from .study import StudyConfig, check_results_path, parse_factors, parse_sizes
 
+    _use_weights(args, args.backbone)
+    if args.out:
+        check_results_path(args.out)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     factors = parse_factors(args.aug)
     config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
@@ -124,7 +144,7 @@ def _study(args, data, config, factors, runner) -> int:
     from .encode import cache_for
     from .study import format_summary, run_study
 
-    backbone = load_backbone(args.backbone, args.input_size, weights=args.weights or "imagenet")
+    backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
     out = args.out or Path("data/results") / f"study-{data.source}-{data.category}-{backbone.name}.parquet"
     print(f"{data.source}/{data.category}: {len(data.train)} training, {len(data.test)} test images; "
           f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
@@ -168,6 +188,7 @@ def cmd_refine(args) -> int:
     from .atomic import atomic_path
     from .refine import refine_folder
 
+    _use_weights(args, args.backbone)
     df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
                        config=_sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
     removed = df[df["verdict"] == "remove"]
@@ -191,8 +212,11 @@ def cmd_pollution(args) -> int:
     from .backbones import load_backbone
     from .encode import cache_for
     from .pollution import PollutionConfig, recovery, run_pollution_study
-    from .study import parse_factors
+    from .study import check_results_path, parse_factors
 
+    _use_weights(args, args.backbone)
+    if args.out:
+        check_results_path(args.out)
     data = _category_data(args)
     rates = tuple(_rate(r) for r in args.rates.split(","))
     config = PollutionConfig(methods=tuple(m.strip() for m in args.methods.split(",")), rates=rates, reps=args.reps,
@@ -209,14 +233,16 @@ def cmd_pollution(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .model import fit_model
+    from .model import MODEL_FILE, check_model_folder, fit_model
 
+    _use_weights(args, args.backbone)
+    check_model_folder(args.out)  # before any encoding: a folder that is not a lowdata model is refused at once
     model = fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
                       progress=not args.no_progress)
     t = model.meta["timings"]
-    replaced = (Path(args.out) / "model.json").is_file()
+    replaced = (Path(args.out) / MODEL_FILE).is_file()
     path = model.save(args.out)
     size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())
     print(f"fitted {model.describe()}")
@@ -234,15 +260,23 @@ def cmd_score(args) -> int:
     import pandas as pd
 
     from .atomic import atomic_path
-    from .model import load_model
+    from .model import check_scores_output, collect_images, load_model, plan_overlays
 
     model = load_model(args.model, allow_other_version=args.allow_other_version)
+    _use_weights(args, model.meta["backbone"]["name"])
     fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "table")
     if fmt not in ("table", "csv", "json"):
         raise LowdataError(f"unknown output format {fmt!r}; choose csv or json (or give --format)")
     if args.heatmaps and model.method != "padim":
         raise LowdataError(f"heatmaps need a PaDiM model; {args.model} is {model.method}")
-    df, maps = model.score(args.images, cache_dir=args.cache, progress=not args.no_progress, return_maps=True)
+    paths = collect_images(args.images)
+    # every place written is checked before the first image is scored: nothing is lost, no work is wasted
+    if args.out:
+        check_scores_output(args.out, args.model, paths)
+    heatmaps = Path(args.heatmaps or "heatmaps") if model.method == "padim" and not args.no_heatmaps else None
+    if heatmaps is not None:
+        plan_overlays(heatmaps, paths, write=False)
+    df, maps = model.score(paths, cache_dir=args.cache, progress=not args.no_progress, return_maps=True)
     text = {"csv": lambda: df.to_csv(index=False),
             "json": lambda: json.dumps({"model": str(args.model), "method": model.method,
                                         "threshold": model.threshold, "images": df.to_dict(orient="records")},
@@ -261,10 +295,10 @@ def cmd_score(args) -> int:
     else:
         sys.stdout.write(text[fmt]())
         print(summary, file=sys.stderr)
-    if model.method == "padim" and not args.no_heatmaps:
-        out = Path(args.heatmaps or "heatmaps")
-        written = model.write_overlays(df, maps, out)
-        print(f"{len(written)} heatmap overlays: {out}/", file=sys.stderr if fmt != "table" and not args.out else sys.stdout)
+    if heatmaps is not None:
+        written = model.write_overlays(df, maps, heatmaps)
+        print(f"{len(written)} heatmap overlays: {heatmaps}/",
+              file=sys.stderr if fmt != "table" and not args.out else sys.stdout)
     return 0
 
 
@@ -277,13 +311,13 @@ def _rate(text: str) -> float:
 
 
 def cmd_book(args) -> int:
-    import os
     import shlex
 
     from .book import POLLUTION_PRESETS, PRESETS, WORKFLOW_PARAMS, build_book
     from .dataset import available_categories
     from .mvtec import MVTEC_CATEGORIES
 
+    _use_weights(args, args.backbone)  # the notebooks' kernels find the weights through $LOWDATA_B4_WEIGHTS
     root = Path(args.root)
     if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
@@ -340,6 +374,11 @@ def _add_scheduler_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="local: worker processes (default: one per two cores)")
 
 
+def _add_weights_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", type=Path, help="efficientnet-b4 only: a local copy of Keras' efficientnetb4_notop.h5 "
+                                                "(checked by md5; default $LOWDATA_B4_WEIGHTS or Keras' download)")
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
     p.add_argument("--source", choices=["mvtec", "elpv"], help="default: mvtec with --data, else elpv")
@@ -360,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
     e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     e.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
-    e.add_argument("--weights", help="efficientnet-b4 only: local copy of Keras' efficientnetb4_notop.h5")
+    _add_weights_arg(e)
     e.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--no-progress", action="store_true")
@@ -383,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(st)
     st.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     st.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
-    st.add_argument("--weights", help="efficientnet-b4 only: local copy of Keras' efficientnetb4_notop.h5")
+    _add_weights_arg(st)
     st.add_argument("--methods", default="knn,maha-emp,maha-lw,padim", help="comma-separated (default: all four)")
     st.add_argument("--sizes", default="auto", help="'auto' (5..50 by 5, then by 10, and the maximum) or e.g. 5,10,max")
     st.add_argument("--reps", type=int, default=5, help="replicates per sample size (default 5)")
@@ -407,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--categories", help="comma-separated categories to run (default: all available)")
     b.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     b.add_argument("--input-size", type=int)
+    _add_weights_arg(b)
     b.add_argument("--methods", default="knn,maha-emp,maha-lw,padim")
     b.add_argument("--preset", choices=["default", "paper"], default="default",
                    help="study settings: 'default' (8 sizes, 3 replicates: minutes on ELPV) or 'paper' (the "
@@ -450,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--cache", type=Path)
         q.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
         q.add_argument("--input-size", type=int)
+        _add_weights_arg(q)
         q.add_argument("--no-progress", action="store_true")
 
     r = sub.add_parser("refine", help="list the images SROC would remove from a folder of training images")
@@ -468,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detector (default maha-lw; padim gives heatmaps)")
     f.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
     f.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
+    _add_weights_arg(f)
     f.add_argument("--aug", default="none", help="augmentation policy: none (default), default, a Table 4 "
                                                  "category (e.g. bottle) or a .json policy file")
     f.add_argument("--copies", type=int, default=10, help="augmented copies per image with --aug (default 10)")
@@ -492,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="use a model written by another lowdata version (scores may differ)")
     sc.add_argument("--cache", type=Path, help="keep the scored images' embeddings in this cache folder (default: "
                                                "a temporary folder, removed after scoring)")
+    _add_weights_arg(sc)
     sc.add_argument("--no-progress", action="store_true")
     sc.set_defaults(func=cmd_score)
 
@@ -513,14 +556,35 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     warnings.formatwarning = _format_warning
+    debug = os.environ.get("LOWDATA_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
-    except LowdataError as exc:
-        print(f"lowdata: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("lowdata: interrupted (finished cache entries are kept)", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line for the user; the traceback with LOWDATA_DEBUG=1
+        if debug:
+            raise
+        print(f"lowdata: error: {_error_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _error_line(exc: BaseException) -> str:
+    """The one line printed for an error: the message of lowdata's own errors; for others what happened,
+    where, and how to see more."""
+    from .atomic import os_error_text
+
+    if isinstance(exc, LowdataError):
+        return " ".join(str(exc).split("\n"))
+    if isinstance(exc, MemoryError):
+        return ("out of memory; use fewer or smaller images, a smaller --input-size, or a machine with more memory "
+                "(set LOWDATA_DEBUG=1 for the traceback)")
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        return (f"{where}: " if where else "") + f"{os_error_text(exc)} (set LOWDATA_DEBUG=1 for the traceback)"
+    text = " ".join(str(exc).split())
+    return (f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
+            + "; this is a lowdata defect: set LOWDATA_DEBUG=1 for the traceback and report it")
 
 
 if __name__ == "__main__":

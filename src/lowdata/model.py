@@ -174,6 +174,49 @@ def plan_overlays(out_dir: str | Path, paths: Sequence[Path], write: bool = True
     return [out_dir / n for n in names]
 
 
+SCORES_SUFFIXES = (".csv", ".json")
+
+
+def _model_folder_above(path: Path) -> Path | None:
+    """The nearest folder at or above ``path``'s folder that holds a lowdata ``model.json``."""
+    for folder in [path.parent, *path.parent.parents]:
+        meta_file = folder / MODEL_FILE
+        if meta_file.is_file():
+            try:
+                _, meta = _read_model_json(folder)
+            except LowdataError:
+                continue
+            if isinstance(meta, dict) and meta.get("format") == FORMAT:
+                return folder
+    return None
+
+
+def check_scores_output(out: str | Path, model_dir: str | Path, paths: Sequence[Path]) -> Path:
+    """May ``lowdata score`` write its scores to ``out``? Not when ``out`` is a folder, lies inside a model
+    folder (the one scoring, or any other), is one of the images being scored, or has an image's suffix;
+    checked before any image is scored."""
+    from .images import IMAGE_EXTENSIONS
+
+    out = Path(out)
+    if out.is_dir():
+        raise LowdataError(f"--out {out} is a folder: give a file for the scores (e.g. {out / 'scores.csv'})")
+    if out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise LowdataError(f"--out {out} has an image's suffix: give a .csv or .json file for the scores")
+    resolved = out.resolve()
+    model_dir = Path(model_dir).resolve()
+    if resolved.parent == model_dir or model_dir in resolved.parents:
+        raise LowdataError(f"--out {out} is inside the model folder {model_dir}: scores would damage the model; "
+                           "write them elsewhere")
+    above = _model_folder_above(resolved)
+    if above is not None:
+        raise LowdataError(f"--out {out} is inside the model folder {above}: scores would damage that model; "
+                           "write them elsewhere")
+    same = [p for p in paths if _samefile(Path(p), out)]
+    if same:
+        raise LowdataError(f"--out {out} is one of the images being scored: the scores would replace it")
+    return out
+
+
 # ------------------------------------------------------------------------------------------- model
 @dataclass
 class InspectionModel:

@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
+from .atomic import atomic_path, make_dirs
 from .dataset import CategoryData
 from .detectors import align_levels, make_detector
 from .errors import LowdataError
@@ -202,12 +202,21 @@ def _dims(method: str, pool: FeaturePool) -> list[int] | None:
 
 def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionConfig, out: str | Path,
                         progress: bool = True) -> pd.DataFrame:
-    """The whole study of one category; writes ``out`` (Parquet or CSV) and ``<out>.moved.csv``."""
-    from tqdm import tqdm
+    """The whole study of one category; writes ``out`` (Parquet or CSV) and ``<out>.moved.csv``, holding the
+    table's lock (``<out>.lock``) while it runs."""
+    from .study import check_results_path, results_lock
 
     config.validate()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_results_path(out)
+    make_dirs(out.parent)
+    with results_lock(out):  # a second run on the same table stops at once, naming this one
+        return _run_pollution(data, backbone, cache, config, out, progress)
+
+
+def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig, out: Path,
+                   progress: bool) -> pd.DataFrame:
+    from tqdm import tqdm
+
     ok, skipped = feasible_rates(data, config.rates, config.min_test_defects)
     n_def = int((data.test_labels == 1).sum())
     why = [f"{data.category}: pollution rate {r:.1%} skipped: it needs {defects_needed(r, len(data.train))} "

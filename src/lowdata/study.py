@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
+from .atomic import atomic_path, make_dirs, writing
 from .augment import AugmentPolicy, augment_image, policy_for
 from .cache import EmbeddingCache, entry_key
 from .dataset import CategoryData, load_mask
@@ -41,6 +41,7 @@ from .detectors import METHODS, MapStream, PaDiM, align_levels, make_detector, u
 from .encode import Embeddings, encode, read_embeddings, source_key
 from .errors import LowdataError
 from .images import read_image, resize_rgb
+from .locks import exclusive_lock
 from .metrics import auc_percent_area, image_auroc, pixel_auroc
 
 COLUMNS = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
@@ -185,6 +186,25 @@ def _whole(what: str, value, least: int) -> int:
     if value < least:
         raise LowdataError(f"{what} must be at least {least}, got {value}")
     return int(value)
+
+
+RESULT_SUFFIXES = (".parquet", ".csv")
+
+
+def check_results_path(out: str | Path) -> Path:
+    """A results table is a ``.parquet`` or ``.csv`` file (its suffix says which it is); checked before any work."""
+    out = Path(out)
+    if out.suffix not in RESULT_SUFFIXES:
+        raise LowdataError(f"--out {out}: a results table is written as .parquet or .csv (the suffix says which), "
+                           f"not {out.suffix or 'a file without a suffix'}")
+    if out.is_dir():
+        raise LowdataError(f"--out {out} is a folder: give a .parquet or .csv file")
+    return out
+
+
+def results_lock(out: Path):
+    """The exclusive lock of a results table (``<out>.lock``): one run writes a table at a time."""
+    return exclusive_lock(out.with_name(out.name + ".lock"), f"the results table {out}")
 
 
 def _journal_path(out: Path) -> Path:
@@ -344,12 +364,11 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     ``runner`` (:func:`lowdata.cluster.connect`): ``None`` or ``--scheduler none`` computes here, encoding
     and fitting in one pipelined pass; any other runner splits the work into tasks: encoding (train, test,
     then one task per copy index) and the fits in batches, run on its workers through the same cache. Both
-    give the same rows, bit for bit (the timings aside)."""
-    from tqdm import tqdm
-
+    give the same rows, bit for bit (the timings aside). The table is locked while the run lasts
+    (``<out>.lock``): a second run on it stops at once, naming the first."""
     config.validate()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_results_path(out)
+    make_dirs(out.parent)
     n_pool = len(data.train)
     if n_pool < 1 or len(data.test) < 1:
         raise LowdataError(f"{data.source}/{data.category}: {n_pool} training and {len(data.test)} test images")
@@ -381,42 +400,60 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
             "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,
             "policy_digest": digest, "pixel_size": config.pixel_size}
-    rows = _existing_rows(out)
-    done = {_key(r) for r in rows}
-    todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
-                                     "aug_factor": j[2], "augment_only": j[3]}) not in done]
-    plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
-    journal = _journal_path(out)
-    with open(journal, "a") as jf:
-        def keep(row):
-            jf.write(json.dumps(row) + "\n")
-            jf.flush()
-            os.fsync(jf.fileno())
-            rows.append(row)
+    with results_lock(out):  # a second run on the same table stops at once, naming this one
+        rows = _existing_rows(out)
+        done = {_key(r) for r in rows}
+        todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
+                                         "aug_factor": j[2], "augment_only": j[3]}) not in done]
+        plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
+        journal = _journal_path(out)
+        try:
+            with writing(journal, "write the journal"):
+                jf = open(journal, "a")
+            with jf:
+                def keep(row):
+                    with writing(journal, "write the journal"):
+                        jf.write(json.dumps(row) + "\n")
+                        jf.flush()
+                        os.fsync(jf.fileno())
+                    rows.append(row)
 
-        if runner is None or runner.scheduler == "none":
-            train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
-            test = encode(backbone, test_paths, cache, keys=test_keys, progress=progress, desc=f"{data.category} test")
-            copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
-            bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
-                       mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
-
-            def each(row):
-                keep(row)
-                bar.set_postfix_str(f"{row['method']} N={row['n_train']} f={row['aug_factor']}"
-                                    f"{'(only)' if row['augment_only'] else ''} AUROC={row['auroc']:.3f}", refresh=False)
-                bar.update(1)
-
-            with bar:
-                fit_jobs(plan, todo, (train, test, copies), on_row=each)
-        else:
-            _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
-    df = write_results(rows, out)
-    journal.unlink(missing_ok=True)
+                _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
+        finally:  # a journal that holds no row is not left behind (a failed first write, a failed first fit)
+            if journal.exists() and journal.stat().st_size == 0:
+                journal.unlink(missing_ok=True)
+        df = write_results(rows, out)
+        journal.unlink(missing_ok=True)
     mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
     for column, value in base.items():
         mine &= (df[column] == value).to_numpy()
     return df[mine].reset_index(drop=True)
+
+
+def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress) -> None:
+    """Encode and fit the missing rows ``todo``, giving each row to ``keep`` as it is done: here, in one
+    pipelined pass, or on a Dask runner's workers."""
+    from tqdm import tqdm
+
+    cache, config, data, hashes = plan.cache, plan.config, plan.data, plan.train_keys
+    if runner is None or runner.scheduler == "none":
+        train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
+        test = encode(backbone, test_paths, cache, keys=plan.test_keys, progress=progress,
+                      desc=f"{data.category} test")
+        copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+        bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
+
+        def each(row):
+            keep(row)
+            bar.set_postfix_str(f"{row['method']} N={row['n_train']} f={row['aug_factor']}"
+                                f"{'(only)' if row['augment_only'] else ''} AUROC={row['auroc']:.3f}", refresh=False)
+            bar.update(1)
+
+        with bar:
+            fit_jobs(plan, todo, (train, test, copies), on_row=each)
+    else:
+        _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
 
 
 def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep,

@@ -252,6 +252,7 @@ def test_two_saves_into_one_folder_leave_a_whole_model(good_folder, lite0_small,
     threads = [threading.Thread(target=save, args=(m,)) for m in models]
     for t in threads:
         t.start()
+        time.sleep(0.2)  # the second save arrives while the first is between its arrays and model.json
     for t in threads:
         t.join()
     assert errors == []
@@ -472,3 +473,38 @@ def test_any_error_is_one_line_and_exit_2(exc, line, saved, good_folder, capsys,
     monkeypatch.setenv("LOWDATA_DEBUG", "1")
     with pytest.raises(type(exc)):
         _cli(["score", saved, good_folder], capsys)
+
+
+# ------------------------------------------------------------------------- cache entries (point 11)
+def test_a_cache_entry_with_bad_spatial_maps_is_encoded_again(lite0_small, elpv_images, tmp_path):
+    import zipfile
+
+    from lowdata.encode import cache_for, encode
+
+    cache = cache_for(lite0_small, tmp_path / "cache")
+    first = encode(lite0_small, elpv_images[0][:2], cache, progress=False)
+    maps = first.spatial()
+    path = cache.path(first.keys[0])
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(f"spatial_{lite0_small.levels[-1]}.npy")
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    raw[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0xFF  # CRC now wrong
+    path.write_bytes(bytes(raw))
+    assert cache.read_pooled(first.keys[1]) is not None
+    with pytest.warns(UserWarning, match=rf"cache entry {path} is damaged .*; it will be encoded again"):
+        again = encode(lite0_small, elpv_images[0][:2], cache, progress=False)
+    assert again.stats.encoded == 1 and again.stats.cached == 1
+    for a, b in zip(again.spatial(), maps):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_augment_preview_writes_one_image_atomically(tiny_mvtec, tmp_path, capsys):
+    rc, _, err = _cli(["augment-preview", "--data", tiny_mvtec, "--category", "widget", "--out",
+                       tmp_path / "p.txt"], capsys)
+    assert rc == 2 and "give a .png, .jpg, .pdf or .svg file" in _one_error_line(err)
+    rc, out, _ = _cli(["augment-preview", "--data", tiny_mvtec, "--category", "widget", "--size", "64",
+                       "--images", "2", "--copies", "2", "--out", tmp_path / "p.png"], capsys)
+    assert rc == 0 and Image.open(tmp_path / "p.png").format == "PNG"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

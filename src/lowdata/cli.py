@@ -13,7 +13,9 @@
                             model.json + arrays), with a threshold set from the good images alone.
 ``lowdata score``           score images with a saved model: score, verdict, and PaDiM heatmaps.
 
-Errors in the user's input print one line, ``lowdata: error: ...``, and exit with status 2.
+Errors print one line, ``lowdata: error: ...``, and exit with status 2 (``LOWDATA_DEBUG=1`` shows the
+traceback). What each command writes, and what it refuses to replace: the README's "What lowdata reads
+and writes".
 """
 
 from __future__ import annotations
@@ -159,9 +161,13 @@ def _study(args, data, config, factors, runner) -> int:
 
 
 def cmd_augment_preview(args) -> int:
+    from .atomic import atomic_path
     from .augment import describe, policy_for, preview_grid
     from .images import read_image, resize_rgb
 
+    kind = args.out.suffix.lstrip(".").lower()
+    if kind not in ("png", "jpg", "jpeg", "pdf", "svg"):
+        raise LowdataError(f"--out {args.out}: give a .png, .jpg, .pdf or .svg file for the preview")
     data = _category_data(args)
     policy = policy_for(data.category, args.policy)
     rng = __import__("numpy").random.default_rng(args.seed)
@@ -169,8 +175,8 @@ def cmd_augment_preview(args) -> int:
     images = [resize_rgb(read_image(data.train[i].path), args.size) for i in picks]
     fig = preview_grid(images, policy, copies=args.copies, seed=args.seed,
                        titles=[data.train[i].path.name for i in picks])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=80)
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, dpi=80, format=kind)
     print(f"{policy.name}: {describe(policy)}\n{len(images)} images x {args.copies} copies -> {args.out}")
     return 0
 
@@ -188,7 +194,13 @@ def cmd_refine(args) -> int:
     from .atomic import atomic_path
     from .refine import refine_folder
 
+    from .images import IMAGE_EXTENSIONS
+
     _use_weights(args, args.backbone)
+    for option, target in (("--keep-list", args.keep_list), ("--csv", args.csv)):
+        if target is not None and (target.suffix.lower() in IMAGE_EXTENSIONS or target.is_dir()):
+            raise LowdataError(f"{option} {target} is {'a folder' if target.is_dir() else 'named like an image'}: "
+                               "give a text file (nothing of yours is replaced)")
     df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
                        config=_sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
     removed = df[df["verdict"] == "remove"]

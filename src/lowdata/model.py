@@ -348,12 +348,11 @@ class InspectionModel:
         that is neither empty nor a lowdata model is refused; a folder this call created is removed again
         when the save fails (no empty model folder is left)."""
         directory = Path(directory)
-        check_model_folder(directory)
         created = not os.path.lexists(directory)
         make_dirs(directory)
         try:
             with exclusive_lock(directory / LOCK_FILE, f"the model folder {directory}", wait=60):
-                previous = check_model_folder(directory)  # again: another save may have landed meanwhile
+                previous = check_model_folder(directory)  # under the lock: no other save is half-way
                 params, arrays = self.detector.get_state()
                 name, digest = _write_named_by_content(directory, arrays)
                 meta = dict(self.meta)
@@ -603,11 +602,15 @@ def check_model_folder(directory: str | Path) -> str | None:
     if not directory.is_dir():
         raise LowdataError(f"{directory} exists and is not a folder")
     try:
-        entries = [p.name for p in directory.iterdir() if p.name != LOCK_FILE]
+        names = [p.name for p in directory.iterdir()]
     except OSError as exc:
         raise LowdataError(f"cannot read the folder {directory}: {os_error_text(exc)}") from None
+    entries = [n for n in names if n != LOCK_FILE]
     if not entries:
         return None
+    if MODEL_FILE not in entries and LOCK_FILE in names and all(
+            ARRAYS_NAME.fullmatch(n) or n.startswith((".detector-", f".{MODEL_FILE}-")) for n in entries):
+        return None  # another lowdata save is writing its first model here; a save checks again under its lock
     if MODEL_FILE not in entries:
         raise LowdataError(f"{directory} is not empty and holds no {MODEL_FILE}: not overwriting a folder "
                            "that is not a lowdata model")

@@ -508,3 +508,15 @@ def test_augment_preview_writes_one_image_atomically(tiny_mvtec, tmp_path, capsy
                        "--images", "2", "--copies", "2", "--out", tmp_path / "p.png"], capsys)
     assert rc == 0 and Image.open(tmp_path / "p.png").format == "PNG"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_non_finite_features_are_refused_naming_the_image(lite0_small, elpv_images, tmp_path, monkeypatch):
+    from lowdata.encode import cache_for, encode
+
+    real = type(lite0_small).forward
+    monkeypatch.setattr(type(lite0_small), "forward",
+                        lambda self, batch: [np.where(o == o.flat[0], np.nan, o) for o in real(self, batch)])
+    cache = cache_for(lite0_small, tmp_path / "cache")
+    with pytest.raises(LowdataError, match=rf"non-finite \(NaN or infinite\) features for .*{elpv_images[0][0].name}"):
+        encode(lite0_small, elpv_images[0][:2], cache, progress=False)
+    assert not list(cache.dir.rglob("*.npz"))  # nothing of it cached

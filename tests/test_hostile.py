@@ -520,3 +520,18 @@ def test_non_finite_features_are_refused_naming_the_image(lite0_small, elpv_imag
     with pytest.raises(LowdataError, match=rf"non-finite \(NaN or infinite\) features for .*{elpv_images[0][0].name}"):
         encode(lite0_small, elpv_images[0][:2], cache, progress=False)
     assert not list(cache.dir.rglob("*.npz"))  # nothing of it cached
+
+
+def test_a_folder_left_by_an_interrupted_first_save_may_be_saved_into(saved, tmp_path):
+    from lowdata.model import check_model_folder
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "detector-0123456789ab.npz").write_bytes(b"half")  # arrays written, model.json never came
+    assert check_model_folder(cut) is None
+    load_model(saved).save(cut)
+    assert load_model(cut).method == "maha-lw" and (cut / "detector-0123456789ab.npz").read_bytes() == b"half"
+    (cut / "model.json").unlink()
+    (cut / "notes.txt").write_text("mine")
+    with pytest.raises(LowdataError, match="holds no model.json: not overwriting"):
+        check_model_folder(cut)

@@ -60,7 +60,6 @@ def cmd_encode(args) -> int:
 
     from .dataset import available_categories
 
-    _use_weights(args, args.backbone)
     targets = available_categories(args.data, elpv=not args.no_elpv, categories=_wanted(args))
     datasets = [load_category(src, cat, root=args.data) for src, cat in targets]
     backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
@@ -124,7 +123,6 @@ def cmd_study(args) -> int:
     from .augment import policy_for
     from .study import StudyConfig, check_results_path, parse_factors, parse_sizes
 
-    _use_weights(args, args.backbone)
     if args.out:
         check_results_path(args.out)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -196,7 +194,6 @@ def cmd_refine(args) -> int:
 
     from .images import IMAGE_EXTENSIONS
 
-    _use_weights(args, args.backbone)
     for option, target in (("--keep-list", args.keep_list), ("--csv", args.csv)):
         if target is not None and (target.suffix.lower() in IMAGE_EXTENSIONS or target.is_dir()):
             raise LowdataError(f"{option} {target} is {'a folder' if target.is_dir() else 'named like an image'}: "
@@ -226,7 +223,6 @@ def cmd_pollution(args) -> int:
     from .pollution import PollutionConfig, recovery, run_pollution_study
     from .study import check_results_path, parse_factors
 
-    _use_weights(args, args.backbone)
     if args.out:
         check_results_path(args.out)
     data = _category_data(args)
@@ -247,7 +243,6 @@ def cmd_pollution(args) -> int:
 def cmd_fit(args) -> int:
     from .model import MODEL_FILE, check_model_folder, fit_model
 
-    _use_weights(args, args.backbone)
     check_model_folder(args.out)  # before any encoding: a folder that is not a lowdata model is refused at once
     model = fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
@@ -284,7 +279,7 @@ def cmd_score(args) -> int:
     paths = collect_images(args.images)
     # every place written is checked before the first image is scored: nothing is lost, no work is wasted
     if args.out:
-        check_scores_output(args.out, args.model, paths)
+        check_scores_output(args.out, paths)
     heatmaps = Path(args.heatmaps or "heatmaps") if model.method == "padim" and not args.no_heatmaps else None
     if heatmaps is not None:
         plan_overlays(heatmaps, paths, write=False)
@@ -329,7 +324,6 @@ def cmd_book(args) -> int:
     from .dataset import available_categories
     from .mvtec import MVTEC_CATEGORIES
 
-    _use_weights(args, args.backbone)  # the notebooks' kernels find the weights through $LOWDATA_B4_WEIGHTS
     root = Path(args.root)
     if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
@@ -570,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
     debug = os.environ.get("LOWDATA_DEBUG", "") not in ("", "0")
     try:
+        if hasattr(args, "backbone"):  # before any work; score knows its backbone from the model (cmd_score)
+            _use_weights(args, args.backbone)
         return args.func(args)
     except KeyboardInterrupt:
         print("lowdata: interrupted (finished cache entries are kept)", file=sys.stderr)

@@ -57,7 +57,7 @@ from .backbones import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .cluster import usable_cpus
 from .digests import file_hash
 from .errors import LowdataError
-from .images import image_size
+from .images import IMAGE_EXTENSIONS, image_size
 from .locks import exclusive_lock
 
 FORMAT = "lowdata-model"
@@ -174,42 +174,30 @@ def plan_overlays(out_dir: str | Path, paths: Sequence[Path], write: bool = True
     return [out_dir / n for n in names]
 
 
-SCORES_SUFFIXES = (".csv", ".json")
+def _lowdata_meta(folder: Path) -> dict | None:
+    """The description in ``folder/model.json`` when it reads as a lowdata model, else ``None``."""
+    if not (folder / MODEL_FILE).is_file():
+        return None
+    try:
+        _, meta = _read_model_json(folder)
+    except LowdataError:
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
 
 
-def _model_folder_above(path: Path) -> Path | None:
-    """The nearest folder at or above ``path``'s folder that holds a lowdata ``model.json``."""
-    for folder in [path.parent, *path.parent.parents]:
-        meta_file = folder / MODEL_FILE
-        if meta_file.is_file():
-            try:
-                _, meta = _read_model_json(folder)
-            except LowdataError:
-                continue
-            if isinstance(meta, dict) and meta.get("format") == FORMAT:
-                return folder
-    return None
-
-
-def check_scores_output(out: str | Path, model_dir: str | Path, paths: Sequence[Path]) -> Path:
+def check_scores_output(out: str | Path, paths: Sequence[Path]) -> Path:
     """May ``lowdata score`` write its scores to ``out``? Not when ``out`` is a folder, lies inside a model
     folder (the one scoring, or any other), is one of the images being scored, or has an image's suffix;
     checked before any image is scored."""
-    from .images import IMAGE_EXTENSIONS
-
     out = Path(out)
     if out.is_dir():
         raise LowdataError(f"--out {out} is a folder: give a file for the scores (e.g. {out / 'scores.csv'})")
     if out.suffix.lower() in IMAGE_EXTENSIONS:
         raise LowdataError(f"--out {out} has an image's suffix: give a .csv or .json file for the scores")
-    resolved = out.resolve()
-    model_dir = Path(model_dir).resolve()
-    if resolved.parent == model_dir or model_dir in resolved.parents:
+    parent = out.resolve().parent
+    model_dir = next((f for f in [parent, *parent.parents] if _lowdata_meta(f) is not None), None)
+    if model_dir is not None:
         raise LowdataError(f"--out {out} is inside the model folder {model_dir}: scores would damage the model; "
-                           "write them elsewhere")
-    above = _model_folder_above(resolved)
-    if above is not None:
-        raise LowdataError(f"--out {out} is inside the model folder {above}: scores would damage that model; "
                            "write them elsewhere")
     same = [p for p in paths if _samefile(Path(p), out)]
     if same:
@@ -301,9 +289,9 @@ class InspectionModel:
         t = self.threshold
         if not (np.isfinite(t) and t > 0):  # never a verdict from a threshold that cannot judge
             raise LowdataError(f"the model's threshold {t!r} is not a finite number above 0")
-        bad = [str(p) for p, v in zip(paths, scores) if not np.isfinite(v)]
-        if bad:  # NaN > t is False: a NaN score would pass as "normal"
-            raise LowdataError(f"the score of {bad[0]} is {scores[[str(p) for p in paths].index(bad[0])]}"
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if len(bad):  # NaN > t is False: a NaN score would pass as "normal"
+            raise LowdataError(f"the score of {paths[bad[0]]} is {scores[bad[0]]}"
                                + (f" (and {len(bad) - 1} more images)" if len(bad) > 1 else "")
                                + ": no verdict can be given; is the model damaged?")
         df = pd.DataFrame({"image": [str(p) for p in paths], "score": scores, "threshold": t,
@@ -605,21 +593,16 @@ def check_model_folder(directory: str | Path) -> str | None:
         names = [p.name for p in directory.iterdir()]
     except OSError as exc:
         raise LowdataError(f"cannot read the folder {directory}: {os_error_text(exc)}") from None
-    entries = [n for n in names if n != LOCK_FILE]
-    if not entries:
-        return None
-    if MODEL_FILE not in entries and LOCK_FILE in names and all(
-            ARRAYS_NAME.fullmatch(n) or n.startswith((".detector-", f".{MODEL_FILE}-")) for n in entries):
-        return None  # another lowdata save is writing its first model here; a save checks again under its lock
-    if MODEL_FILE not in entries:
+    if MODEL_FILE not in names:
+        # lowdata's own files only (the lock, arrays files, temporary files): a first save is under way
+        # or was cut short; nothing there is removed
+        if all(n == LOCK_FILE or ARRAYS_NAME.fullmatch(n) or n.startswith((".detector-", f".{MODEL_FILE}-"))
+               for n in names):
+            return None
         raise LowdataError(f"{directory} is not empty and holds no {MODEL_FILE}: not overwriting a folder "
                            "that is not a lowdata model")
-    try:
-        _, meta = _read_model_json(directory)
-    except LowdataError as exc:
-        raise LowdataError(f"{directory} holds a {MODEL_FILE} that lowdata cannot read ({exc}): not overwriting "
-                           "it") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta = _lowdata_meta(directory)
+    if meta is None:
         raise LowdataError(f"{directory / MODEL_FILE} is not a lowdata model: not overwriting it (choose another "
                            "--out)")
     name = (meta.get("arrays") or {}).get("file") if isinstance(meta.get("arrays"), dict) else None

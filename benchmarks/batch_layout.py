@@ -30,10 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from lowdata.backbones import load_backbone
-from lowdata.detectors import make_detector
-from lowdata.elpv import load_elpv
-from lowdata.encode import load_for
+from lowdata.features.backbones import load_backbone
+from lowdata.detectors.registry import make_detector
+from lowdata.data.elpv import load_elpv
+from lowdata.features.encode import load_for
 
 BATCHES = (2, 4, 8, 12, 16)
 
@@ -175,10 +175,10 @@ def score_study(bb, X: np.ndarray) -> None:
     fit_alone = [np.concatenate(v) for v in zip(*[pooled(raw(bb, X[i:i + 1])) for i in range(12, 22)])]
     for method in ("maha-lw", "knn"):
         det = make_detector(method).fit(fit)
-        sa, sb = det.score(alone), det.score(batch)
+        sa, sb = det.anomaly_score(alone), det.anomaly_score(batch)
         rel = np.abs(sa - sb) / np.abs(sa)
         det2 = make_detector(method).fit(fit_alone)
-        s2 = det2.score(alone)
+        s2 = det2.anomaly_score(alone)
         rel2 = np.abs(s2 - sa) / np.abs(sa)
         print(f"{method:<8} scores alone {np.array2string(sa, precision=6)}  batch {np.array2string(sb, precision=6)}"
               f"  rel diff {np.array2string(rel, precision=2)}")

@@ -3,7 +3,7 @@
 1. Fit and score seconds of every method at N = 5, 50 and the category's maximum, without and with
    10x augmentation (the study's setting: training subset plus 10 augmented copies of each image;
    scoring = the whole test set). Data: the MVTec AD bottle when ``../shared`` is there, else ELPV mono.
-2. PaDiM, vectorized (:class:`lowdata.detectors.PaDiM`) against a per-location scikit-learn loop
+2. PaDiM, vectorized (:class:`lowdata.detectors.padim.PaDiM`) against a per-location scikit-learn loop
    (``sklearn.covariance.ledoit_wolf`` + ``numpy.linalg.inv`` at each of the 576 locations), at N = 10
    the maximum, and the maximum with 10x augmentation: seconds, ratio (goal >= 20x), peak memory of each (``tracemalloc``: numpy's
    allocations), and the largest relative difference of their test scores (goal <= 1e-4).
@@ -22,13 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lowdata.augment import policy_for
-from lowdata.backbones import load_backbone
-from lowdata.dataset import load_category
-from lowdata.detectors import METHODS, MapStream, PaDiM, align_levels, make_detector
-from lowdata.encode import Embeddings, cache_for, encode, source_key
+from lowdata.data.augment import policy_for
+from lowdata.features.backbones import load_backbone
+from lowdata.data.sources import load_category
+from lowdata.detectors.base import MapStream, align_levels
+from lowdata.detectors.padim import PaDiM
+from lowdata.detectors.registry import make_detector, method_names
+from lowdata.features.encode import Embeddings, cache_for, encode, source_key
 from lowdata.metrics import image_auroc
-from lowdata.study import draw_subset, encode_augmented
+from lowdata.experiments.study import draw_subset
+from lowdata.features.pool import encode_augmented
 
 REPO = Path(__file__).resolve().parents[1]
 MVTEC = REPO.parent / "shared" / "data" / "mvtec_ad"
@@ -86,7 +89,7 @@ def main() -> None:
 
     print("1. fit and score seconds (score = whole test set; PaDiM's test maps are read once beforehand); AUROC of that fit")
     print(f"{'method':<10}{'N':>5}{'aug':>5}{'fit on':>8}{'fit s':>9}{'score s':>9}{'AUROC':>8}")
-    for m in METHODS:
+    for m in method_names():
         for n in (5, 50, n_max):
             idx = draw_subset(n_max, n, seed=0, replicate=0)
             for f in (0, 10):
@@ -95,7 +98,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 det.fit(fit_set)
                 t1 = time.perf_counter()
-                scores = det.score(test_maps if m == "padim" else test)
+                scores = det.anomaly_score(test_maps if det.consumes == "maps" else test)
                 t2 = time.perf_counter()
                 print(f"{m:<10}{n:>5}{f:>5}{len(fit_set):>8}{t1 - t0:>9.2f}{t2 - t1:>9.2f}"
                       f"{image_auroc(data.test_labels, scores):>8.3f}", flush=True)
@@ -113,9 +116,9 @@ def main() -> None:
         tr = np.concatenate([align_levels(m) for m in sub.iter_spatial()])
         t_read = time.perf_counter() - t0
         t0 = time.perf_counter()  # timed without tracemalloc (it slows numpy's allocations), then traced
-        fast = PaDiM().fit(tr).score(test_maps)
+        fast = PaDiM().fit(tr).anomaly_score(test_maps)
         t_fast = time.perf_counter() - t0
-        _, _, m_fast = measured(lambda: PaDiM().fit(tr).score(test_maps))
+        _, _, m_fast = measured(lambda: PaDiM().fit(tr).anomaly_score(test_maps))
         slow, t_slow, m_slow = measured(lambda: per_location_loop(tr.reshape(n, L, D), test_maps.reshape(-1, L, D)))
         diff = np.max(np.abs(fast - slow) / np.abs(slow))
         print(f"{n:>5}{t_read:>8.2f}{t_fast:>14.2f}{m_fast:>10.0f}{t_slow:>9.2f}{m_slow:>10.0f}{t_slow / t_fast:>7.1f}x"
@@ -134,7 +137,7 @@ def main() -> None:
         _, sec, peak = measured(lambda: det.fit(MapStream(n, chunks)))
         maps_gib = n * H * W * d * 4 / 2 ** 30
         print(f"\n3. PaDiM fit on {n} streamed images ({H}x{W}x{d}; {maps_gib:.1f} GiB of float32 maps in all): "
-              f"{sec:.1f} s, peak {peak / 1024:.2f} GiB ({det.bank.route} route)")
+              f"{sec:.1f} s, peak {peak / 1024:.2f} GiB ({det.bank_.route} route)")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lowdata.backbones import load_backbone
-from lowdata.encode import cache_for, encode, load_for
+from lowdata.features.backbones import load_backbone
+from lowdata.features.encode import cache_for, encode, load_for
 
 REPO = Path(__file__).resolve().parents[1]
 MVTEC_BOTTLE = REPO.parent / "shared" / "data" / "mvtec_ad" / "bottle"
@@ -37,7 +37,7 @@ def image_files(n: int, source: str) -> tuple[str, list[Path]]:
     if source == "mvtec" or (source == "auto" and MVTEC_BOTTLE.is_dir()):
         files = sorted((MVTEC_BOTTLE / "train" / "good").glob("*.png"))
         return "MVTec AD bottle train 900x900 PNG", files[:n]
-    from lowdata.elpv import load_elpv
+    from lowdata.data.elpv import load_elpv
 
     return "ELPV mono 300x300 PNG", [s.path for s in load_elpv("mono").train[:n]]
 

@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from lowdata.backbones import load_backbone
-from lowdata.dataset import load_category
-from lowdata.study import draw_subset
-from lowdata.walkthrough import time_workflow
+from lowdata.features.backbones import load_backbone
+from lowdata.data.sources import load_category
+from lowdata.experiments.study import draw_subset
+from lowdata.book.walkthrough import time_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 MVTEC = REPO.parent / "shared" / "data" / "mvtec_ad"

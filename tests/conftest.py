@@ -20,7 +20,7 @@ requires_mvtec = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def lite0_small():
     """EfficientNet-Lite0 with its real ImageNet weights at a small input size (fast)."""
-    from lowdata.backbones import load_backbone
+    from lowdata.features.backbones import load_backbone
 
     return load_backbone("efficientnet-lite0", input_size=96)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowdata.augment import (
+from lowdata.data.augment import (
     DEFAULT_POLICY,
     TABLE4,
     AugmentPolicy,
@@ -18,9 +18,9 @@ from lowdata.augment import (
     policy_for,
     preview_grid,
 )
-from lowdata.digests import array_hash
-from lowdata.errors import LowdataError
-from lowdata.imgaug_compat import ia, iaa
+from lowdata.core.digests import array_hash
+from lowdata.core.errors import LowdataError
+from lowdata.data.imgaug_compat import ia, iaa
 
 TABLE4_CSV = Path(__file__).resolve().parents[2] / "shared" / "papers" / "low-data-augmentation-table4-policies.csv"
 

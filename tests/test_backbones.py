@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from lowdata import backbones
-from lowdata.backbones import B4_WEIGHTS_FILE, load_backbone
-from lowdata.digests import file_hash
-from lowdata.efficientnet_lite import build_lite
-from lowdata.errors import LowdataError
-from lowdata.images import resize_rgb
+from lowdata.features import efficientnet_b4 as backbones
+from lowdata.features.backbones import load_backbone
+from lowdata.features.efficientnet_b4 import B4_WEIGHTS_FILE
+from lowdata.core.digests import file_hash
+from lowdata.features.efficientnet_lite import build_lite
+from lowdata.core.errors import LowdataError
+from lowdata.data.images import resize_rgb
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -110,7 +111,7 @@ def test_lite_runs_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from lowdata.backbones import load_backbone; load_backbone('efficientnet-lite0', 64); "
+    code = ("import sys; from lowdata.features.backbones import load_backbone; load_backbone('efficientnet-lite0', 64); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

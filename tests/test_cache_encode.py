@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import MVTEC_ROOT, REPO, requires_mvtec, write_png
-from lowdata.cache import EmbeddingCache, entry_key
-from lowdata.encode import cache_for, encode, load_for, source_key
-from lowdata.errors import LowdataError
+from lowdata.features.cache import EmbeddingCache, entry_key
+from lowdata.features.encode import cache_for, encode, load_for, source_key
+from lowdata.core.errors import LowdataError
 
 
 @pytest.fixture
@@ -92,8 +92,8 @@ def test_corrupt_entry_is_reported_and_encoded_again(lite0_small, images, tmp_pa
 def test_two_processes_encoding_the_same_images_at_once(images, tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        from lowdata.backbones import load_backbone
-        from lowdata.encode import cache_for, encode
+        from lowdata.features.backbones import load_backbone
+        from lowdata.features.encode import cache_for, encode
         bb = load_backbone("efficientnet-lite0", 64)
         paths = {[str(p) for p in images]!r}
         emb = encode(bb, paths, cache_for(bb, {str(tmp_path / 'shared')!r}), batch_size=2, progress=False)

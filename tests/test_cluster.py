@@ -22,9 +22,9 @@ def local2():
 
 
 def _study(tmp_path, name, backbone, runner, **kw):
-    from lowdata.elpv import load_elpv
-    from lowdata.encode import cache_for
-    from lowdata.study import StudyConfig, run_study
+    from lowdata.data.elpv import load_elpv
+    from lowdata.features.encode import cache_for
+    from lowdata.experiments.study import StudyConfig, run_study
 
     data = load_elpv("mono")
     config = StudyConfig(methods=["knn", "maha-emp", "maha-lw", "padim"], sizes=[5, 10], reps=2, factors=[0, 1],
@@ -43,7 +43,7 @@ def test_study_on_a_local_cluster_is_bit_identical_to_serial(lite0_small, tmp_pa
 
 
 def test_a_failed_fit_batch_is_reported_and_a_rerun_redoes_only_it(lite0_small, tmp_path, monkeypatch):
-    import lowdata.study as study
+    import lowdata.experiments.study as study
 
     real = study.fit_jobs
     calls = []
@@ -74,7 +74,7 @@ def test_a_failed_fit_batch_is_reported_and_a_rerun_redoes_only_it(lite0_small, 
 
 @pytest.mark.parametrize("where", ["serial", "local"])
 def test_failures_are_reported_and_the_rest_finishes(where, local2):
-    from lowdata.model import collect_images
+    from lowdata.inspection.inputs import collect_images
 
     runner = Runner("none") if where == "serial" else local2
     tasks = [Task("bad", collect_images, ("/no/such/folder",)),
@@ -121,10 +121,11 @@ def test_workers_are_checked(local2, tmp_path):
 
 
 def test_book_notebooks_as_tasks_and_kept_when_unchanged(tiny_mvtec, tmp_path, local2, capsys):
-    from lowdata.book import PRESETS, run_category_notebooks
+    from lowdata.book.params import CATEGORY
+    from lowdata.book.runner import run_category_notebooks
 
     root = tmp_path / "book"
-    params = {"backbone": "efficientnet-lite0", "input_size": 96, "methods": "knn,maha-lw", **PRESETS["default"],
+    params = {"backbone": "efficientnet-lite0", "input_size": 96, "methods": "knn,maha-lw", **CATEGORY.preset("default"),
               "sizes": "3,max", "reps": 1, "aug": "0", "sweep": "", "augment_only": "",
               "out_dir": str(tmp_path / "res"), "cache_dir": str(tmp_path / "cache"), "seed": 0}
     first = run_category_notebooks([("mvtec", "widget")], tiny_mvtec, root, params, progress=False, runner=local2)

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 from conftest import MVTEC_ROOT, requires_mvtec, write_png
-from lowdata.dataset import load_category, load_mask
-from lowdata.elpv import load_elpv
-from lowdata.errors import LowdataError
-from lowdata.images import read_image
-from lowdata.mvtec import list_categories, load_mvtec
+from lowdata.data.dataset import load_mask
+from lowdata.data.sources import load_category
+from lowdata.data.elpv import load_elpv
+from lowdata.core.errors import LowdataError
+from lowdata.data.images import read_image
+from lowdata.data.mvtec import list_categories, load_mvtec
 
 
 @requires_mvtec

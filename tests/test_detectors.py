@@ -5,9 +5,13 @@ import pytest
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf, ledoit_wolf_shrinkage
 from sklearn.neighbors import NearestNeighbors
 
-from lowdata.detectors import KNN, PaDiM, Mahalanobis, align_levels, make_detector
-from lowdata.errors import LowdataError
-from lowdata.gaussian import GaussianBank
+from lowdata.detectors.base import MapStream, align_levels
+from lowdata.detectors.knn import KNN
+from lowdata.detectors.mahalanobis import Mahalanobis
+from lowdata.detectors.padim import PaDiM
+from lowdata.detectors.registry import make_detector
+from lowdata.core.errors import LowdataError
+from lowdata.detectors.gaussian import GaussianBank
 
 
 def correlated(rng, n, L, d, shift=3.0):
@@ -85,7 +89,7 @@ def test_single_feature_level():
     rng = np.random.default_rng(4)
     train, test = [rng.normal(size=(8, 1)), rng.normal(size=(8, 3))], [rng.normal(size=(3, 1)), rng.normal(size=(3, 3))]
     ref = sum(np.sqrt(LedoitWolf().fit(a).mahalanobis(b)) for a, b in zip(train, test))
-    np.testing.assert_allclose(Mahalanobis().fit(train).score(test), ref, rtol=1e-7)
+    np.testing.assert_allclose(Mahalanobis().fit(train).anomaly_score(test), ref, rtol=1e-7)
 
 
 def test_bank_errors():
@@ -107,14 +111,14 @@ def test_knn_matches_sklearn(k):
     rng = np.random.default_rng(k)
     train = [rng.normal(size=(30, 8)), rng.normal(size=(30, 5))]
     test = [rng.normal(size=(9, 8)), rng.normal(size=(9, 5))]
-    got = KNN(k).fit(train).score(test)
+    got = KNN(k).fit(train).anomaly_score(test)
     dist, _ = NearestNeighbors(n_neighbors=k).fit(np.hstack(train)).kneighbors(np.hstack(test))
     np.testing.assert_allclose(got, (dist ** 2).mean(axis=1), rtol=1e-9)
-    assert np.allclose(KNN(1).fit(train).score(train), 0, atol=1e-9)  # training points are at distance 0
+    assert np.allclose(KNN(1).fit(train).anomaly_score(train), 0, atol=1e-9)  # training points are at distance 0
     # a large common offset does not cancel the distances' digits
     big = [1e5 + 1e-3 * a for a in train]
     exact = ((np.hstack(test)[:, None] - np.hstack(train)[None]) ** 2).sum(-1) * 1e-6
-    got = KNN(k).fit(big).score([1e5 + 1e-3 * a for a in test])
+    got = KNN(k).fit(big).anomaly_score([1e5 + 1e-3 * a for a in test])
     np.testing.assert_allclose(got, np.sort(exact, axis=1)[:, :k].mean(axis=1), rtol=1e-4)
 
 
@@ -126,10 +130,10 @@ def test_mahalanobis_is_sum_of_level_distances(method, estimator):
     det = make_detector(method).fit(train)
     cls = LedoitWolf if estimator == "ledoit-wolf" else EmpiricalCovariance
     ref = sum(np.sqrt(cls().fit(a).mahalanobis(b)) for a, b in zip(train, test))
-    np.testing.assert_allclose(det.score(test), ref, rtol=1e-7)
+    np.testing.assert_allclose(det.anomaly_score(test), ref, rtol=1e-7)
     # maps are pooled by the detector itself
     maps = [np.repeat(np.repeat(a[:, None, None, :], 2, 1), 3, 2) for a in test]
-    np.testing.assert_allclose(det.score(maps), ref, rtol=1e-7)
+    np.testing.assert_allclose(det.anomaly_score(maps), ref, rtol=1e-7)
 
 
 def test_align_levels_repeats_coarse_grids():
@@ -141,18 +145,17 @@ def test_align_levels_repeats_coarse_grids():
 
 
 def test_padim_woodbury_route_and_streams():
-    from lowdata.detectors import MapStream
 
     rng = np.random.default_rng(8)
     train = [rng.normal(size=(6, 4, 4, 7)).astype(np.float32), rng.normal(size=(6, 2, 2, 5)).astype(np.float32)]
     test = [rng.normal(size=(3, 4, 4, 7)), rng.normal(size=(3, 2, 2, 5))]
     det = PaDiM(chunk=4).fit(train)
-    assert det.bank.route == "woodbury"  # 6 images <= 12 features
+    assert det.bank_.route == "woodbury"  # 6 images <= 12 features
     A, B = align_levels(train).astype(np.float64), align_levels(test).astype(np.float64)
     ref = np.sqrt(sk_reference(A.reshape(6, 16, 12), B.reshape(3, 16, 12), "ledoit-wolf")).max(axis=1)
-    np.testing.assert_allclose(det.score(test), ref, rtol=1e-6)
+    np.testing.assert_allclose(det.anomaly_score(test), ref, rtol=1e-6)
     streamed = PaDiM().fit(MapStream(6, lambda: ([a[i:i + 4] for a in train] for i in (0, 4))))
-    np.testing.assert_allclose(streamed.score(test), ref, rtol=1e-6)
+    np.testing.assert_allclose(streamed.anomaly_score(test), ref, rtol=1e-6)
     with pytest.raises(LowdataError, match="first chunk of maps is empty"):
         PaDiM().fit(MapStream(3, lambda: []))
 
@@ -165,9 +168,9 @@ def test_padim_matches_per_location_sklearn_and_localizes():
     det = PaDiM(chunk=5).fit(train)
     A, B = align_levels(train).astype(np.float64), align_levels(test).astype(np.float64)
     ref = np.sqrt(sk_reference(A.reshape(14, 36, 9), B.reshape(4, 36, 9), "ledoit-wolf")).reshape(4, 6, 6)
-    maps = det.score_maps(test)
+    maps = det.anomaly_maps(test)
     np.testing.assert_allclose(maps, ref, rtol=1e-6)
-    np.testing.assert_allclose(det.score(test), ref.reshape(4, -1).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(det.anomaly_score(test), ref.reshape(4, -1).max(axis=1), rtol=1e-6)
     assert np.unravel_index(maps[2].argmax(), (6, 6)) == (4, 1)
     heat = det.heatmaps(test, 60)
     assert heat.shape == (4, 60, 60)
@@ -187,10 +190,17 @@ def test_detector_errors():
         PaDiM().fit([rng.normal(size=(1, 2, 2, 3))])
     with pytest.raises(LowdataError, match="needs at least 3"):
         KNN(3).fit([rng.normal(size=(2, 4))])
-    assert KNN(1).fit(one).score([rng.normal(size=(2, 4))]).shape == (2,)  # N = 1 is fine for KNN
+    assert KNN(1).fit(one).anomaly_score([rng.normal(size=(2, 4))]).shape == (2,)  # N = 1 is fine for KNN
     with pytest.raises(LowdataError, match="call fit"):
-        Mahalanobis().score(one)
+        Mahalanobis().anomaly_score(one)
     with pytest.raises(LowdataError, match="fitted on 4 features, got 5"):
-        KNN().fit([rng.normal(size=(3, 4))]).score([rng.normal(size=(2, 5))])
+        KNN().fit([rng.normal(size=(3, 4))]).anomaly_score([rng.normal(size=(2, 5))])
     with pytest.raises(LowdataError, match="maps per level"):
         PaDiM().fit([rng.normal(size=(3, 4))])
+    # parameters are checked when fitting (scikit-learn's convention: __init__ only stores them)
+    with pytest.raises(LowdataError, match="k must be a positive integer"):
+        KNN(0).fit(one)
+    with pytest.raises(LowdataError, match="unknown covariance estimator 'bogus'"):
+        Mahalanobis("bogus").fit([rng.normal(size=(3, 4))])
+    with pytest.raises(LowdataError, match="unknown covariance estimator 'bogus'"):
+        PaDiM("bogus").fit([rng.normal(size=(3, 2, 2, 4))])

@@ -7,9 +7,9 @@ import pytest
 
 from conftest import write_png
 from lowdata.cli import main
-from lowdata.download import download_mvtec, fetch
-from lowdata.errors import LowdataError
-from lowdata.mvtec import load_mvtec
+from lowdata.data.download import download_mvtec, fetch
+from lowdata.core.errors import LowdataError
+from lowdata.data.mvtec import load_mvtec
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from lowdata import LowdataError
-from lowdata.images import image_size, list_images, read_image
-from lowdata.model import fit_model, load_model, plan_overlays
+from lowdata.data.images import image_size, list_images, read_image
+from lowdata.inspection.model import fit_model, load_model
+from lowdata.inspection.overlays import plan_overlays
 
 from conftest import write_png
 from test_model import elpv_images, good_folder  # noqa: F401 (fixtures)
@@ -67,7 +68,7 @@ def test_missing_sha256_and_string_arrays(saved):
 
 
 def test_string_dtype_arrays_with_a_matching_hash_are_refused(saved):
-    from lowdata.digests import file_hash
+    from lowdata.core.digests import file_hash
 
     meta = json.loads((saved / "model.json").read_text())
     npz = saved / meta["arrays"]["file"]
@@ -165,7 +166,7 @@ def _one_error_line(err: str) -> str:
 
 
 def test_scores_out_may_not_damage_the_model_nor_an_input(saved, good_folder, tmp_path, capsys, monkeypatch):
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     before = {p.name: p.read_bytes() for p in saved.iterdir()}
     scored = []
@@ -194,7 +195,7 @@ def test_scores_out_may_not_damage_the_model_nor_an_input(saved, good_folder, tm
 
 
 def test_heatmap_folder_is_checked_before_scoring(good_folder, lite0_small, tmp_path, capsys, monkeypatch):
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     fit_model(good_folder, "padim", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False).save(
         tmp_path / "padim")
@@ -210,7 +211,7 @@ def test_heatmap_folder_is_checked_before_scoring(good_folder, lite0_small, tmp_
 
 
 def test_fit_refuses_a_folder_that_is_not_a_model_before_encoding(good_folder, tmp_path, capsys, monkeypatch):
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     monkeypatch.setattr(model_module, "fit_model", lambda *a, **k: pytest.fail("encoded before the check"))
     notes = tmp_path / "notes"
@@ -229,18 +230,20 @@ def test_two_saves_into_one_folder_leave_a_whole_model(good_folder, lite0_small,
     import threading
     import time
 
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     models = [fit_model(good_folder, m, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
               for m in ("knn", "maha-lw")]
-    real = model_module._write_named_by_content
+    from lowdata.inspection import store as store_module
+
+    real = store_module._write_named_by_content
 
     def slow(*a, **k):  # widen the window between writing the arrays and model.json
         out = real(*a, **k)
         time.sleep(0.5)
         return out
 
-    monkeypatch.setattr(model_module, "_write_named_by_content", slow)
+    monkeypatch.setattr(store_module, "_write_named_by_content", slow)
     errors = []
 
     def save(m):
@@ -267,7 +270,7 @@ def test_exclusive_lock_names_the_holder_and_takes_over_a_stale_one(tmp_path):
     import subprocess
     import sys
 
-    from lowdata.locks import exclusive_lock
+    from lowdata.core.locks import exclusive_lock
 
     lock = tmp_path / "t.lock"
     with exclusive_lock(lock, "the table t"):
@@ -291,9 +294,9 @@ def test_exclusive_lock_names_the_holder_and_takes_over_a_stale_one(tmp_path):
 def test_a_second_study_on_one_table_stops_at_once(tiny_mvtec, lite0_small, tmp_path):
     import socket
 
-    from lowdata.cache import EmbeddingCache
-    from lowdata.dataset import load_category
-    from lowdata.study import StudyConfig, run_study
+    from lowdata.features.cache import EmbeddingCache
+    from lowdata.data.sources import load_category
+    from lowdata.experiments.study import StudyConfig, run_study
 
     data = load_category("mvtec", "widget", root=tiny_mvtec)
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
@@ -337,10 +340,10 @@ def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folde
     import errno
     from pathlib import Path
 
-    from lowdata import study as study_module
-    from lowdata.cache import EmbeddingCache
-    from lowdata.dataset import load_category
-    from lowdata.study import StudyConfig, run_study
+    from lowdata.experiments import study as study_module
+    from lowdata.features.cache import EmbeddingCache
+    from lowdata.data.sources import load_category
+    from lowdata.experiments.study import StudyConfig, run_study
 
     fail = _failing(errno.EROFS, lambda path, *a, **k: str(path).startswith(str(tmp_path / "ro")))
     fail.real = Path.mkdir
@@ -380,7 +383,7 @@ def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folde
 
 # -------------------------------------------------------------------------- NaN never says normal
 def test_nan_model_arrays_are_refused(saved, good_folder, tmp_path):
-    from lowdata.digests import file_hash
+    from lowdata.core.digests import file_hash
 
     meta = json.loads((saved / "model.json").read_text())
     npz = saved / meta["arrays"]["file"]
@@ -398,7 +401,7 @@ def test_nan_model_arrays_are_refused(saved, good_folder, tmp_path):
 
 
 def test_nan_scores_are_refused_naming_the_image(saved, good_folder, monkeypatch):
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     model = load_model(saved)
     monkeypatch.setattr(model_module.InspectionModel, "_score_features",
@@ -411,8 +414,8 @@ def test_nan_scores_are_refused_naming_the_image(saved, good_folder, monkeypatch
 def test_an_images_features_do_not_depend_on_its_batch(elpv_images):
     """At 380 px oneDNN takes other kernels for a batch of one (3e-5 apart, benchmarks/batch_layout.py);
     a lone image is run beside a zero image, so its features equal those it gets in any batch."""
-    from lowdata.backbones import load_backbone
-    from lowdata.encode import load_for
+    from lowdata.features.backbones import load_backbone
+    from lowdata.features.encode import load_for
 
     bb = load_backbone("efficientnet-lite0", input_size=380)
     x = np.stack([load_for(bb, p) for p in elpv_images[0][:3]]).astype(np.float32)
@@ -461,7 +464,7 @@ def test_score_takes_weights_too(saved, good_folder, tmp_path, capsys):
      "lowdata: error: /x/y.png: No such file or directory (set LOWDATA_DEBUG=1 for the traceback)"),
 ])
 def test_any_error_is_one_line_and_exit_2(exc, line, saved, good_folder, capsys, monkeypatch):
-    from lowdata import model as model_module
+    from lowdata.inspection import model as model_module
 
     def boom(*a, **k):
         raise exc
@@ -479,7 +482,7 @@ def test_any_error_is_one_line_and_exit_2(exc, line, saved, good_folder, capsys,
 def test_a_cache_entry_with_bad_spatial_maps_is_encoded_again(lite0_small, elpv_images, tmp_path):
     import zipfile
 
-    from lowdata.encode import cache_for, encode
+    from lowdata.features.encode import cache_for, encode
 
     cache = cache_for(lite0_small, tmp_path / "cache")
     first = encode(lite0_small, elpv_images[0][:2], cache, progress=False)
@@ -511,7 +514,7 @@ def test_augment_preview_writes_one_image_atomically(tiny_mvtec, tmp_path, capsy
 
 
 def test_non_finite_features_are_refused_naming_the_image(lite0_small, elpv_images, tmp_path, monkeypatch):
-    from lowdata.encode import cache_for, encode
+    from lowdata.features.encode import cache_for, encode
 
     real = type(lite0_small).forward
     monkeypatch.setattr(type(lite0_small), "forward",
@@ -523,7 +526,7 @@ def test_non_finite_features_are_refused_naming_the_image(lite0_small, elpv_imag
 
 
 def test_a_folder_left_by_an_interrupted_first_save_may_be_saved_into(saved, tmp_path):
-    from lowdata.model import check_model_folder
+    from lowdata.inspection.store import check_model_folder
 
     cut = tmp_path / "cut"
     cut.mkdir()

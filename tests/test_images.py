@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lowdata.errors import LowdataError
-from lowdata.images import list_images, read_image, resize_rgb
+from lowdata.core.errors import LowdataError
+from lowdata.data.images import list_images, read_image, resize_rgb
 
 
 def test_grayscale_becomes_three_equal_channels(tmp_path):

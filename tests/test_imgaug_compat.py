@@ -1,7 +1,7 @@
 """imgaug 0.4.0 on numpy 2 through the shim: the transforms the paper's policies use, seeded."""
 import numpy as np
 
-from lowdata.imgaug_compat import iaa
+from lowdata.data.imgaug_compat import iaa
 
 
 def test_policy_transforms_run_and_seed_reproducibly():

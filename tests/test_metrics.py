@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lowdata.errors import LowdataError
+from lowdata.core.errors import LowdataError
 from lowdata.metrics import auc_percent_area, image_auroc, pixel_auroc
 
 

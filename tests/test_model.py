@@ -12,9 +12,10 @@ from PIL import Image
 from scipy import stats
 
 from lowdata import LowdataError, __version__
-from lowdata.detectors import detector_from_state, make_detector
-from lowdata.model import MIN_IMAGES, fit_model, load_model
-from lowdata.threshold import conformal_rank, evaluate_thresholds, lognormal_bound, set_threshold, threshold_from_scores
+from lowdata.detectors.registry import detector_from_state, make_detector
+from lowdata.inspection.model import MIN_IMAGES, fit_model, load_model
+from lowdata.experiments.thresholds import evaluate_thresholds
+from lowdata.inspection.threshold import conformal_rank, lognormal_bound, set_threshold, threshold_from_scores
 
 from conftest import MVTEC_ROOT, requires_mvtec, write_png
 
@@ -90,7 +91,7 @@ def test_pooled_detector_state_scores_to_the_last_bit(method, n):
     params, arrays = det.get_state()
     json.dumps(params)  # parameters are plain JSON
     again = detector_from_state(method, params, arrays)
-    assert np.array_equal(det.score(test), again.score(test))
+    assert np.array_equal(det.anomaly_score(test), again.anomaly_score(test))
 
 
 @pytest.mark.parametrize("n", [6, 70])
@@ -102,7 +103,7 @@ def test_padim_state_scores_to_the_last_bit(n):
     det = make_detector("padim").fit(train)
     params, arrays = det.get_state()
     again = detector_from_state("padim", params, arrays)
-    assert np.array_equal(det.score_maps(test), again.score_maps(test))
+    assert np.array_equal(det.anomaly_maps(test), again.anomaly_maps(test))
     arrays["bank.location"] = arrays["bank.location"][:-1]
     with pytest.raises(LowdataError, match="location"):
         detector_from_state("padim", params, arrays)
@@ -111,7 +112,7 @@ def test_padim_state_scores_to_the_last_bit(n):
 # --------------------------------------------------------------------------------- fit, save, load, score
 @pytest.fixture(scope="module")
 def elpv_images():
-    from lowdata.elpv import load_elpv
+    from lowdata.data.elpv import load_elpv
 
     data = load_elpv("mono")
     goods = [s.path for s in data.train[:12]]
@@ -149,12 +150,12 @@ def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0
     pd.testing.assert_frame_equal(direct, again)
     assert (again["verdict"] == np.where(again["score"] > loaded.threshold, "anomalous", "normal")).all()
     # the same detector fitted by hand on the same features gives the same scores
-    from lowdata.encode import cache_for, encode
+    from lowdata.features.encode import cache_for, encode
 
     cache = cache_for(lite0_small, tmp_path / "cache")
     train = encode(lite0_small, sorted(good_folder.iterdir()), cache, progress=False)
     test = encode(lite0_small, elpv_images[1], cache, progress=False)
-    ref = make_detector(method).fit(train if method != "padim" else train.spatial()).score(
+    ref = make_detector(method).fit(train if method != "padim" else train.spatial()).anomaly_score(
         test if method != "padim" else test.spatial())
     np.testing.assert_allclose(again["score"], ref, rtol=1e-6)
     if method == "padim":
@@ -336,13 +337,13 @@ def test_fit_and_score_commands(good_folder, elpv_images, tmp_path, capsys, monk
 # ------------------------------------------------------------------------------- measured false positives
 @requires_mvtec
 def test_threshold_false_positive_rate_on_held_out_bottles(lite0_small, tmp_path):
-    from lowdata.encode import cache_for
-    from lowdata.mvtec import load_mvtec
+    from lowdata.features.encode import cache_for
+    from lowdata.data.mvtec import load_mvtec
 
     data = load_mvtec(MVTEC_ROOT, "bottle")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = evaluate_thresholds(data, lite0_small, cache_for(lite0_small, tmp_path / "cache"),
+        df = evaluate_thresholds(data, lite0_small, cache_for(lite0_small, tmp_path / "cache"), threshold_from_scores,
                                  methods=("maha-lw",), rules=("lognormal", "conformal"), n=10, reps=2,
                                  progress=False)
     assert len(df) == 4 and (df["n_heldout_good"] == 209 - 10 + 20).all() and (df["n_defects"] == 63).all()

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from lowdata.errors import LowdataError
-from lowdata.paper import auc_at, compare, group_means, paper_tables, table_view
+from lowdata.core.errors import LowdataError
+from lowdata.book.paper import auc_at, compare, group_means, paper_tables, table_view
 
 SHARED = REPO.parent / "shared" / "papers" / "low-data-augmentation-tables.csv"
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lowdata.errors import LowdataError
-from lowdata.plots import auc_curves, curve_panels, heatmap_grid
+from lowdata.core.errors import LowdataError
+from lowdata.book.plots import auc_curves, curve_panels, heatmap_grid
 
 
 def _results():

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from conftest import MVTEC_ROOT, requires_mvtec
 
-from lowdata.errors import LowdataError
-from lowdata.refine import (SROCConfig, chi2_cut, ensemble_refine, flag, folds_of, out_of_fold_scores,
-                            removal_quality, robust_z, sroc)
+from lowdata.core.errors import LowdataError
+from lowdata.detectors.crossfit import folds_of, out_of_fold_scores
+from lowdata.detectors.mahalanobis import chi2_score as chi2_cut
+from lowdata.experiments.refine import SROCConfig, ensemble_refine, flag, removal_quality, robust_z, sroc
 
 
 class _Data:
@@ -21,7 +22,7 @@ class _Data:
 
 
 def test_pollution_rate_is_defects_over_training_images():
-    from lowdata.pollution import defects_needed, pollute
+    from lowdata.experiments.pollution import defects_needed, pollute
 
     assert defects_needed(0.10, 209) == 23  # 23 / 232 = 9.9 %
     assert defects_needed(0.20, 200) == 50  # 50 / 250 exactly
@@ -36,7 +37,7 @@ def test_pollution_rate_is_defects_over_training_images():
 
 
 def test_pollution_bad_rates_are_errors_never_a_smaller_rate():
-    from lowdata.pollution import feasible_rates, pollute
+    from lowdata.experiments.pollution import feasible_rates, pollute
 
     data = _Data(200, 20, 30)
     with pytest.raises(LowdataError, match=r"rate 20.0% needs 50 defective images.*has 30.*largest rate it allows is 12.7%"):
@@ -84,10 +85,10 @@ def _gaussian_with_outliers(n=200, d=5, bad=20, shift=6.0, seed=0):
 
 
 def _maha_fit_score(X):
-    from lowdata.detectors import make_detector
+    from lowdata.detectors.registry import make_detector
 
     def fs(train, score):
-        return make_detector("maha-lw").fit([X[train]]).score([X[score]])
+        return make_detector("maha-lw").fit([X[train]]).anomaly_score([X[score]])
     return fs
 
 
@@ -116,10 +117,10 @@ def test_ensemble_refine_removes_planted_outliers():
 
 
 def test_pollution_study_on_a_tiny_folder(tiny_mvtec, tmp_path):
-    from lowdata.backbones import load_backbone
-    from lowdata.dataset import load_category
-    from lowdata.encode import cache_for
-    from lowdata.pollution import PollutionConfig, recovery, run_pollution_study
+    from lowdata.features.backbones import load_backbone
+    from lowdata.data.sources import load_category
+    from lowdata.features.encode import cache_for
+    from lowdata.experiments.pollution import PollutionConfig, recovery, run_pollution_study
 
     # widget: 6 good training images, 2 + 2 test images; rate 0.25 moves 2 defects: too many (one must stay)
     data = load_category("mvtec", "widget", root=tiny_mvtec)

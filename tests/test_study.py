@@ -4,15 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lowdata.study as study
-from lowdata.cache import EmbeddingCache
+import lowdata.experiments.study as study
+from lowdata.features.cache import EmbeddingCache
 from lowdata.cli import main
-from lowdata.dataset import load_category
-from lowdata.detectors import KNN
-from lowdata.encode import encode
-from lowdata.errors import LowdataError
+from lowdata.data.sources import load_category
+from lowdata.detectors.knn import KNN
+from lowdata.features.encode import encode
+from lowdata.core.errors import LowdataError
 from lowdata.metrics import image_auroc
-from lowdata.study import StudyConfig, draw_subset, parse_factors, parse_sizes, run_study, size_grid
+from lowdata.experiments.study import StudyConfig, draw_subset, parse_factors, parse_sizes, run_study, size_grid
 
 
 def test_size_grid_is_the_papers():
@@ -70,7 +70,7 @@ def test_study_rows_subsets_and_values(widget, lite0_small, tmp_path):
     # its AUROC is that of a KNN fitted on those two images
     train = encode(lite0_small, [widget.train[i].path for i in idx], cache, progress=False)
     test = encode(lite0_small, [s.path for s in widget.test], cache, progress=False)
-    assert row.auroc == pytest.approx(image_auroc(widget.test_labels, KNN().fit(train).score(test)))
+    assert row.auroc == pytest.approx(image_auroc(widget.test_labels, KNN().fit(train).anomaly_score(test)))
     assert (df.n_fit == np.where(df.augment_only, df.n_train * df.aug_factor, df.n_train * (df.aug_factor + 1))).all()
     padim = df[df.method == "padim"]
     assert padim.pixel_auroc.between(0, 1).all() and df[df.method != "padim"].pixel_auroc.isna().all()

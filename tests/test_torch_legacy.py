@@ -5,9 +5,9 @@ import struct
 import numpy as np
 import pytest
 
-from lowdata.efficientnet_lite import weights_path
-from lowdata.errors import LowdataError
-from lowdata.torch_legacy import LEGACY_MAGIC, load_legacy_state_dict
+from lowdata.features.efficientnet_lite import weights_path
+from lowdata.core.errors import LowdataError
+from lowdata.features.torch_legacy import LEGACY_MAGIC, load_legacy_state_dict
 
 
 def write_legacy(path, tensors: dict):

@@ -23,11 +23,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
 
-from .errors import LowdataError
+import numpy as np
+import pandas as pd
+
+from .book.params import CATEGORY, POLLUTION, PRESETS, WORKFLOW
+from .book.runner import build_book
+from .cluster import connect
+from .core.atomic import atomic_path, os_error_text
+from .core.errors import LowdataError
+from .data.augment import describe, policy_for, preview_grid
+from .data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
+from .data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
+from .data.mvtec import MVTEC_CATEGORIES, list_categories
+from .data.sources import SOURCES, available_categories, load_category
+from .detectors.registry import method_names, paper_methods
+from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_pollution_study
+from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
+from .experiments.study import StudyConfig, check_results_path, format_summary, parse_factors, parse_sizes, \
+    results_path, run_study
+from .features.backbones import DEFAULT_BACKBONE, backbone_names, load_backbone
+from .features.efficientnet_b4 import use_b4_weights
+from .features.encode import cache_for, encode
+from .inspection import model as inspection
+from .inspection.inputs import collect_images
+from .inspection.overlays import plan_overlays
+from .inspection.store import MODEL_FILE, check_model_folder, check_scores_output
+from .inspection.threshold import RULES as THRESHOLD_RULES
 
 
 def _format_warning(message, category, filename, lineno, line=None):
@@ -35,18 +61,9 @@ def _format_warning(message, category, filename, lineno, line=None):
 
 
 def _use_weights(args, backbone: str | None) -> None:
-    """``--weights PATH``: check Keras' EfficientNet-B4 weights file (md5) and put it where Keras looks,
-    for this process and (through ``$LOWDATA_B4_WEIGHTS``) the notebooks and workers it starts."""
-    from .backbones import B4, B4_WEIGHTS_ENV, install_b4_weights
-
-    path = getattr(args, "weights", None)
-    if path is None:
-        return
-    if backbone != B4:
-        raise LowdataError(f"--weights is for the {B4} backbone; {backbone} uses the ImageNet weights packaged with "
-                           "lowdata")
-    install_b4_weights(path)
-    os.environ[B4_WEIGHTS_ENV] = str(Path(path).expanduser().resolve())
+    """``--weights PATH`` (:func:`lowdata.features.efficientnet_b4.use_b4_weights`)."""
+    if getattr(args, "weights", None) is not None:
+        use_b4_weights(args.weights, backbone)
 
 
 def _wanted(args) -> list[str] | None:
@@ -54,11 +71,7 @@ def _wanted(args) -> list[str] | None:
 
 
 def cmd_encode(args) -> int:
-    from .backbones import load_backbone
-    from .dataset import load_category
-    from .encode import cache_for, encode
 
-    from .dataset import available_categories
 
     targets = available_categories(args.data, elpv=not args.no_elpv, categories=_wanted(args))
     datasets = [load_category(src, cat, root=args.data) for src, cat in targets]
@@ -89,7 +102,6 @@ def cmd_encode(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .download import MVTEC_SHA256, MVTEC_URL, download_mvtec
 
     sha = None if (args.sha256 or "").lower() == "none" else (args.sha256 or MVTEC_SHA256)
     found = download_mvtec(args.to, url=args.url or MVTEC_URL, sha256=sha, keep_archive=not args.remove_archive,
@@ -99,8 +111,6 @@ def cmd_download(args) -> int:
 
 
 def cmd_categories(args) -> int:
-    from .dataset import load_category
-    from .mvtec import list_categories
 
     found = list_categories(args.data)
     if not found:
@@ -112,17 +122,12 @@ def cmd_categories(args) -> int:
 
 
 def _category_data(args):
-    from .dataset import load_category
-
     source = args.source or ("mvtec" if args.data is not None else "elpv")
     # absolute paths: tasks may run in other processes or on other machines, from another folder
     return load_category(source, args.category, root=None if args.data is None else Path(args.data).resolve())
 
 
 def cmd_study(args) -> int:
-    from .augment import policy_for
-    from .study import StudyConfig, check_results_path, parse_factors, parse_sizes
-
     if args.out:
         check_results_path(args.out)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -140,12 +145,8 @@ def cmd_study(args) -> int:
 
 
 def _study(args, data, config, factors, runner) -> int:
-    from .backbones import load_backbone
-    from .encode import cache_for
-    from .study import format_summary, run_study
-
     backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
-    out = args.out or Path("data/results") / f"study-{data.source}-{data.category}-{backbone.name}.parquet"
+    out = args.out or results_path("data/results", data.source, data.category, backbone.name)
     print(f"{data.source}/{data.category}: {len(data.train)} training, {len(data.test)} test images; "
           f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
           f"(1 at the full size); "
@@ -159,16 +160,12 @@ def _study(args, data, config, factors, runner) -> int:
 
 
 def cmd_augment_preview(args) -> int:
-    from .atomic import atomic_path
-    from .augment import describe, policy_for, preview_grid
-    from .images import read_image, resize_rgb
-
     kind = args.out.suffix.lstrip(".").lower()
     if kind not in ("png", "jpg", "jpeg", "pdf", "svg"):
         raise LowdataError(f"--out {args.out}: give a .png, .jpg, .pdf or .svg file for the preview")
     data = _category_data(args)
     policy = policy_for(data.category, args.policy)
-    rng = __import__("numpy").random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed)
     picks = sorted(rng.choice(len(data.train), size=min(args.images, len(data.train)), replace=False))
     images = [resize_rgb(read_image(data.train[i].path), args.size) for i in picks]
     fig = preview_grid(images, policy, copies=args.copies, seed=args.seed,
@@ -180,20 +177,11 @@ def cmd_augment_preview(args) -> int:
 
 
 def _sroc_config(args):
-    from .refine import SROCConfig
-
-    default = {"zscore": 3.0, "quantile": 0.9, "chi2": 0.001}[args.rule] if args.rule in ("zscore", "quantile", "chi2") \
-        else 3.0
-    return SROCConfig(folds=args.folds, rule=args.rule, threshold=default if args.threshold is None else args.threshold,
-                      max_rounds=args.rounds, scorer=args.scorer, seed=args.seed).validate()
+    return sroc_config(folds=args.folds, rule=args.rule, threshold=args.threshold, max_rounds=args.rounds,
+                       scorer=args.scorer, seed=args.seed)
 
 
 def cmd_refine(args) -> int:
-    from .atomic import atomic_path
-    from .refine import refine_folder
-
-    from .images import IMAGE_EXTENSIONS
-
     for option, target in (("--keep-list", args.keep_list), ("--csv", args.csv)):
         if target is not None and (target.suffix.lower() in IMAGE_EXTENSIONS or target.is_dir()):
             raise LowdataError(f"{option} {target} is {'a folder' if target.is_dir() else 'named like an image'}: "
@@ -203,8 +191,7 @@ def cmd_refine(args) -> int:
     removed = df[df["verdict"] == "remove"]
     print(f"{len(df)} images; SROC ({_sroc_config(args).label()}, method {args.method}) would remove "
           f"{len(removed)}; nothing is deleted")
-    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 200,
-                                             "display.max_colwidth", 80):
+    with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 80):
         print((df if args.all else removed).round(3).to_string(index=False) if len(removed) or args.all else "")
     if args.keep_list:
         with atomic_path(args.keep_list) as tmp:
@@ -218,33 +205,26 @@ def cmd_refine(args) -> int:
 
 
 def cmd_pollution(args) -> int:
-    from .backbones import load_backbone
-    from .encode import cache_for
-    from .pollution import PollutionConfig, recovery, run_pollution_study
-    from .study import check_results_path, parse_factors
-
     if args.out:
         check_results_path(args.out)
     data = _category_data(args)
-    rates = tuple(_rate(r) for r in args.rates.split(","))
+    rates = tuple(parse_rate(r) for r in args.rates.split(","))
     config = PollutionConfig(methods=tuple(m.strip() for m in args.methods.split(",")), rates=rates, reps=args.reps,
                              factors=tuple(parse_factors(args.aug)), sroc=_sroc_config(args), seed=args.seed,
                              ablation_rate=None if args.no_ablation else args.ablation_rate)
     bb = load_backbone(args.backbone, args.input_size)
-    out = args.out or Path("data/results") / f"pollution-{data.source}-{data.category}-{args.backbone}.parquet"
+    out = args.out or results_path("data/results", data.source, data.category, args.backbone, "pollution")
     df = run_pollution_study(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
     rec = recovery(df)
-    with __import__("pandas").option_context("display.max_rows", 500, "display.width", 200):
+    with pd.option_context("display.max_rows", 500, "display.width", 200):
         print(rec.pivot_table(index=["method", "aug_factor", "rate"], columns="refinement", values="auroc").round(3))
     print(f"results: {out}; moved files: {out}.moved.csv")
     return 0
 
 
 def cmd_fit(args) -> int:
-    from .model import MODEL_FILE, check_model_folder, fit_model
-
     check_model_folder(args.out)  # before any encoding: a folder that is not a lowdata model is refused at once
-    model = fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
+    model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
                       progress=not args.no_progress)
@@ -264,23 +244,18 @@ def cmd_fit(args) -> int:
 
 
 def cmd_score(args) -> int:
-    import pandas as pd
-
-    from .atomic import atomic_path
-    from .model import check_scores_output, collect_images, load_model, plan_overlays
-
-    model = load_model(args.model, allow_other_version=args.allow_other_version)
+    model = inspection.load_model(args.model, allow_other_version=args.allow_other_version)
     _use_weights(args, model.meta["backbone"]["name"])
     fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "table")
     if fmt not in ("table", "csv", "json"):
         raise LowdataError(f"unknown output format {fmt!r}; choose csv or json (or give --format)")
-    if args.heatmaps and model.method != "padim":
-        raise LowdataError(f"heatmaps need a PaDiM model; {args.model} is {model.method}")
+    if args.heatmaps and not model.gives_maps:
+        raise LowdataError(f"heatmaps need a PaDiM model (a detector that gives maps); {args.model} is {model.method}")
     paths = collect_images(args.images)
     # every place written is checked before the first image is scored: nothing is lost, no work is wasted
     if args.out:
         check_scores_output(args.out, paths)
-    heatmaps = Path(args.heatmaps or "heatmaps") if model.method == "padim" and not args.no_heatmaps else None
+    heatmaps = Path(args.heatmaps or "heatmaps") if model.gives_maps and not args.no_heatmaps else None
     if heatmaps is not None:
         plan_overlays(heatmaps, paths, write=False)
     df, maps = model.score(paths, cache_dir=args.cache, progress=not args.no_progress, return_maps=True)
@@ -309,21 +284,7 @@ def cmd_score(args) -> int:
     return 0
 
 
-def _rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise LowdataError(f"pollution rate {text!r} is not a number") from None
-    return v / 100 if text.strip().endswith("%") else v
-
-
 def cmd_book(args) -> int:
-    import shlex
-
-    from .book import POLLUTION_PRESETS, PRESETS, WORKFLOW_PARAMS, build_book
-    from .dataset import available_categories
-    from .mvtec import MVTEC_CATEGORIES
-
     root = Path(args.root)
     if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
@@ -340,8 +301,8 @@ def cmd_book(args) -> int:
         print(f"absent: mvtec/{c} (not under {data})")
     if not targets:
         raise LowdataError("no category to run")
-    preset = PRESETS[args.preset]
-    given = {k: getattr(args, k) for k in ("sizes", "reps", "aug", "sweep", "augment_only")}
+    preset = CATEGORY.preset(args.preset)
+    given = {k: getattr(args, k) for k in preset}
     study = {k: preset[k] if v is None else v for k, v in given.items()}
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
@@ -349,8 +310,8 @@ def cmd_book(args) -> int:
     print(f"{len(targets)} categories: {', '.join(f'{s}/{c}' for s, c in targets)}; preset {args.preset}: "
           + ", ".join(f"{k}={v}" for k, v in study.items()), flush=True)
     command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
-    pollution = None if args.no_pollution else dict(POLLUTION_PRESETS[args.preset])
-    workflow = None if args.no_workflow else dict(WORKFLOW_PARAMS)
+    pollution = None if args.no_pollution else POLLUTION.preset(args.preset)
+    workflow = None if args.no_workflow else WORKFLOW.preset(args.preset)
     with _runner(args) as runner:
         run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
                          progress=not args.no_progress, pollution=pollution, workflow=workflow, runner=runner,
@@ -365,7 +326,6 @@ def cmd_book(args) -> int:
 
 def _runner(args):
     """The Dask runner of ``--scheduler`` (checked workers; the dashboard's address printed)."""
-    from .cluster import connect
 
     runner = connect(args.scheduler, cache_dir=args.cache, workers=args.workers)
     print(f"scheduler: {runner.describe()}", flush=True)
@@ -387,15 +347,15 @@ def _add_weights_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
-    p.add_argument("--source", choices=["mvtec", "elpv"], help="default: mvtec with --data, else elpv")
+    p.add_argument("--source", choices=list(SOURCES), help="default: mvtec with --data, else elpv")
     p.add_argument("--category", required=True, help="e.g. bottle (MVTec) or mono / poly (ELPV)")
     p.add_argument("--policy", help="augmentation policy: a Table 4 category, 'default', or a JSON file "
                                     "(default: the category's Table 4 policy, else 'default')")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .backbones import BACKBONES, DEFAULT_BACKBONE
-
+    backbones, methods = backbone_names(), method_names()
+    paper = ",".join(paper_methods())
     p = argparse.ArgumentParser(prog="lowdata", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -403,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", type=Path, help="root of an MVTec-layout folder whose categories are added")
     e.add_argument("--categories", help="comma-separated categories to encode (default: all)")
     e.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
-    e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    e.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
     e.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
     _add_weights_arg(e)
     e.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
@@ -426,10 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("study", help="the sample-size study of one category (resumable)")
     _add_data_args(st)
-    st.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    st.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
     st.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
     _add_weights_arg(st)
-    st.add_argument("--methods", default="knn,maha-emp,maha-lw,padim", help="comma-separated (default: all four)")
+    st.add_argument("--methods", default=paper, help=f"comma-separated, of {', '.join(methods)} (default: {paper})")
     st.add_argument("--sizes", default="auto", help="'auto' (5..50 by 5, then by 10, and the maximum) or e.g. 5,10,max")
     st.add_argument("--reps", type=int, default=5, help="replicates per sample size (default 5)")
     st.add_argument("--aug", default="0", help="augmentation factors, e.g. 0,10 (copies per training image)")
@@ -450,11 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", type=Path, help="MVTec-layout root whose categories are added (default $MVTEC_ROOT)")
     b.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
     b.add_argument("--categories", help="comma-separated categories to run (default: all available)")
-    b.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    b.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
     b.add_argument("--input-size", type=int)
     _add_weights_arg(b)
-    b.add_argument("--methods", default="knn,maha-emp,maha-lw,padim")
-    b.add_argument("--preset", choices=["default", "paper"], default="default",
+    b.add_argument("--methods", default=CATEGORY.default("methods"), help=f"of {', '.join(methods)}")
+    b.add_argument("--preset", choices=list(PRESETS), default=PRESETS[0],
                    help="study settings: 'default' (8 sizes, 3 replicates: minutes on ELPV) or 'paper' (the "
                         "paper's grid, 5 replicates, factors up to 20); the options below override it")
     b.add_argument("--sizes", help="e.g. 5,10,max or auto (default: the preset's)")
@@ -462,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--aug", help="augmentation factors for every method (default: the preset's, 0,10)")
     b.add_argument("--sweep", help="more factors, KNN and Mahalanobis only, for Figure 5 ('' for none)")
     b.add_argument("--augment-only", help="factors without the original images, for Figure 6 ('' for none)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--out", default="data/results", help="results folder (default data/results)")
+    b.add_argument("--seed", type=int, default=CATEGORY.default("seed"))
+    b.add_argument("--out", default=CATEGORY.default("out_dir"), help=f"results folder (default {CATEGORY.default('out_dir')})")
     b.add_argument("--cache", type=Path)
     b.add_argument("--root", default=".", help="the book's root, with _config.yml and _toc.yml (default .)")
     b.add_argument("--no-build", action="store_true", help="run the notebooks only")
@@ -486,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_augment_preview)
     def sroc_args(q):
         q.add_argument("--folds", type=int, default=5, help="out-of-fold scoring folds (default 5)")
-        q.add_argument("--rule", default="zscore", choices=["zscore", "quantile", "chi2"],
+        q.add_argument("--rule", default="zscore", choices=list(SROC_RULES),
                        help="removal rule (default zscore)")
         q.add_argument("--threshold", type=float,
                        help="zscore: robust z cut (default 3); quantile: q (default 0.9); chi2: alpha (default 0.001)")
@@ -494,14 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--scorer", help="detector that judges the training images (default: the method)")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--cache", type=Path)
-        q.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+        q.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
         q.add_argument("--input-size", type=int)
         _add_weights_arg(q)
         q.add_argument("--no-progress", action="store_true")
 
     r = sub.add_parser("refine", help="list the images SROC would remove from a folder of training images")
     r.add_argument("folder", type=Path)
-    r.add_argument("--method", default="maha-lw", help="knn, maha-emp, maha-lw or padim (default maha-lw)")
+    r.add_argument("--method", default="maha-lw", help=f"{', '.join(methods)} (default maha-lw)")
     r.add_argument("--keep-list", type=Path, help="write the kept images' paths to this file (nothing is deleted)")
     r.add_argument("--csv", type=Path, help="write every image's score and verdict to this CSV")
     r.add_argument("--all", action="store_true", help="print every image, not only the removed ones")
@@ -511,16 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit an inspection model on a folder of good images (5 or more) and save it")
     f.add_argument("folder", type=Path, help="folder of good images (no defects)")
     f.add_argument("--out", type=Path, required=True, help="model folder to write (model.json + detector-*.npz)")
-    f.add_argument("--method", default="maha-lw", choices=["knn", "maha-emp", "maha-lw", "padim"],
+    f.add_argument("--method", default="maha-lw", choices=methods,
                    help="detector (default maha-lw; padim gives heatmaps)")
-    f.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=BACKBONES)
+    f.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
     f.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
     _add_weights_arg(f)
     f.add_argument("--aug", default="none", help="augmentation policy: none (default), default, a Table 4 "
                                                  "category (e.g. bottle) or a .json policy file")
     f.add_argument("--copies", type=int, default=10, help="augmented copies per image with --aug (default 10)")
     f.add_argument("--fpr", type=float, help="target false-positive rate of the threshold (default 0.05)")
-    f.add_argument("--threshold-rule", choices=["lognormal", "conformal", "chi2"],
+    f.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES),
                    help="how the threshold is set from the good images (default lognormal; see the book)")
     f.add_argument("--folds", type=int, help="out-of-fold scoring folds (default: leave-one-out up to 10 images)")
     f.add_argument("--seed", type=int, default=0, help="seed of the folds and the augmented copies (default 0)")
@@ -546,10 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     po = sub.add_parser("pollution", help="polluted training sets: robustness and refinement study of a category")
     _add_data_args(po)
-    po.add_argument("--methods", default="knn,maha-lw,padim")
-    po.add_argument("--rates", default="0,0.025,0.05,0.1,0.15,0.2", help="pollution rates in [0, 1) (or 10%%)")
-    po.add_argument("--reps", type=int, default=3)
-    po.add_argument("--aug", default="0,10", help="augmentation factors (PaDiM: 0 only)")
+    po.add_argument("--methods", default=",".join(PollutionConfig.methods), help=f"of {', '.join(methods)}")
+    po.add_argument("--rates", default=",".join(f"{r:g}" for r in PollutionConfig.rates),
+                    help="pollution rates in [0, 1) (or 10%%)")
+    po.add_argument("--reps", type=int, default=PollutionConfig.reps)
+    po.add_argument("--aug", default=",".join(map(str, PollutionConfig.factors)),
+                    help="augmentation factors (detectors that consume maps, PaDiM: 0 only)")
     po.add_argument("--ablation-rate", type=float, default=0.1, help="rate of the SROC ablation (default 0.1)")
     po.add_argument("--no-ablation", action="store_true")
     po.add_argument("--out", type=Path)
@@ -580,8 +542,6 @@ def main(argv: list[str] | None = None) -> int:
 def _error_line(exc: BaseException) -> str:
     """The one line printed for an error: the message of lowdata's own errors; for others what happened,
     where, and how to see more."""
-    from .atomic import os_error_text
-
     if isinstance(exc, LowdataError):
         return " ".join(str(exc).split("\n"))
     if isinstance(exc, MemoryError):

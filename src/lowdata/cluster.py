@@ -33,23 +33,19 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .atomic import os_error_text
-from .errors import LowdataError
+from tqdm import tqdm
+
+from . import __version__
+from .core.atomic import os_error_text
+from .core.errors import LowdataError
+from .core.machine import usable_cpus
+from .features.cache import default_cache_root
 
 SCHEDULER_ENV = "LOWDATA_SCHEDULER"
 CONNECT_TIMEOUT_S = 5.0
-
-
-def usable_cpus() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def default_workers() -> int:
@@ -191,12 +187,9 @@ def connect(scheduler: str | None = None, *, cache_dir: str | Path | None = None
 
 def probe_worker(cache_root: str | None, version: str) -> str:
     """Run on each worker: '' when it can run lowdata tasks, else what is missing."""
-    import lowdata
-    from .cache import default_cache_root
-
     problems = []
-    if lowdata.__version__ != version:
-        problems.append(f"lowdata {lowdata.__version__} is installed, not {version}")
+    if __version__ != version:
+        problems.append(f"lowdata {__version__} is installed, not {version}")
     root = Path(cache_root) if cache_root else default_cache_root()
     if not root.is_absolute():
         problems.append(f"the cache folder {root} is relative: give an absolute --cache that every worker shares")
@@ -213,9 +206,6 @@ def probe_worker(cache_root: str | None, version: str) -> str:
 
 def check_workers(runner: Runner, cache_dir: str | Path | None = None) -> None:
     """Every worker must have this lowdata version and reach the cache folder: a clear error otherwise."""
-    from . import __version__
-    from .cache import default_cache_root
-
     if runner.client is None:
         return
     root = str(Path(cache_dir).resolve()) if cache_dir is not None else str(default_cache_root().resolve())
@@ -252,8 +242,6 @@ def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", pro
     """Run ``tasks`` (serially in order, or on the cluster as their dependencies allow) and return one
     :class:`TaskResult` per task, in the given order. ``on_result`` is called in this process as each
     result arrives (e.g. to journal it). Failures do not stop the other tasks."""
-    from tqdm import tqdm
-
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise LowdataError(f"task names must be unique: {names}")
@@ -322,11 +310,3 @@ def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", pro
                 else:
                     finish(TaskResult(name, "failed", error=_describe_error(fut.exception()), seconds=secs))
     return [results[n] for n in names]
-
-
-@lru_cache(maxsize=4)
-def worker_backbone(name: str, input_size: int | None):
-    """The backbone, built once per worker process (building one takes seconds)."""
-    from .backbones import load_backbone
-
-    return load_backbone(name, input_size)

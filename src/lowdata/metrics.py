@@ -16,19 +16,26 @@ sample sizes, with ``A_i`` the AUC at ``N_i`` averaged over replicates. With ``x
 * Example (tests/test_metrics.py): ``N = 5, 10, 20`` with ``A = 0.6, 0.8, 1.0`` gives
   ``x = 0.25, 0.5, 1``; trapezoids ``0.25 * 0.7 + 0.5 * 0.9 = 0.625``; divided by ``0.75``: ``0.8333``.
 
-**Pixel AUROC** (PaDiM only, where ground-truth masks exist): every pixel of every test image at
-the heatmap's resolution, masks resized to it with nearest-neighbour sampling; good images count
-with all-zero masks.
+**Pixel AUROC** (detectors that give maps, where ground-truth masks exist): every pixel of every test
+image at the heatmap's resolution, masks resized to it with nearest-neighbour sampling; good images
+count with all-zero masks.
+
+**The per-fit metrics** (:data:`METRICS`): every fit of a study gets one column per registered metric,
+computed from what the fit gives: the test labels and the anomaly scores (``needs="scores"``), or the
+ground-truth masks and the heatmaps (``needs="maps"``: only for detectors that give maps, on data with
+masks; NaN elsewhere). A new metric is one function and one :func:`register_metric` line; a resumed study
+computes it for the rows it already has.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .errors import LowdataError
+from .core.errors import LowdataError
 
 
 def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -78,3 +85,50 @@ def pixel_auroc(masks: np.ndarray, heatmaps: np.ndarray) -> float:
     if y.all() or not y.any():
         return float("nan")
     return float(roc_auc_score(y, heatmaps.ravel()))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # the results table's column
+    fn: Callable  # fn(labels, scores) for needs "scores"; fn(masks, heatmaps) for needs "maps"
+    needs: str  # "scores" or "maps"
+    label: str
+
+
+#: column -> metric, in the order of the results table
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, fn: Callable, *, needs: str = "scores", label: str | None = None) -> None:
+    """Compute ``fn`` for every fit of a study, into the column ``name`` (see the module docstring)."""
+    if needs not in ("scores", "maps"):
+        raise LowdataError(f"register_metric({name!r}): needs must be 'scores' or 'maps', not {needs!r}")
+    METRICS[name] = Metric(name, fn, needs, label or name)
+
+
+register_metric("auroc", image_auroc, needs="scores", label="image AUROC")
+register_metric("pixel_auroc", pixel_auroc, needs="maps", label="pixel AUROC")
+
+
+def metric_names() -> list[str]:
+    return list(METRICS)
+
+
+def applies(metric: Metric, gives_maps: bool, has_masks: bool) -> bool:
+    """Whether a fit of a detector can have this metric (a maps metric needs maps and masks)."""
+    return metric.needs == "scores" or (gives_maps and has_masks)
+
+
+def fit_metrics(labels, scores, *, masks=None, heatmaps: Callable[[], np.ndarray] | None = None) -> dict[str, float]:
+    """Every registered metric of one fit: ``scores`` against ``labels``; the maps metrics from ``masks``
+    and ``heatmaps()`` (made once, only when a maps metric applies), else NaN."""
+    out, heat = {}, None
+    for m in METRICS.values():
+        if m.needs == "scores":
+            out[m.name] = m.fn(labels, scores)
+        elif masks is not None and heatmaps is not None:
+            heat = heatmaps() if heat is None else heat
+            out[m.name] = m.fn(masks, heat)
+        else:
+            out[m.name] = float("nan")
+    return out

@@ -1,0 +1,119 @@
+"""A category's page (``notebooks/category.ipynb``): its checked parameters, its studies, its tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.augment import describe, policy_for
+from ..data.sources import load_category, source_label
+from ..detectors.registry import method_spec
+from ..experiments.study import StudyConfig, parse_factors, parse_sizes, results_path, run_study
+from ..features.backbones import load_backbone
+from ..features.encode import cache_for
+from .params import CATEGORY
+
+
+@dataclass
+class CategoryParams:
+    data_root: str | None
+    category: str
+    backbone: str
+    input_size: int | None
+    methods: str
+    sizes: str  # "auto" or e.g. "5,10,max" (a single int is accepted)
+    reps: int
+    aug: str  # e.g. "0,10" (a single int is accepted)
+    sweep: str  # more factors for KNN and Mahalanobis only (Figure 5), e.g. "1,5"; "" for none
+    augment_only: str  # factors without the original images (Figure 6), e.g. "1"; "" for none
+    out_dir: str
+    cache_dir: str | None
+    seed: int
+    progress: bool = False  # progress bars on the notebook's stderr (the runner shows them live)
+
+    @property
+    def source(self) -> str:
+        return "elpv" if self.data_root is None else "mvtec"
+
+    @property
+    def out(self) -> Path:
+        return results_path(self.out_dir, self.source, self.category, self.backbone)
+
+
+def category_params(**values) -> CategoryParams:
+    """The notebook's parameters, checked: a wrong type or an unknown name raises :class:`LowdataError`."""
+    values.setdefault("progress", False)
+    CATEGORY.check(values)
+    # methods, factors, replicates and seed: the study's own checks, before anything slow
+    for name in ("sizes", "aug", "sweep", "augment_only"):  # papermill -p aug 0 gives an int
+        values[name] = str(values[name])
+    StudyConfig(methods=[m.strip() for m in values["methods"].split(",")], sizes=[], reps=values["reps"],
+                factors=parse_factors(values["aug"]), augment_only=_factors(values["augment_only"]),
+                seed=values["seed"]).validate()
+    _factors(values["sweep"])
+    return CategoryParams(**values)
+
+
+def _factors(spec: str) -> list[int]:
+
+    return parse_factors(spec) if spec.strip() else []
+
+
+def study_configs(p: CategoryParams, n_pool: int):
+    """The category's studies: every method with ``aug`` and ``augment_only``; KNN and Mahalanobis
+    with the ``sweep`` factors."""
+    methods = [m.strip() for m in p.methods.split(",")]
+    sizes = parse_sizes(p.sizes, n_pool)
+    configs = [StudyConfig(methods=methods, sizes=sizes, reps=p.reps, factors=parse_factors(p.aug),
+                           augment_only=_factors(p.augment_only), seed=p.seed)]
+    sweep = [f for f in _factors(p.sweep) if f not in configs[0].factors]
+    pooled = [m for m in methods if method_spec(m).consumes == "pooled"]  # the paper leaves PaDiM out of Figure 5
+    if sweep and pooled:
+        configs.append(StudyConfig(methods=pooled, sizes=sizes, reps=p.reps, factors=sweep, seed=p.seed))
+    for c in configs:
+        c.validate()
+    return configs
+
+
+def run_category(p: CategoryParams, progress: bool | None = None) -> pd.DataFrame:
+    """Run (or resume) the study of ``p.category``; returns this run's rows."""
+    data = load_category(p.source, p.category, root=p.data_root)
+    configs = study_configs(p, len(data.train))
+    backbone = load_backbone(p.backbone, p.input_size)
+    cache = cache_for(backbone, p.cache_dir)
+    progress = p.progress if progress is None else progress
+    return pd.concat([run_study(data, backbone, cache, c, p.out, progress=progress) for c in configs],
+                     ignore_index=True)
+
+
+def category_overview(p: CategoryParams, results: pd.DataFrame) -> pd.DataFrame:
+    """The category's data and the study's settings, as a two-column table for its page."""
+    data = load_category(p.source, p.category, root=p.data_root)
+    counts = data.counts()
+    pol = policy_for(p.category)
+    sizes = sorted(results["n_train"].unique()) if len(results) else []
+    settings = sorted({(int(f), bool(o)) for f, o in zip(results["aug_factor"], results["augment_only"])})
+    rows = {"data": f"{source_label(p.source)}: {p.category}"
+                    + (f" ({p.data_root})" if p.data_root else " (PyPI package elpv-dataset)"),
+            "training images (good)": len(data.train),
+            "test images": ", ".join(f"{v} {k}" for k, v in counts.items() if k != "train/good"),
+            "backbone": results["backbone"].iloc[0] if len(results) else p.backbone,
+            "methods": p.methods, "sizes N": ", ".join(map(str, sizes)),
+            "replicates": f"{p.reps} (1 at the full training set)",
+            "augmentation": ", ".join(("x%d only" % f) if o else (f"x{f}" if f else "none") for f, o in settings),
+            "augmentation policy": f"{pol.name}: {describe(pol)}",
+            "seeds": f"subsets {p.seed}, augmentation {int(results['aug_seed'].iloc[0]) if len(results) else 0}",
+            "fits": len(results)}
+    return pd.DataFrame({"": list(rows.values())}, index=list(rows))
+
+
+def fit_times(results: pd.DataFrame) -> pd.DataFrame:
+    """Median fit and score seconds per method and setting, at N = 10 and the full training set."""
+    rows = results[(results["n_train"] == 10) | (results["n_train"] == results["n_pool"])]
+    rows = rows.assign(N=["max" if n == m else str(n) for n, m in zip(rows["n_train"], rows["n_pool"])],
+                       setting=[f"x{f} only" if o else (f"x{f}" if f else "none")
+                                for f, o in zip(rows["aug_factor"], rows["augment_only"])])
+    return rows.pivot_table(index=["method", "setting"], columns="N", values=["fit_seconds", "score_seconds"],
+                            aggfunc="median").round(3)

@@ -1,0 +1,67 @@
+"""The book's figures of images: augmented copies of a category's images, and Figure 2's PaDiM heatmaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.augment import policy_for, preview_grid
+from ..data.dataset import load_mask
+from ..data.images import read_image, resize_rgb
+from ..data.sources import load_category
+from ..detectors.registry import make_detector
+from ..features.backbones import load_backbone
+from ..features.encode import cache_for, encode
+from ..metrics import image_auroc
+
+
+def augmentation_preview(source: str, category: str, root: str | Path | None = None, images: int = 3,
+                         copies: int = 5, size: int = 380, seed: int = 0):
+    """A grid of augmented copies of a few training images of the category (its policy), as a Figure."""
+
+    data = load_category(source, category, root=root)
+    picks = sorted(np.random.default_rng(seed).choice(len(data.train), size=min(images, len(data.train)),
+                                                      replace=False))
+    imgs = [resize_rgb(read_image(data.train[i].path), size) for i in picks]
+    return preview_grid(imgs, policy_for(category), copies=copies, seed=seed,
+                        titles=[data.train[i].path.name for i in picks])
+
+
+def padim_examples(source: str, category: str, root: str | Path | None, backbone: str, input_size: int | None = None,
+                   cache_dir: str | Path | None = None, anomalous: int = 4, good: int = 1, seed: int = 0,
+                   progress: bool = False) -> dict:
+    """Figure 2's material: PaDiM (Ledoit-Wolf) fitted on the category's whole training set, and
+    heatmaps of ``anomalous`` defective and ``good`` normal test images drawn with ``seed`` (one per
+    defect type first). Returns images, heatmaps, masks (or None), titles and the image AUROC."""
+
+    data = load_category(source, category, root=root)
+    bb = load_backbone(backbone, input_size)
+    cache = cache_for(bb, cache_dir)
+    train = encode(bb, [s.path for s in data.train], cache, progress=progress, desc=f"{category} train")
+    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test")
+    det = make_detector("padim").fit(train)
+    scores, maps = det.scores_and_maps(test)
+    labels = data.test_labels
+    rng = np.random.default_rng(seed)
+    bad = [i for i in range(len(data.test)) if labels[i]]
+    by_kind: dict[str, list[int]] = {}
+    for i in rng.permutation(bad):
+        by_kind.setdefault(data.test[i].defect_type, []).append(int(i))
+    picks = []
+    while len(picks) < min(anomalous, len(bad)):  # round robin over defect types
+        for kind in sorted(by_kind):
+            if by_kind[kind] and len(picks) < anomalous:
+                picks.append(by_kind[kind].pop(0))
+    goods = [int(i) for i in rng.permutation([i for i in range(len(data.test)) if not labels[i]])[:good]]
+    chosen = picks + goods
+    size = 256
+    heat = det.heatmaps(size=size, maps=maps[chosen])
+    images = [resize_rgb(read_image(data.test[i].path), size) for i in chosen]
+    masks = None
+    if any(data.test[i].mask_path is not None for i in chosen):
+        masks = np.stack([load_mask(data.test[i], (size, size)) for i in chosen])
+    titles = [f"{data.test[i].defect_type} ({scores[i]:.0f})" for i in chosen]
+    return {"images": images, "heatmaps": heat, "masks": masks, "titles": titles,
+            "auroc": image_auroc(labels, scores), "threshold_note": f"score = max of the map; "
+            f"good test images score {np.median(scores[labels == 0]):.0f} (median)"}

@@ -1,0 +1,240 @@
+"""The book's runner: every notebook executed by papermill, then Jupyter Book 1.x.
+
+:func:`build_book` runs every category notebook (``notebooks/category.ipynb``, once per category), the
+pollution and workflow chapters' notebooks, then the summary notebooks (:data:`SUMMARY_NOTEBOOKS`) on all
+results, then Jupyter Book 1.x, which renders the executed notebooks without executing anything. A page
+the previous run made with the same template, parameters and package code is kept (:func:`notebook_digest`).
+Every run leaves its record (command, settings, per-notebook status and timings) in
+``book/results/run.json``. The parameters each notebook takes, and the presets, are
+:mod:`lowdata.book.params`'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+
+from ..cluster import Runner, Task, run_tasks
+from ..core.atomic import atomic_path
+from ..core.errors import LowdataError
+from ..data.sources import source_label
+from .params import SUMMARY, SUMMARY_NOTEBOOKS
+from .record import environment, read_run, write_run
+
+REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/runner.py -> the repository
+
+
+def _template(name: str) -> Path:
+    return REPO / "notebooks" / f"{name}.ipynb"
+
+
+def _retitle(page: Path, title: str, failure: str | None) -> None:
+    """The executed page's first heading becomes ``title`` (the book's toc shows it); a failed study
+    gets a warning under it. Written atomically."""
+
+    nb = nbformat.read(page, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    lines = first.source.split("\n")
+    first.source = "\n".join([f"# {title}"] + lines[1:])
+    if failure:
+        note = nbformat.v4.new_markdown_cell(f"```{{warning}}\nThis study failed, so its results are missing from "
+                                             f"the summary tables and figures:\n\n`{failure}`\n```")
+        nb.cells.insert(nb.cells.index(first) + 1, note)
+    with atomic_path(page) as tmp:
+        nbformat.write(nb, tmp)
+
+
+def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: str | None = None,
+                     live_stderr: bool = False) -> dict:
+    """Execute ``notebooks/<name>.ipynb`` into ``page`` with papermill; the page keeps the outputs (and
+    the error, if any). ``live_stderr``: the kernel's stderr (progress bars) is echoed as it comes.
+    Returns status, error and seconds."""
+    t0 = time.perf_counter()
+    page.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(_template(name)), str(page), parameters=parameters, progress_bar=False,
+                                   cwd=str(cwd), kernel_name="python3",
+                                   stderr_file=sys.stderr if live_stderr else None)
+        status, why = "done", ""
+    except papermill.PapermillExecutionError as exc:  # the executed notebook, with its error, is the page
+        status, why = "failed", f"{exc.ename}: {exc.evalue}"
+    if title is not None:
+        _retitle(page, title, why or None)
+    return {"status": status, "error": why, "seconds": time.perf_counter() - t0, "page": str(page)}
+
+
+def code_digest() -> str:
+    """SHA-256 of the lowdata package's source files: a changed package re-executes every notebook."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def notebook_digest(template: str, params: dict) -> str:
+    """What a notebook page depends on: its template, its parameters (progress aside) and the package code."""
+    h = hashlib.sha256(_template(template).read_bytes())
+    h.update(json.dumps({k: v for k, v in params.items() if k != "progress"}, sort_keys=True, default=str).encode())
+    h.update(code_digest().encode())
+    return h.hexdigest()
+
+
+def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+                  title: str, subdir: str, progress: bool = True, runner=None,
+                  previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<subdir>/<source>-<category>.ipynb``,
+    as tasks of ``runner`` (:mod:`lowdata.cluster`; ``None``: serially here). Pages of categories not in
+    ``targets`` are removed. A page that the ``previous`` run (page -> its report) executed successfully with
+    the same template, parameters and package code is kept as it is, not executed again. ``title`` is
+    formatted with ``source`` (its label) and ``category``. One report per target: status (``done`` or
+    ``failed``: a study that failed on its page, or a task that failed), error, seconds, page, digest."""
+    runner = runner or Runner("none")
+    book_root = Path(book_root)
+    out_dir = book_root / "book" / subdir
+    wanted = {f"{s}-{c}.ipynb" for s, c in targets}
+    for old in sorted(out_dir.glob("*.ipynb")):  # generated pages of categories not in this run
+        if old.name not in wanted:
+            old.unlink()
+            print(f"removed the page of a category not in this run: {old}")
+    # the notebooks' own progress bars go to this terminal when they cannot interleave: serially, or on a
+    # single local worker (its output is this process's terminal)
+    live = progress and (runner.serial or (runner.cluster is not None and runner.workers == 1))
+    report, tasks = {}, []
+    for source, category in targets:
+        page = out_dir / f"{source}-{category}.ipynb"
+        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
+             "progress": live}
+        digest = notebook_digest(template, p)
+        before = (previous or {}).get(str(page))
+        entry = {"source": source, "category": category, "page": str(page), "digest": digest}
+        if before and before.get("status") == "done" and before.get("digest") == digest and page.is_file():
+            report[(source, category)] = {**entry, "status": "done", "error": "", "seconds": 0.0, "reused": True}
+            print(f"{template} {source}/{category}: unchanged since the last run, page kept")
+            continue
+        report[(source, category)] = entry
+        tasks.append(Task(f"{template} {source}/{category}", execute_notebook, (template, page, p, book_root),
+                          {"title": title.format(source=source_label(source), category=category),
+                           "live_stderr": live}))
+    for t, r in zip(tasks, run_tasks(runner, tasks, desc=f"{template} notebooks", progress=progress)):
+        key = tuple(t.name.split(" ", 1)[1].split("/", 1))
+        if r.status == "done":
+            report[key].update(r.value, reused=False)
+        else:
+            report[key].update(status="failed", error=r.error, seconds=r.seconds, reused=False)
+    return [report[t] for t in targets]
+
+
+def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
+                           params: dict, progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/category.ipynb`` with papermill once per target into
+    ``<book_root>/book/categories/<source>-<category>.ipynb``; a failed study gets a page saying so."""
+    return run_notebooks("category", targets, data_root, book_root, params, "{source}: {category}", "categories",
+                         progress, runner, previous)
+
+
+def heatmap_target(targets: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The category of Figure 2: the paper's hazelnut if present, else the first MVTec-layout category
+    (it has defect masks to compare with), else the first one."""
+    mvtec = [c for s, c in targets if s == "mvtec"]
+    if "hazelnut" in mvtec:
+        return ("mvtec", "hazelnut")
+    if mvtec:
+        return ("mvtec", mvtec[0])
+    return targets[0] if targets else None
+
+
+def run_chapter_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path,
+                          params: dict, title: str, progress: bool = True, runner=None,
+                          previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<template>/<source>-<category>.ipynb``
+    (the pollution and workflow chapters); see :func:`run_notebooks`."""
+    return run_notebooks(template, targets, data_root, book_root, params, title, template, progress, runner, previous)
+
+
+def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+                            progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
+    """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
+    return run_chapter_notebooks("pollution", targets, data_root, book_root, params,
+                                 "Polluted training sets: {source} {category}", progress, runner, previous)
+
+
+def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
+               *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
+               pollution: dict | None = None, workflow: dict | None = None, runner=None, rerun: bool = False) -> dict:
+    """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
+    for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
+    summary notebooks, then (``build``) Jupyter Book 1.x. The per-category notebooks are tasks of
+    ``runner`` (:func:`lowdata.cluster.connect`; ``None``: serial, here): in parallel on a Dask cluster.
+    A page the previous run made with the same template, parameters and code is kept, unless ``rerun``.
+    Returns the run record, also written to ``<book_root>/book/results/run.json``."""
+    book_root = Path(book_root).resolve()
+    t0 = time.perf_counter()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results_dir = book_root / "book" / "results"
+    previous = {}
+    if not rerun and (results_dir / "run.json").is_file():
+        try:
+            old = read_run(results_dir / "run.json")
+            previous = {r["page"]: r for part in ("categories", "pollution", "workflow") for r in old.get(part, [])
+                        if isinstance(r, dict) and "page" in r}
+        except (LowdataError, ValueError, KeyError, TypeError):
+            previous = {}
+
+    def show(part, reports):
+        for r in reports:
+            print(f"{part}{r['source']}/{r['category']}: {r['status']}"
+                  + (" (unchanged, kept)" if r.get("reused") else f" in {r['seconds']:.0f} s")
+                  + (f" ({r['error']})" if r["error"] else ""), flush=True)
+
+    report = run_category_notebooks(targets, data_root, book_root, params, progress=progress, runner=runner,
+                                    previous=previous)
+    show("", report)
+    shared = {k: params[k] for k in ("backbone", "input_size", "out_dir", "cache_dir", "seed")}
+    done = [(r["source"], r["category"]) for r in report if r["status"] == "done"]
+    report_p = run_pollution_notebooks(done if pollution is not None else [], data_root, book_root,
+                                       {**(pollution or {}), **shared}, progress=progress, runner=runner,
+                                       previous=previous)
+    show("pollution ", report_p)
+    report_w = run_chapter_notebooks("workflow", done if workflow is not None else [], data_root, book_root,
+                                     {**(workflow or {}), **shared}, "Workflow: {source} {category}", progress,
+                                     runner, previous)
+    show("workflow ", report_w)
+    run_file = results_dir / "run.json"
+    run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
+           else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "absent": list(absent), "environment": environment(),
+           "scheduler": "none" if runner is None else runner.describe(),
+           "summaries": [], "categories_seconds": time.perf_counter() - t0}
+    write_run(run_file, run)
+    heat = heatmap_target([(r["source"], r["category"]) for r in report if r["status"] == "done"])
+    summary = SUMMARY.check({"results_dir": params["out_dir"], "run_file": str(run_file), "backbone": params["backbone"],
+                             "input_size": params["input_size"], "cache_dir": params["cache_dir"], "seed": params["seed"],
+                             "heat_source": heat[0] if heat else "", "heat_category": heat[1] if heat else "",
+                             "data_root": None if data_root is None else str(data_root)})
+    for name in SUMMARY_NOTEBOOKS:
+        if name == "reproduction":  # its page shows the record, with every timing so far
+            run["summaries_seconds"] = sum(x["seconds"] for x in run["summaries"])
+            write_run(run_file, run)
+        r = execute_notebook(name, results_dir / f"{name}.ipynb", summary, book_root)
+        run["summaries"].append({"notebook": name, **r})
+        print(f"summary {name}: {r['status']} in {r['seconds']:.0f} s" + (f" ({r['error']})" if r["error"] else ""),
+              flush=True)
+    if build:
+        t1 = time.perf_counter()
+        jb = Path(sys.executable).with_name("jupyter-book")
+        done = subprocess.run([str(jb), "build", str(book_root)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LowdataError(f"jupyter-book build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        run["build_seconds"] = time.perf_counter() - t1
+        print(f"book: {book_root / '_build' / 'html' / 'index.html'} (built in {run['build_seconds']:.0f} s)")
+    run["total_seconds"] = time.perf_counter() - t0
+    write_run(run_file, run)
+    return run

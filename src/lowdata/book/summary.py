@@ -1,0 +1,81 @@
+"""The summary pages' material: every category's results, the run's record as a table, and what produced them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.errors import LowdataError
+from ..data.sources import source_label
+from ..experiments.study import read_results, result_columns
+from ..features.backbones import default_input_size
+from .plots import curve_panels
+
+
+def load_results(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,
+                 run: dict | None = None) -> pd.DataFrame:
+    """The study tables ``study-*.parquet`` in ``out_dir`` as one table: rows of ``backbone`` at
+    ``input_size`` (default 380) if a backbone is given, and, with a runner's record ``run``, only the
+    categories whose study that run completed (a failed one is reported, not averaged in)."""
+    files = sorted(Path(out_dir).glob("study-*.parquet"))
+    parts = [read_results(f) for f in files]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=result_columns())
+    if backbone is not None:
+        size = input_size or default_input_size(backbone)
+        df = df[df["backbone"].astype(str).str.startswith(f"{backbone}-{size}px-")]
+    if run and run.get("categories") is not None:
+        done = {(r["source"], r["category"]) for r in run["categories"] if r["status"] == "done"}
+        df = df[[(s, c) in done for s, c in zip(df["source"], df["category"])]]
+    return df.reset_index(drop=True)
+
+
+def run_status(run: dict, results: pd.DataFrame) -> pd.DataFrame:
+    """One row per category: done / failed (with the error) / absent, and how many result rows it has."""
+    rows = []
+    for r in run.get("categories", []):
+        n = int(((results["source"] == r["source"]) & (results["category"] == r["category"])).sum()) if len(results) else 0
+        rows.append({"category": f"{r['source']}/{r['category']}", "study": r["status"], "result rows": n,
+                     "minutes": round(r["seconds"] / 60, 1), "error": r["error"]})
+    for c in run.get("absent", []):
+        rows.append({"category": f"mvtec/{c}", "study": "absent", "result rows": 0, "minutes": None,
+                     "error": "not under the MVTec root" if run.get("data_root") else "no MVTec root given"})
+    if not rows and len(results):  # a notebook run by hand, without the runner's record
+        for (s, c), g in results.groupby(["source", "category"]):
+            rows.append({"category": f"{s}/{c}", "study": "results found", "result rows": len(g), "minutes": None,
+                         "error": ""})
+    return pd.DataFrame(rows, columns=["category", "study", "result rows", "minutes", "error"]).set_index("category")
+
+
+def describe_results(results: pd.DataFrame) -> str:
+    """One paragraph (Markdown) saying what produced our numbers: data, backbone, sizes, replicates, seeds."""
+    if results.empty:
+        return "**No study results were found**, so every table below has the paper's values only."
+    parts = []
+    for source, g in results.groupby("source", sort=True):
+        cats = sorted(g["category"].unique())
+        parts.append(f"{source_label(source)} ({len(cats)} categor{'y' if len(cats) == 1 else 'ies'}: "
+                     f"{', '.join(cats)})")
+    backbones = ", ".join(sorted(results["backbone"].unique()))
+    reps = int(results.groupby(["category", "method", "n_train", "aug_factor", "augment_only"])["replicate"]
+               .nunique().max())
+    seeds = ", ".join(map(str, sorted(results["seed"].unique())))
+    not_paper = "" if set(results["source"]) == {"mvtec"} and backbones.startswith("efficientnet-b4") else \
+        " **These are not the paper's data and backbone** (MVTec AD's 15 categories with EfficientNet-B4): " \
+        "our numbers show the same protocol on what was available here, so a difference from the paper is " \
+        "not, by itself, a failure to reproduce."
+    return (f"Ours: {'; '.join(parts)}; backbone {backbones}; up to {reps} replicates per size; subset seed "
+            f"{seeds}; image AUROC.{not_paper} Group values are plain means over the categories we have "
+            "(the row says how many of the paper's); `diff` is ours minus the paper's.")
+
+
+def curves(results: pd.DataFrame, **kwargs):
+    """:func:`lowdata.plots.curve_panels` for a summary page: when the results have nothing for the
+    figure (no category ran, or none with these settings), a Markdown note saying so instead."""
+    from IPython.display import Markdown
+
+
+    try:
+        return curve_panels(results, **kwargs)
+    except LowdataError as exc:
+        return Markdown(f"*No figure: {exc}.*")

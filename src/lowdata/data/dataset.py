@@ -1,0 +1,63 @@
+"""What a category of an inspection data set holds: normal training images and a labelled test set.
+
+Both sources (:mod:`lowdata.data.mvtec` for any folder in the MVTec AD layout, :mod:`lowdata.data.elpv`
+for the ELPV solar cells) return a :class:`CategoryData`; :func:`lowdata.data.sources.load_category`
+picks the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..core.errors import LowdataError
+
+NORMAL = "good"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image: ``label`` 0 normal, 1 anomalous; ``defect_type`` ``'good'`` for normal images."""
+
+    path: Path
+    label: int
+    defect_type: str = NORMAL
+    mask_path: Path | None = None
+
+
+@dataclass
+class CategoryData:
+    source: str
+    category: str
+    train: list[Sample]
+    test: list[Sample]
+    root: Path | None = None
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def test_labels(self) -> np.ndarray:
+        return np.array([s.label for s in self.test], dtype=np.int64)
+
+    def counts(self) -> dict[str, int]:
+        """Images per split and defect type, e.g. ``{'train/good': 209, 'test/broken_large': 20}``."""
+        out: dict[str, int] = {"train/good": len(self.train)}
+        for s in self.test:
+            out[f"test/{s.defect_type}"] = out.get(f"test/{s.defect_type}", 0) + 1
+        return out
+
+
+def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+    """The sample's ground-truth mask as a bool array of ``shape`` (all False for normal images)."""
+    if sample.mask_path is None:
+        return np.zeros(shape, dtype=bool)
+    try:
+        with Image.open(sample.mask_path) as m:
+            m = m.convert("L")
+            if m.size != (shape[1], shape[0]):
+                m = m.resize((shape[1], shape[0]), Image.NEAREST)
+            return np.asarray(m) > 127
+    except (OSError, ValueError) as exc:
+        raise LowdataError(f"cannot read mask {sample.mask_path}: {exc}") from None

@@ -1,0 +1,82 @@
+"""Folders in the MVTec AD layout.
+
+``<root>/<category>/train/good/*.png`` (normal training images),
+``<root>/<category>/test/<good|defect_type>/*.png`` (test images),
+``<root>/<category>/ground_truth/<defect_type>/<stem>_mask.png`` (binary defect masks).
+
+The same layout serves a user's own data: a category folder with ``train/good`` and ``test``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .dataset import NORMAL, CategoryData, Sample
+from ..core.errors import LowdataError
+from .images import list_images
+
+MVTEC_CATEGORIES = (
+    "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill",
+    "screw", "tile", "toothbrush", "transistor", "wood", "zipper",
+)
+TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
+OBJECTS = tuple(c for c in MVTEC_CATEGORIES if c not in TEXTURES)
+
+
+def _check_root(root: Path) -> None:
+    if not root.exists():
+        raise LowdataError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise LowdataError(f"data root is not a folder: {root}")
+
+
+def list_categories(root: str | Path) -> list[str]:
+    """Categories under ``root``: sub-folders that have ``train/good``."""
+    root = Path(root)
+    _check_root(root)
+    return sorted(p.name for p in root.iterdir() if (p / "train" / NORMAL).is_dir())
+
+
+def load_mvtec(root: str | Path, category: str) -> CategoryData:
+    root = Path(root)
+    _check_root(root)
+    folder = root / category
+    if not folder.is_dir():
+        found = list_categories(root)
+        raise LowdataError(
+            f"unknown category {category!r}: no folder {folder}. "
+            + (f"Categories in {root}: {', '.join(found)}" if found else f"{root} holds no category "
+               "in the MVTec AD layout (<category>/train/good)")
+        )
+    train_dir = folder / "train" / NORMAL
+    if not train_dir.is_dir():
+        raise LowdataError(f"{folder} is not in the MVTec AD layout: missing {train_dir}")
+    train = [Sample(p, 0) for p in list_images(train_dir)]
+    if not train:
+        raise LowdataError(f"no training images in {train_dir}")
+
+    test_dir = folder / "test"
+    if not test_dir.is_dir():
+        raise LowdataError(f"{folder} is not in the MVTec AD layout: missing {test_dir}")
+    test, missing_masks = [], []
+    for sub in sorted(p for p in test_dir.iterdir() if p.is_dir()):
+        for p in list_images(sub):
+            if sub.name == NORMAL:
+                test.append(Sample(p, 0))
+                continue
+            mask = folder / "ground_truth" / sub.name / f"{p.stem}_mask.png"
+            if not mask.is_file():
+                missing_masks.append(str(mask.relative_to(root)))
+                mask = None
+            test.append(Sample(p, 1, sub.name, mask))
+    if not test:
+        raise LowdataError(f"no test images in {test_dir}")
+    if missing_masks:
+        warnings.warn(
+            f"{len(missing_masks)} defect image(s) of {category} have no mask (pixel metrics skip them), "
+            f"e.g. {missing_masks[0]}", stacklevel=2,
+        )
+    if not any(s.label == 1 for s in test):
+        warnings.warn(f"the test set of {category} has no defect images: AUROC is undefined", stacklevel=2)
+    return CategoryData("mvtec", category, train, test, root=root)

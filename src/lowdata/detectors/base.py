@@ -1,0 +1,245 @@
+"""The detector protocol, and the feature inputs every detector takes.
+
+A detector follows scikit-learn's conventions: ``__init__`` stores its parameters and nothing else
+(they are checked in ``fit``); ``get_params`` / ``set_params``; ``fit(train)`` returns the detector;
+a fitted check. Its per-image score is :meth:`Detector.anomaly_score`: higher is more anomalous (the
+opposite of scikit-learn's ``score_samples``, where higher is more normal; the name says which it is).
+
+It declares what it needs and offers: its registry ``name``, ``label`` and ``score_definition``;
+what it ``consumes`` (``"pooled"`` vectors or spatial ``"maps"``); whether it ``gives_maps``
+(:meth:`Detector.anomaly_maps` on its fitted ``grid_``, and heatmaps); whether its score is a sum of
+Mahalanobis distances of Gaussians (``gaussian``: chi-square tails apply); the fewest training images
+it accepts (``min_train``); and its state for saving (:meth:`Detector.get_state`, :meth:`Detector.set_state`,
+:meth:`Detector.state_schema`).
+
+Inputs are either a feature set (anything with per-level ``pooled`` vectors and ``iter_spatial(chunk)``,
+such as :class:`lowdata.features.encode.Embeddings`: pooled vectors in memory, spatial maps read from
+the cache in chunks), a :class:`MapStream`, or plain arrays: a list with one array per feature level,
+``(n, c)`` pooled vectors or ``(n, h, w, c)`` maps (pooled detectors average maps themselves), or a
+single array for one level.
+
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import inspect
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+from ..core.errors import LowdataError
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from ..core import schema as S
+
+
+
+@runtime_checkable
+class FeatureSet(Protocol):
+    """What a detector reads from a set of encoded images: per-level ``(n, c)`` pooled vectors, and the
+    per-level ``(b, h, w, c)`` spatial maps a chunk at a time (:class:`lowdata.features.encode.Embeddings`)."""
+
+    pooled: list
+
+    def iter_spatial(self, chunk: int = 64) -> Iterator[list[np.ndarray]]: ...
+
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class MapStream:
+    """``n`` images' maps delivered in chunks, for PaDiM on more maps than fit in memory:
+    ``chunks()`` returns an iterable of per-level lists of ``(b, h, w, c)`` arrays."""
+
+    n: int
+    chunks: Callable[[], Iterable[Sequence[np.ndarray]]]
+
+    def __len__(self) -> int:
+        return self.n
+
+
+Features = Union[FeatureSet, "MapStream", Sequence[np.ndarray], np.ndarray]
+
+
+def pooled_levels(X: Features) -> list[np.ndarray]:
+    """Per level, ``(n, c)`` pooled vectors (maps are averaged over their grid)."""
+    if isinstance(X, FeatureSet):
+        return list(X.pooled)
+    arrays = [X] if isinstance(X, np.ndarray) else list(X)
+    if not arrays:
+        raise LowdataError("no feature levels given")
+    out = []
+    for a in arrays:
+        a = np.asarray(a)
+        if a.ndim == 4:
+            a = a.mean(axis=(1, 2), dtype=np.float64)
+        if a.ndim != 2:
+            raise LowdataError(f"expected (n, c) vectors or (n, h, w, c) maps per level, got shape {a.shape}")
+        out.append(a)
+    if len({len(a) for a in out}) != 1:
+        raise LowdataError(f"levels have different numbers of images: {[len(a) for a in out]}")
+    return out
+
+
+def align_levels(maps: Sequence[np.ndarray]) -> np.ndarray:
+    """``(n, H, W, sum c)``: each level's ``(n, h, w, c)`` map brought to the finest grid (nearest
+    neighbour: cell ``i`` reads cell ``floor((i + 1/2) h / H)``, i.e. plain repetition for a factor 2)."""
+    if any(m.ndim != 4 for m in maps):
+        raise LowdataError(f"expected (n, h, w, c) maps, got shapes {[m.shape for m in maps]}")
+    if len(maps) == 1 and maps[0].dtype == np.float32:  # already one grid: nothing to align or copy
+        return maps[0]
+    n = maps[0].shape[0]
+    H = max(m.shape[1] for m in maps)
+    W = max(m.shape[2] for m in maps)
+    out = np.empty((n, H, W, sum(m.shape[3] for m in maps)), np.float32)
+    c0 = 0
+    for m in maps:
+        h, w, c = m.shape[1:]
+        dst = out[..., c0:c0 + c]
+        if H % h == 0 and W % w == 0:  # whole factors: broadcast each cell over its block, one pass
+            dst.reshape(n, h, H // h, w, W // w, c)[...] = m[:, :, None, :, None, :]
+        else:
+            rows = ((np.arange(H) + 0.5) * h / H).astype(int)
+            cols = ((np.arange(W) + 0.5) * w / W).astype(int)
+            dst[...] = m[:, rows][:, :, cols]
+        c0 += c
+    return out
+
+
+def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarray]]:
+    """Number of images and an iterator of aligned ``(b, H, W, D)`` chunks."""
+    if isinstance(X, FeatureSet):
+        return len(X), (align_levels(m) for m in X.iter_spatial(chunk))
+    if isinstance(X, MapStream):
+        return X.n, (align_levels(m) for m in X.chunks())
+    arrays = [X] if isinstance(X, np.ndarray) else list(X)
+    if not arrays or any(np.ndim(a) != 4 for a in arrays):
+        raise LowdataError(f"PaDiM needs (n, h, w, c) maps per level, got shapes {[np.shape(a) for a in arrays]}")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise LowdataError(f"levels have different numbers of images: {[len(a) for a in arrays]}")
+    return n, (align_levels([a[i:i + chunk] for a in arrays]) for i in range(0, n, chunk))
+
+
+def upsample_maps(maps: np.ndarray, size: int | tuple[int, int], sigma: float = 4.0) -> np.ndarray:
+    """Bilinear upsampling of ``(n, H, W)`` maps to ``size`` and Gaussian smoothing (``sigma`` pixels)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    out = np.empty((len(maps), h, w), np.float32)
+    for i, m in enumerate(maps):
+        up = np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+        out[i] = gaussian_filter(up, sigma) if sigma > 0 else up
+    return out
+
+
+def stack_maps(X: Features, chunk: int = 256) -> np.ndarray:
+    """Every image's aligned ``(H, W, D)`` map in one ``(n, H, W, D)`` array (what a maps-consuming
+    detector trains on from memory)."""
+    n, chunks = spatial_chunks(X, chunk)
+    return np.concatenate(list(chunks))
+
+
+def prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with ``prefix.`` in front of every name (a detector's state holding parts' states)."""
+    return {f"{prefix}.{k}": v for k, v in arrays.items()}
+
+
+def unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays named ``prefix.*``, without the prefix."""
+    return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+
+
+class Detector:
+    """The protocol of every detector (see the module docstring). Subclasses set the declarations below
+    and implement ``fit``, ``anomaly_score``, ``get_state``, ``set_state``, ``state_schema`` and
+    ``feature_shapes`` (and ``anomaly_maps`` and ``smoothing`` when they give maps)."""
+
+    name = "detector"  # the registry's key
+    label = "detector"  # how tables and figures name it
+    score_definition = ""  # what the per-image score is, in words (recorded in model files)
+    consumes = "pooled"  # "pooled": per-level pooled vectors; "maps": aligned spatial maps
+    gives_maps = False  # anomaly_maps() on the feature grid, and heatmaps at image size
+    gaussian = False  # score = sum over levels of Mahalanobis distances: chi-square tails apply
+    min_train = 1  # the fewest training images fit() accepts
+
+    # ------------------------------------------------------------------------ scikit-learn conventions
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self, deep: bool = False) -> dict:
+        """The constructor's parameters and their values."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> "Detector":
+        known = self._param_names()
+        for name, value in params.items():
+            if name not in known:
+                raise LowdataError(f"{self.name}: unknown parameter {name!r}; known: {', '.join(known) or 'none'}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "n_train_")
+
+    def check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise LowdataError(f"{self.name}: call fit() before anomaly_score()")
+
+    # ---------------------------------------------------------------------------------- the work
+    def fit(self, X: Features) -> "Detector":
+        raise NotImplementedError
+
+    def anomaly_score(self, X: Features) -> np.ndarray:
+        """One float64 anomaly score per image: higher is more anomalous."""
+        raise NotImplementedError
+
+    def anomaly_maps(self, X: Features) -> np.ndarray:
+        """``(n, h, w)`` anomaly scores on the feature grid ``grid_`` (detectors that give maps)."""
+        raise LowdataError(f"{self.name} gives no anomaly maps")
+
+    def scores_and_maps(self, X: Features) -> tuple[np.ndarray, np.ndarray | None]:
+        """The anomaly scores and, for a detector that gives maps, its anomaly maps (else ``None``)."""
+        if not self.gives_maps:
+            return self.anomaly_score(X), None
+        return self.anomaly_score(X), self.anomaly_maps(X)
+
+    def smoothing(self, size: int, reference: int | None = None) -> float:
+        """The heatmap's Gaussian smoothing in pixels of a ``size``-pixel image, for a smoothing declared at
+        ``reference`` pixels (``None``: at ``size``)."""
+        raise LowdataError(f"{self.name} gives no heatmaps")
+
+    def heatmaps(self, X: Features | None = None, size: int | tuple[int, int] = 380, *,
+                 maps: np.ndarray | None = None, reference: int | None = None) -> np.ndarray:
+        """``(n, h, w)`` anomaly heatmaps at image size (from ``X``, or from :meth:`anomaly_maps` output):
+        bilinear upsampling, then Gaussian smoothing of :meth:`smoothing` pixels."""
+        side = size if isinstance(size, int) else size[0]
+        return upsample_maps(self.anomaly_maps(X) if maps is None else maps, size, self.smoothing(side, reference))
+
+    def size_note(self, n_train: int, maps_shape: tuple[int, int, int] | None) -> str | None:
+        """A warning worth giving before fitting on ``n_train`` images (maps of ``(h, w, d)``), or ``None``."""
+        return None
+
+    # ------------------------------------------------------------------------------------ state
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted detector as JSON-able parameters and named numeric arrays (no pickled code);
+        :meth:`set_state` on a fresh detector of the same method restores it, scoring to the last bit."""
+        raise NotImplementedError
+
+    def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "Detector":
+        raise NotImplementedError
+
+    def state_schema(self) -> S.Spec:
+        """The schema of :meth:`get_state`'s parameters (a model file is checked against it before use)."""
+        raise NotImplementedError
+
+    def feature_shapes(self, level_shapes: Sequence[Sequence[int]]) -> tuple:
+        """``(what the fitted arrays take, what a backbone with these ``(h, w, c)`` levels gives)``: equal
+        when the detector can score that backbone's features."""
+        raise NotImplementedError

@@ -1,0 +1,356 @@
+"""Banks of Gaussians: ``L`` independent multivariate Gaussians fitted at once, and their Mahalanobis distances.
+
+The Mahalanobis detector fits one Gaussian per feature level (``L = 1`` each); PaDiM fits one per
+location of the feature grid (``L = h * w``, e.g. 576 for a 24 x 24 grid) on the same feature
+dimension. Both estimators follow scikit-learn exactly:
+
+* ``"empirical"``: :class:`sklearn.covariance.EmpiricalCovariance` -- the maximum-likelihood
+  covariance ``S = Xc^T Xc / n`` and its pseudo-inverse (``scipy.linalg.pinvh``, default cut-off).
+  Nothing is added to the diagonal: when ``n`` is near the dimension the precision is poor, and the
+  paper's dip in AUC there is reproduced, not hidden.
+* ``"ledoit-wolf"``: :class:`sklearn.covariance.LedoitWolf` -- ``(1 - s) S + s mu I`` with
+  ``mu = tr(S) / d`` and scikit-learn's shrinkage ``s``; precision by inversion (a pseudo-inverse
+  only where the shrunk matrix is singular, as ``pinvh`` would do).
+
+Ledoit-Wolf takes the cheapest exact route for each ``n``:
+
+* ``n <= d`` (the low-data regime): ``Sigma = a I + b Xc^T Xc`` with ``a = s mu`` and
+  ``b = (1 - s) / n``. The Woodbury identity gives
+  ``z^T Sigma^-1 z = (|z|^2 - w^T (a/b I + K)^-1 w) / a`` with ``K = Xc Xc^T`` (``n x n``) and
+  ``w = Xc z``: ``O(L d n^2)`` to fit instead of ``O(L d^3)``. The shrinkage itself only needs ``K``:
+  ``|Xc^T Xc|_F = |K|_F`` and the per-sample squared norms are ``diag(K)``.
+* ``n > d``: the ``d x d`` covariance is accumulated in chunks of samples (memory does not grow
+  with ``n``: a bank holds ``L d^2`` float64 values), shifted by the first chunk's mean so that the
+  one-pass sums do not cancel, and each location's matrix is inverted.
+
+Distances are returned squared, as scikit-learn's ``mahalanobis``; detectors take the square root.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterable, Iterator
+
+import numpy as np
+from scipy import linalg
+
+from ..core import schema as S
+from ..core.errors import LowdataError
+
+ESTIMATORS = ("empirical", "ledoit-wolf")
+_EPS = np.finfo(np.float64).eps
+_BLOCK = 32  # locations per block of float64 work
+
+
+def bank_schema() -> S.Dict:
+    """The schema of :meth:`GaussianBank.get_state`'s parameters (checked before a saved bank is used)."""
+    return S.Dict({"estimator": S.Str(ESTIMATORS), "chunk": S.Int(1, 1 << 20), "route": S.Str(("full", "woodbury")),
+                   "n": S.Int(2, 10 ** 7), "locations": S.Int(1, 1 << 20), "features": S.Int(1, 1 << 16),
+                   "singular": S.List(S.Int(0, 1 << 20))}, optional=("singular",))
+
+
+def as_chunks(X: np.ndarray | Iterable[np.ndarray], chunk: int = 64) -> Iterator[np.ndarray]:
+    """Chunks ``(b, L, d)`` of an ``(n, L, d)`` array, or the given iterable of such chunks."""
+    if isinstance(X, np.ndarray):
+        for i in range(0, len(X), chunk):
+            yield X[i:i + chunk]
+    else:
+        yield from X
+
+
+def _shrinkage(n: int, d: int, tr: np.ndarray, fro2: np.ndarray, q2: np.ndarray) -> np.ndarray:
+    """scikit-learn's Ledoit-Wolf shrinkage from ``tr(S)``, ``|S|_F^2`` and ``sum_k |xc_k|^4``, per location."""
+    if d == 1:
+        return np.zeros_like(tr)
+    mu = tr / d
+    beta = (q2 / n - fro2) / (d * n)
+    delta = (fro2 - 2.0 * mu * tr + d * mu ** 2) / d
+    beta = np.minimum(beta, delta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(beta == 0, 0.0, beta / delta)
+
+
+def _pinvh_quad(evals: np.ndarray, proj2: np.ndarray, rest: np.ndarray, d: int) -> np.ndarray:
+    """``z^T pinvh(Sigma) z`` from Sigma's eigenvalues along known directions (``evals``, with the squared
+    projections ``proj2``) and one eigenvalue ``rest[0]`` on the orthogonal complement (energy ``rest[1]``)."""
+    a, energy = rest
+    top = max(float(evals.max(initial=0.0)), a)
+    cut = d * _EPS * top
+    keep = evals > cut
+    q = (proj2[:, keep] / evals[keep]).sum(axis=1)
+    if a > cut:
+        q = q + energy / a
+    return q
+
+
+def _rechunk(chunks: Iterable[np.ndarray], least: int, check) -> Iterator[np.ndarray]:
+    """Consecutive chunks joined until each has at least ``least`` samples (the last may have fewer)."""
+    held, size, seen = [], 0, 0
+    for c in chunks:
+        check(c, seen)
+        seen += len(c)
+        held.append(c)
+        size += len(c)
+        if size >= least:
+            yield held[0] if len(held) == 1 else np.concatenate(held)
+            held, size = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
+
+
+class GaussianBank:
+    """``L`` Gaussians on ``d`` features, fitted on ``(n, L, d)`` samples (an array or chunks of one).
+
+    ``route`` (after :meth:`fit`): ``"woodbury"`` or ``"full"``; ``shrinkage_`` per location
+    (Ledoit-Wolf), ``location_`` ``(L, d)``.
+    """
+
+    def __init__(self, estimator: str = "ledoit-wolf", chunk: int = 64):
+        if estimator not in ESTIMATORS:
+            raise LowdataError(f"unknown covariance estimator {estimator!r}; choose from {', '.join(ESTIMATORS)}")
+        self.estimator = estimator
+        self.chunk = chunk
+
+    # ----------------------------------------------------------------------------------------- fit
+    def fit(self, X: np.ndarray | Iterable[np.ndarray], n: int | None = None) -> "GaussianBank":
+        """Fit on ``X``: an ``(n, L, d)`` array, or an iterable of ``(b, L, d)`` chunks totalling ``n``."""
+        if isinstance(X, np.ndarray):
+            if X.ndim != 3:
+                raise LowdataError(f"expected samples shaped (n, locations, features), got {X.shape}")
+            n = len(X)
+        elif n is None:
+            raise LowdataError("fitting on chunks needs the total number of samples n")
+        if n < 2:
+            raise LowdataError(f"a covariance needs at least 2 training samples, got {n}")
+        self.n_ = n
+        chunks = as_chunks(X, self.chunk)
+        first = next(chunks, None)
+        if first is None or np.ndim(first) != 3 or len(first) == 0:
+            raise LowdataError(f"no training samples in the first chunk (expected {n} samples shaped (n, locations, "
+                               f"features)), got {None if first is None else np.shape(first)}")
+        self.L_, self.d_ = first.shape[1], first.shape[2]
+        if self.estimator == "empirical":
+            self._fit_empirical(first, chunks)
+        elif n <= self.d_:
+            self._fit_woodbury(first, chunks)
+        else:
+            self._fit_full(first, chunks)
+        return self
+
+    def _centered(self, first: np.ndarray, chunks: Iterator[np.ndarray], dtype=np.float64) -> np.ndarray:
+        """All samples, location-major ``(L, n, d)``, minus their float64 mean (sets ``location_``)."""
+        n, d = self.n_, self.d_
+        X = np.empty((self.L_, n, d), dtype)
+        # samples are shifted by the first chunk's float64 mean before any cast, so that a large
+        # common offset does not eat the float32 digits; the exact mean is removed afterwards
+        # the shift is rounded to the storage type and kept exactly as rounded, so float32 input is
+        # shifted in float32 (one rounding of the small difference) without float64 copies
+        shift = first.mean(axis=0, dtype=np.float64).astype(dtype).astype(np.float64)
+        shift_c = shift.astype(first.dtype if first.dtype in (np.float32, np.float64) else np.float64)
+        total = np.zeros((self.L_, d))
+        i = 0
+        for c in itertools.chain([first], chunks):
+            self._check_chunk(c, i)
+            y = c - shift_c
+            total += y.sum(axis=0, dtype=np.float64)
+            X[:, i:i + len(c)] = np.swapaxes(y, 0, 1)
+            i += len(c)
+        if i != n:
+            raise LowdataError(f"expected {n} training samples, got {i}")
+        if dtype == np.float64:  # exactly as numpy's mean, for scikit-learn's semantics to the last digit
+            rest = X.mean(axis=1)
+        else:  # float32: the shifted samples' small mean, subtracted in place without float64 copies
+            rest = total / n
+        self.location_ = shift + rest
+        rest_x = rest.astype(dtype)
+        for j0 in range(0, self.L_, _BLOCK):
+            X[j0:j0 + _BLOCK] -= rest_x[j0:j0 + _BLOCK, None, :]
+        return X
+
+    def _check_chunk(self, c: np.ndarray, start: int) -> None:
+        if c.ndim != 3 or c.shape[1:] != (self.L_, self.d_):
+            raise LowdataError(f"training samples {start}..: expected chunks shaped (b, {self.L_}, {self.d_}), "
+                               f"got {c.shape}")
+
+    def _fit_empirical(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
+        """``np.cov(bias=True)`` and ``pinvh``, computed as scikit-learn does (two passes, float64)."""
+        X = self._centered(first, chunks)
+        self.route, self.shrinkage_ = "full", np.zeros(self.L_)
+        self._P = np.empty((self.L_, self.d_, self.d_))
+        for j in range(self.L_):
+            xj = X[j].astype(np.float64)
+            self._P[j] = linalg.pinvh(xj.T @ xj / self.n_, check_finite=False)
+
+    def _fit_woodbury(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
+        n, d, L = self.n_, self.d_, self.L_
+        # a bank keeps the centred samples as float32 (half the memory; the rounding is that of
+        # float32 features), a single Gaussian as float64
+        X = self._centered(first, chunks, np.float64 if L == 1 else np.float32)
+        self.route, self._X = "woodbury", X
+        self.shrinkage_, self._a, self._b = np.empty(L), np.empty(L), np.empty(L)
+        self._Minv = np.empty((L, n, n))
+        self._Keig = {}
+        for j0 in range(0, L, _BLOCK):  # a block of locations at a time: float64 temporaries stay small
+            xb = X[j0:j0 + _BLOCK].astype(np.float64)
+            K = xb @ np.swapaxes(xb, 1, 2)  # (l, n, n)
+            sq = np.einsum("lii->li", K)  # |xc_k|^2
+            tr = sq.sum(axis=1) / n
+            fro2 = np.einsum("lij,lij->l", K, K) / n ** 2
+            s = _shrinkage(n, d, tr, fro2, (sq ** 2).sum(axis=1))
+            a = s * tr / d
+            b = (1.0 - s) / n
+            self.shrinkage_[j0:j0 + _BLOCK], self._a[j0:j0 + _BLOCK], self._b[j0:j0 + _BLOCK] = s, a, b
+            top = a + b * sq.sum(axis=1)  # >= the largest eigenvalue of Sigma (only sets the pinvh cut-off)
+            singular = a <= d * _EPS * top
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(singular, 0.0, b / a)[:, None, None]
+            # (a/b I + K)^-1 = (b/a) (I + (b/a) K)^-1: this scaled form is fine when b = 0 (shrinkage 1)
+            M = K * r
+            M[:, np.arange(n), np.arange(n)] += 1.0
+            self._Minv[j0:j0 + _BLOCK] = np.linalg.inv(M) * r
+            for j in np.flatnonzero(singular):
+                self._Keig[j0 + int(j)] = np.linalg.eigh(K[j])
+
+    def _fit_full(self, first: np.ndarray, chunks: Iterator[np.ndarray]) -> None:
+        n, L, d = self.n_, self.L_, self.d_
+        shift = first.mean(axis=0, dtype=np.float64)  # (L, d)
+        # one Gaussian (Mahalanobis): float64 throughout; a bank (PaDiM): float32 products, float64 sums
+        self._gram_dtype = np.float64 if L == 1 else np.float32
+        s1 = np.zeros((L, d))
+        G = np.zeros((L, d, d))
+        sq1 = np.zeros(L)
+        sq2 = np.zeros(L)
+        sqy = np.zeros((L, d))
+        count = 0
+        # chunks are gathered to >= 256 samples per update: each update reads and writes all of G, so
+        # few large products are far faster than many thin ones
+        for c in _rechunk(itertools.chain([first], chunks), 256, self._check_chunk):
+            for j0 in range(0, L, _BLOCK):  # float64 temporaries for a block of locations only
+                blk = slice(j0, j0 + _BLOCK)
+                y = np.swapaxes(c[:, blk], 0, 1) - shift[blk, None, :]  # (l, b, d) float64
+                yf = y.astype(self._gram_dtype)
+                G[blk] += np.swapaxes(yf, 1, 2) @ yf
+                q = np.einsum("lbd,lbd->lb", y, y)
+                s1[blk] += y.sum(axis=1)
+                sq1[blk] += q.sum(axis=1)
+                sq2[blk] += (q ** 2).sum(axis=1)
+                sqy[blk] += np.einsum("lb,lbd->ld", q, y)
+            count += len(c)
+        if count != n:
+            raise LowdataError(f"expected {n} training samples, got {count}")
+        m = s1 / n  # mean of the shifted samples
+        self.location_ = shift + m
+        S = G  # the covariance is made in place, a block of locations at a time: no second L x d x d array
+        for j0 in range(0, L, _BLOCK):
+            mb = m[j0:j0 + _BLOCK]
+            S[j0:j0 + _BLOCK] /= n
+            S[j0:j0 + _BLOCK] -= mb[:, :, None] * mb[:, None, :]
+        del G
+        self.route = "full"
+        c2 = (m * m).sum(axis=1)
+        # sum_k |y_k - m|^4 expanded: q_k = |y_k|^2, p_k = y_k . m
+        sum_p2 = (np.einsum("lij,lj->li", S, m) * m).sum(axis=1) * n + n * c2 ** 2  # m^T (sum y y^T) m
+        sum_qp = (sqy * m).sum(axis=1)
+        q4 = sq2 + 4 * sum_p2 + n * c2 ** 2 - 4 * sum_qp + 2 * c2 * sq1 - 4 * c2 * n * c2
+        tr = np.einsum("lii->l", S)
+        fro2 = np.einsum("lij,lij->l", S, S)
+        s = _shrinkage(n, d, tr, fro2, q4)
+        self.shrinkage_ = s
+        mu = tr / d
+        for j0 in range(0, L, _BLOCK):
+            S[j0:j0 + _BLOCK] *= (1.0 - s[j0:j0 + _BLOCK])[:, None, None]
+        S[:, np.arange(d), np.arange(d)] += (s * mu)[:, None]
+        # the precision stays float64 (a float32 copy loses up to 2e-4 when the covariance's condition
+        # number nears 1e6), inverted in place a block of locations at a time
+        for j0 in range(0, L, _BLOCK):
+            try:
+                S[j0:j0 + _BLOCK] = np.linalg.inv(S[j0:j0 + _BLOCK])
+            except np.linalg.LinAlgError:
+                for j in range(j0, min(j0 + _BLOCK, L)):
+                    S[j] = linalg.pinvh(S[j], check_finite=False)
+        self._P = S
+
+    # --------------------------------------------------------------------------------------- state
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted bank as JSON-able parameters and named arrays (:meth:`from_state` restores it
+        exactly: the same distances to the last bit)."""
+        if not hasattr(self, "route"):
+            raise LowdataError("the Gaussian bank is not fitted")
+        params = {"estimator": self.estimator, "chunk": self.chunk, "route": self.route, "n": int(self.n_),
+                  "locations": int(self.L_), "features": int(self.d_)}
+        arrays = {"location": self.location_, "shrinkage": self.shrinkage_}
+        if self.route == "full":
+            arrays["precision"] = self._P
+        else:
+            arrays.update(samples=self._X, inner_inverse=self._Minv, a=self._a, b=self._b)
+            params["singular"] = sorted(int(j) for j in self._Keig)
+            for j, (lam, U) in self._Keig.items():
+                arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"] = lam, U
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "GaussianBank":
+        """A fitted bank from :meth:`get_state`'s output; shapes are checked against the parameters."""
+        bank = cls(params["estimator"], chunk=int(params["chunk"]))
+        n, L, d = int(params["n"]), int(params["locations"]), int(params["features"])
+        bank.n_, bank.L_, bank.d_, bank.route = n, L, d, params["route"]
+        expect = {"location": (L, d), "shrinkage": (L,)}
+        if bank.route == "full":
+            expect["precision"] = (L, d, d)
+        elif bank.route == "woodbury":
+            expect.update(samples=(L, n, d), inner_inverse=(L, n, n), a=(L,), b=(L,))
+            for j in params.get("singular", []):
+                expect[f"singular_{j}_values"] = (n,)
+                expect[f"singular_{j}_vectors"] = (n, n)
+        else:
+            raise LowdataError(f"unknown Gaussian bank route {bank.route!r}")
+        for name, shape in expect.items():
+            if name not in arrays:
+                raise LowdataError(f"Gaussian bank state lacks the array {name!r}")
+            if tuple(arrays[name].shape) != shape:
+                raise LowdataError(f"Gaussian bank array {name!r} has shape {tuple(arrays[name].shape)}, "
+                                   f"expected {shape}")
+        bank.location_, bank.shrinkage_ = arrays["location"], arrays["shrinkage"]
+        if bank.route == "full":
+            bank._P = arrays["precision"]
+        else:
+            bank._X, bank._Minv, bank._a, bank._b = (arrays[k] for k in ("samples", "inner_inverse", "a", "b"))
+            bank._Keig = {int(j): (arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"])
+                          for j in params.get("singular", [])}
+        return bank
+
+    # --------------------------------------------------------------------------------------- score
+    def mahalanobis(self, Z: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distances ``(T, L)`` of samples ``(T, L, d)`` to each location's Gaussian."""
+        if Z.ndim != 3 or Z.shape[1:] != (self.L_, self.d_):
+            raise LowdataError(f"expected samples shaped (n, {self.L_}, {self.d_}), got {Z.shape}")
+        out = np.empty((len(Z), self.L_))
+        for i in range(0, len(Z), self.chunk):
+            z = np.swapaxes(Z[i:i + self.chunk], 0, 1) - self.location_[:, None, :]  # (L, t, d) float64
+            out[i:i + self.chunk] = self._quad(z).T
+        return out
+
+    def _quad(self, z: np.ndarray) -> np.ndarray:
+        if self.route == "full":
+            return np.einsum("ltd,ltd->lt", z @ self._P, z)
+        q = np.empty(z.shape[:2])
+        for j0 in range(0, self.L_, _BLOCK):
+            zb = z[j0:j0 + _BLOCK]
+            zz = np.einsum("ltd,ltd->lt", zb, zb)
+            w = self._X[j0:j0 + _BLOCK].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q[j0:j0 + _BLOCK] = (zz - np.einsum("lnt,lnt->lt", w, self._Minv[j0:j0 + _BLOCK] @ w)) \
+                    / self._a[j0:j0 + _BLOCK, None]
+            for j in range(j0, min(j0 + _BLOCK, self.L_)):
+                if j in self._Keig:
+                    q[j] = self._singular_quad(j, *self._Keig[j], w[j - j0], zz[j - j0])
+        return q
+
+    def _singular_quad(self, j: int, lam: np.ndarray, U: np.ndarray, w: np.ndarray, zz: np.ndarray) -> np.ndarray:
+        """pinvh semantics where the shrunk covariance is singular (shrinkage 0, or all features constant)."""
+        a, b = float(self._a[j]), float(self._b[j])
+        pos = lam > self.n_ * _EPS * max(float(lam.max(initial=0.0)), 0.0)
+        lam, U = lam[pos], U[:, pos]
+        proj2 = (U.T @ w) ** 2 / lam[:, None]  # (v_i . z)^2, v_i the unit eigenvectors of Xc^T Xc
+        inside = proj2.sum(axis=0)
+        return _pinvh_quad(a + b * lam, proj2.T, (a, zz - inside), self.d_)

@@ -1,0 +1,76 @@
+"""KNN (DN2, paper eq. 1): the levels' pooled vectors concatenated; the anomaly score is the mean squared
+euclidean distance to the ``k`` nearest training vectors (``k = 1`` in the paper)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import schema as S
+from ..core.errors import LowdataError
+from .base import Detector, Features, pooled_levels
+
+
+class KNN(Detector):
+    name = "knn"
+    label = "KNN"
+    score_definition = "mean squared euclidean distance to the k nearest training vectors (levels' pooled vectors joined)"
+    consumes = "pooled"
+    min_train = 1
+
+    def __init__(self, k: int = 1):
+        self.k = k
+
+    def _checked_k(self) -> int:
+        k = self.k
+        if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) or int(k) != k or k < 1:
+            raise LowdataError(f"knn: k must be a positive integer, got {k!r}")
+        return int(k)
+
+    def fit(self, X: Features) -> "KNN":
+        k = self._checked_k()
+        train = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
+        if len(train) < k:
+            raise LowdataError(f"knn: k={k} needs at least {k} training images, got {len(train)}")
+        # centred on the training mean (distances do not change): |t|^2 + |x|^2 - 2 t.x then does not
+        # cancel away the digits of features with a large common offset
+        self.k_ = k
+        self.center_ = train.mean(axis=0)
+        self.train_ = train - self.center_
+        self.n_train_ = len(train)
+        self._sq = (self.train_ ** 2).sum(axis=1)
+        return self
+
+    def get_state(self):
+        self.check_fitted()
+        return {"k": self.k_, "n_train": int(self.n_train_)}, {"center": self.center_, "train": self.train_}
+
+    def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "KNN":
+        self.k = self.k_ = int(params["k"])
+        self.center_, self.train_ = arrays["center"], arrays["train"]
+        if self.train_.ndim != 2 or self.center_.shape != self.train_.shape[1:]:
+            raise LowdataError(f"knn state: training vectors {self.train_.shape} and centre {self.center_.shape} "
+                               "do not match")
+        self.n_train_ = len(self.train_)
+        self._sq = (self.train_ ** 2).sum(axis=1)
+        return self
+
+    def state_schema(self) -> S.Spec:
+        return S.Dict({"k": S.Int(1, 10 ** 6), "n_train": S.Int(1, 10 ** 7)})
+
+    def feature_shapes(self, level_shapes):
+        return self.train_.shape[1], sum(int(s[2]) for s in level_shapes)
+
+    def anomaly_score(self, X: Features) -> np.ndarray:
+        self.check_fitted()
+        test = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
+        if test.shape[1] != self.train_.shape[1]:
+            raise LowdataError(f"knn: fitted on {self.train_.shape[1]} features, got {test.shape[1]}")
+        test = test - self.center_
+        k = self.k_
+        out = np.empty(len(test))
+        for i in range(0, len(test), 256):
+            t = test[i:i + 256]
+            d2 = np.maximum((t ** 2).sum(axis=1)[:, None] + self._sq[None, :] - 2.0 * t @ self.train_.T, 0.0)
+            near = np.partition(d2, k - 1, axis=1)[:, :k] if k < d2.shape[1] else d2
+            out[i:i + 256] = near.mean(axis=1)
+        return out

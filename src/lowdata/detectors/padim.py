@@ -1,0 +1,113 @@
+"""PaDiM (paper eq. 3): the levels' maps aligned to the finest grid (nearest-neighbour upsampling) and
+concatenated; one Ledoit-Wolf Gaussian per location (:class:`lowdata.detectors.gaussian.GaussianBank`);
+the anomaly score is the largest Mahalanobis distance over locations. :meth:`PaDiM.heatmaps` upsamples
+the distance map to the image size (bilinear) and smooths it (Gaussian, ``sigma`` 4 px, as PaDiM)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import schema as S
+from ..core.errors import LowdataError
+from .base import Detector, Features, MapStream, prefixed, spatial_chunks, unprefixed
+from .gaussian import GaussianBank, bank_schema
+
+
+class PaDiM(Detector):
+    name = "padim"
+    consumes = "maps"
+    gives_maps = True
+    min_train = 2
+
+    def __init__(self, estimator: str = "ledoit-wolf", chunk: int = 64, sigma: float = 4.0):
+        self.estimator = estimator
+        self.chunk = chunk
+        self.sigma = sigma
+
+    @property
+    def label(self) -> str:
+        return "PaDiM (Ledoit)" if self.estimator == "ledoit-wolf" else f"PaDiM ({self.estimator})"
+
+    @property
+    def score_definition(self) -> str:
+        cov = "Ledoit-Wolf" if self.estimator == "ledoit-wolf" else self.estimator
+        return f"largest Mahalanobis distance over the feature grid (one {cov} Gaussian per location)"
+
+    def fit(self, X: Features) -> "PaDiM":
+        bank = GaussianBank(self.estimator, chunk=self.chunk)  # checks the estimator's name
+        n, chunks = spatial_chunks(X, self.chunk)
+        if n > 256 and not isinstance(X, MapStream):
+            # many images (the full route): chunks of 256 feed the bank's d x d sums without regrouping
+            n, chunks = spatial_chunks(X, 256)
+        if n < 2:
+            raise LowdataError(f"padim: a covariance needs at least 2 training images, got {n}")
+        first = next(chunks, None)
+        if first is None or len(first) == 0:
+            raise LowdataError(f"padim: expected {n} training images, the first chunk of maps is empty")
+        self.grid_ = first.shape[1:3]
+
+        def flat():
+            yield first.reshape(len(first), -1, first.shape[3])
+            for c in chunks:
+                yield c.reshape(len(c), -1, c.shape[3])
+
+        self.bank_ = bank.fit(flat(), n=n)
+        self.n_train_ = n
+        return self
+
+    def get_state(self):
+        self.check_fitted()
+        p, a = self.bank_.get_state()
+        return ({"chunk": self.chunk, "sigma": self.sigma, "grid": [int(g) for g in self.grid_],
+                 "n_train": int(self.n_train_), "bank": p}, prefixed("bank", a))
+
+    def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "PaDiM":
+        bank = GaussianBank.from_state(params["bank"], unprefixed("bank", arrays))
+        self.estimator, self.chunk, self.sigma = bank.estimator, int(params["chunk"]), float(params["sigma"])
+        self.bank_, self.grid_ = bank, tuple(int(g) for g in params["grid"])
+        if self.grid_[0] * self.grid_[1] != bank.L_:
+            raise LowdataError(f"padim state: a {self.grid_} grid does not have {bank.L_} locations")
+        self.n_train_ = int(params["n_train"])
+        return self
+
+    def state_schema(self) -> S.Spec:
+        return S.Dict({"chunk": S.Int(1, 1 << 20), "sigma": S.Num(0, 1000), "grid": S.List(S.Int(1, 4096), 2, 2),
+                       "n_train": S.Int(2, 10 ** 7), "bank": bank_schema()})
+
+    def feature_shapes(self, level_shapes):
+        shapes = [tuple(int(d) for d in s) for s in level_shapes]
+        return (tuple(self.grid_), self.bank_.d_), (shapes[0][:2], sum(s[2] for s in shapes))
+
+    def anomaly_maps(self, X: Features) -> np.ndarray:
+        """``(n, H, W)`` Mahalanobis distances on the feature grid."""
+        self.check_fitted()
+        n, chunks = spatial_chunks(X, self.chunk)
+        out = np.empty((n, *self.grid_))
+        i = 0
+        for c in chunks:
+            if c.shape[1:3] != tuple(self.grid_):
+                raise LowdataError(f"padim: fitted on a {self.grid_} grid, got {c.shape[1:3]}")
+            d2 = self.bank_.mahalanobis(c.reshape(len(c), -1, c.shape[3]))
+            out[i:i + len(c)] = np.sqrt(np.maximum(d2, 0.0)).reshape(len(c), *self.grid_)
+            i += len(c)
+        return out
+
+    def anomaly_score(self, X: Features) -> np.ndarray:
+        return self.scores_and_maps(X)[0]
+
+    def scores_and_maps(self, X: Features) -> tuple[np.ndarray, np.ndarray]:
+        """The scores are the maps' largest values: the maps are computed once."""
+        maps = self.anomaly_maps(X)
+        return maps.reshape(len(maps), -1).max(axis=1), maps
+
+    def size_note(self, n_train: int, maps_shape) -> str | None:
+        h, w, d = maps_shape
+        if n_train <= d:
+            return None
+        gb = h * w * d ** 2 * 8 / 1e9
+        return (f"PaDiM on {n_train} images (copies included), more than its {d} features: the model stores a full "
+                f"precision matrix per location, about {gb:.1f} GB")
+
+    def smoothing(self, size: int, reference: int | None = None) -> float:
+        """``sigma`` pixels at ``reference`` pixels, scaled to a ``size``-pixel image."""
+        return self.sigma if reference is None else self.sigma * size / reference

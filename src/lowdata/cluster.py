@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
 
-from . import __version__
+from .core.version import __version__
 from .core.atomic import os_error_text
 from .core.errors import LowdataError
 from .core.machine import usable_cpus

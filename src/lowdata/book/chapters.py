@@ -17,7 +17,7 @@ from .params import POLLUTION
 
 def run_pollution_category(**values) -> pd.DataFrame:
     """The pollution notebook's study: its parameters checked (type and value, one clear message), then
-    :func:`lowdata.pollution.run_pollution_study` into ``<out_dir>/pollution-<source>-<category>-<backbone>.parquet``."""
+    :func:`lowdata.experiments.pollution.run_pollution_study` into ``<out_dir>/pollution-<source>-<category>-<backbone>.parquet``."""
     POLLUTION.check(values)
     try:
         rates = tuple(float(r) for r in str(values["rates"]).split(","))

@@ -70,7 +70,7 @@ def describe_results(results: pd.DataFrame) -> str:
 
 
 def curves(results: pd.DataFrame, **kwargs):
-    """:func:`lowdata.plots.curve_panels` for a summary page: when the results have nothing for the
+    """:func:`lowdata.book.plots.curve_panels` for a summary page: when the results have nothing for the
     figure (no category ran, or none with these settings), a Markdown note saying so instead."""
     from IPython.display import Markdown
 

@@ -8,7 +8,7 @@ mode ``open()`` would give it (``0o666`` less the umask), not ``mkstemp``'s priv
 a shared cache or a model folder can be read by other users.
 
 An operating-system error while writing (no space left on the device, a read-only file system,
-permission denied) becomes a :class:`~lowdata.errors.LowdataError` naming the target and the cause
+permission denied) becomes a :class:`~lowdata.core.errors.LowdataError` naming the target and the cause
 (:func:`writing`), so every writer of lowdata reports it the same way.
 """
 

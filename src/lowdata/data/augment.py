@@ -10,8 +10,8 @@ so that the original orientation stays possible, as it does with the 50 % flips.
 
 Copy ``c`` of an image depends only on ``(seed, content hash, c)`` and the policy (:func:`copy_seed`),
 not on which other images are augmented or in which order, so augmented copies can be cached by
-:func:`lowdata.cache.entry_key` with :meth:`AugmentPolicy.digest`. imgaug is imported only through
-:mod:`lowdata.imgaug_compat`.
+:func:`lowdata.features.cache.entry_key` with :meth:`AugmentPolicy.digest`. imgaug is imported only through
+:mod:`lowdata.data.imgaug_compat`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ again, with numpy 1's content, is all imgaug needs: flips, affine, rot90, add, m
 OneOf then work on numpy 2.4 (ElasticTransformation does not). Pinning numpy<2 instead breaks
 SomeOf/OneOf (``np.bool``) and holds other packages back. Import imgaug only through this module::
 
-    from lowdata.imgaug_compat import iaa, ia
+    from lowdata.data.imgaug_compat import iaa, ia
 """
 
 import numpy as np

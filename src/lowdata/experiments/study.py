@@ -2,7 +2,7 @@
 
 For one category: every training and test image is encoded once (through the embedding cache),
 and, for augmentation factor ``f``, ``f`` augmented copies of every training image (copy ``c`` of an
-image depends only on the policy, the seed and ``c``; see :mod:`lowdata.augment`). Then for each
+image depends only on the policy, the seed and ``c``; see :mod:`lowdata.data.augment`). Then for each
 sample size ``N`` of the grid and each replicate ``r``, a training subset of ``N`` images is drawn
 without replacement, seeded by ``(seed, N, r)``: the same subset for every method and factor, and
 the same whatever other sizes are on the grid. Each (method, ``N``, ``r``, factor) is fitted on the

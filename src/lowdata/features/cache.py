@@ -10,14 +10,14 @@ Each entry is an uncompressed ``.npz`` holding, for every level, the pooled vect
 float32, ``(h, w, c)``). ``np.load`` reads members lazily, so reading pooled vectors does not read
 the maps.
 
-Writes are atomic (:func:`lowdata.atomic.atomic_path`: a temporary file in the entry's folder, renamed
+Writes are atomic (:func:`lowdata.core.atomic.atomic_path`: a temporary file in the entry's folder, renamed
 into place), so a reader never sees half a file, a crash leaves at most a stray ``.tmp`` file,
 and two processes writing the same entry at once both succeed (identical content; the last rename
 wins).
 
 Every array of an entry is read and checked whenever the entry is read, its pooled vectors alone
 included: each level's pooled vector and map present, float32, of matching channels, finite, and
-every member's CRC right. A damaged entry raises :class:`DamagedEntry`; :func:`lowdata.encode.encode`
+every member's CRC right. A damaged entry raises :class:`DamagedEntry`; :func:`lowdata.features.encode.encode`
 reports it and encodes the image again (the new entry replaces it), so one bad map cannot hide
 behind good pooled vectors. Reading every array costs about 2.1 ms an entry instead of 0.35 ms for
 the pooled vectors alone (Lite0 at 380 px, warm file cache), so a cache object remembers the entries

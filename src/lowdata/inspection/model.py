@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from ..core.version import __version__
 from ..core.atomic import atomic_path
 from ..core.errors import LowdataError
 from ..core.machine import usable_cpus

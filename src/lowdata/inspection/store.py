@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from ..core.version import __version__
 from ..core import schema as S
 from ..core.atomic import atomic_path, default_file_mode, make_dirs, os_error_text, writing
 from ..core.digests import file_hash

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from .core.errors import LowdataError
 
@@ -48,6 +47,8 @@ def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
         raise LowdataError(f"{int((~np.isfinite(scores)).sum())} scores are not finite")
     if len(np.unique(labels)) < 2:
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # lazy: 0.9 s to import, and `lowdata --help` need not pay it
+
     return float(roc_auc_score(labels, scores))
 
 
@@ -84,6 +85,8 @@ def pixel_auroc(masks: np.ndarray, heatmaps: np.ndarray) -> float:
     y = (masks > 0).ravel()
     if y.all() or not y.any():
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # lazy: 0.9 s to import
+
     return float(roc_auc_score(y, heatmaps.ravel()))
 
 

@@ -18,9 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
-import papermill
-
 from ..cluster import Runner, Task, run_tasks
 from ..core.atomic import atomic_path
 from ..core.errors import LowdataError
@@ -39,6 +36,8 @@ def _retitle(page: Path, title: str, failure: str | None) -> None:
     """The executed page's first heading becomes ``title`` (the book's toc shows it); a failed study
     gets a warning under it. Written atomically."""
 
+    import nbformat  # lazy, with papermill
+
     nb = nbformat.read(page, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "markdown")
     lines = first.source.split("\n")
@@ -56,6 +55,8 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
     """Execute ``notebooks/<name>.ipynb`` into ``page`` with papermill; the page keeps the outputs (and
     the error, if any). ``live_stderr``: the kernel's stderr (progress bars) is echoed as it comes.
     Returns status, error and seconds."""
+    import papermill  # lazy: 0.4 s to import, and only executing a notebook needs it
+
     t0 = time.perf_counter()
     page.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -29,7 +29,6 @@ from matplotlib.figure import Figure
 
 from ..core.digests import array_hash
 from ..core.errors import LowdataError
-from .imgaug_compat import iaa
 
 DIGEST_VERSION = "lowdata-augment-v1"
 FILL_MODES = ("constant", "edge", "reflect")
@@ -247,12 +246,14 @@ def policy_for(category: str, policy: AugmentPolicy | dict | str | Path | None =
     )
 
 
-def augmenter(policy: AugmentPolicy) -> iaa.Sequential:
+def augmenter(policy: AugmentPolicy) -> "iaa.Sequential":
     """A fresh, unseeded imgaug pipeline applying every enabled transform of ``policy`` to each image.
 
     Order: horizontal flip, vertical flip, rot90 (size kept), one affine (translate, rotate, zoom;
     bilinear, padding ``policy.fill``), add, multiply. No-op transforms are left out.
     """
+    from .imgaug_compat import iaa  # lazy: imgaug takes 2 s to import (scipy, scikit-image), and only copies need it
+
     steps = []
     if policy.flip_horizontal:
         steps.append(iaa.Fliplr(0.5))

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import chi2
 
 from ..core import schema as S
 from ..core.errors import LowdataError
@@ -23,6 +22,8 @@ _SCORES = {"empirical": "sum over levels of the Mahalanobis distance (empirical 
 def chi2_score(dims: Sequence[int], alpha: float) -> float:
     """The score (sum over levels of distances) of a point whose squared distance is at the ``1 - alpha``
     chi-square quantile at every level (``dims``: each level's dimension): a Gaussian's tail."""
+    from scipy.stats import chi2  # lazy: 0.7 s to import, and only the chi-square rules need it
+
     return float(sum(np.sqrt(chi2.ppf(1 - alpha, df=d)) for d in dims))
 
 

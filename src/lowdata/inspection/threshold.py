@@ -41,8 +41,6 @@ from typing import Sequence
 
 import numpy as np
 
-from scipy.stats import t as student
-
 from ..core.errors import LowdataError
 from ..detectors.crossfit import FitScore, oof_scores
 from ..detectors.mahalanobis import chi2_score
@@ -92,6 +90,8 @@ def check_rule(rule: str, fpr: float, method: str | None = None) -> None:
 
 def lognormal_bound(scores: Sequence[float], fpr: float) -> float:
     """``exp(m + t_{n-1}(1 - fpr) * s * sqrt(1 + 1/n))`` of the log scores (a one-sided prediction bound)."""
+    from scipy.stats import t as student  # lazy: 0.7 s to import, and only this rule needs it
+
     s = np.asarray(scores, float)
     if len(s) < 3:
         raise LowdataError(f"the lognormal rule needs at least 3 out-of-fold scores, got {len(s)}")

@@ -5,7 +5,7 @@ same image files twice:
 
 * raw forward: the images are read, decoded and resized beforehand (not timed); only
   ``Backbone.forward`` on the pre-made batches is timed;
-* pipeline: ``lowdata.encode.encode`` into an empty cache, i.e. read, decode, resize, forward and
+* pipeline: ``lowdata.features.encode.encode`` into an empty cache, i.e. read, decode, resize, forward and
   cache write, all timed.
 
 It prints images/s of each and their ratio (goal: the pipeline within 15% of the raw forward pass,

@@ -30,7 +30,6 @@ import numpy as np
 
 from ..core.errors import LowdataError
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from ..core import schema as S
 
@@ -125,6 +124,8 @@ def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarr
 
 def upsample_maps(maps: np.ndarray, size: int | tuple[int, int], sigma: float = 4.0) -> np.ndarray:
     """Bilinear upsampling of ``(n, H, W)`` maps to ``size`` and Gaussian smoothing (``sigma`` pixels)."""
+    from scipy.ndimage import gaussian_filter  # lazy: 0.2 s to import, and only heatmaps need it
+
     h, w = (size, size) if isinstance(size, int) else size
     out = np.empty((len(maps), h, w), np.float32)
     for i, m in enumerate(maps):

@@ -156,7 +156,7 @@ class StudyConfig:
                 fit_size = n * (f if only else f + 1)
                 short = [m for m in self.methods if fit_size < least[m]]
                 if short:
-                    raise LowdataError(f"{short[0]} needs at least {least[short[0]]} training images; "
+                    raise LowdataError(f"{short[0]} needs at least {least[short[0]]} training image{'s' if least[short[0]] > 1 else ''}; "
                                        f"N={n} with augmentation factor {f}{' (augment only)' if only else ''} "
                                        f"gives {fit_size}")
 

@@ -33,6 +33,16 @@ class NotebookSchema:
     params: tuple[Param, ...]
     presets: dict = field(default_factory=dict)  # preset -> {name: value}, over the defaults
 
+    def __post_init__(self):
+        """The ``default`` preset is the parameters' own defaults, for the keys the other presets set (or, when
+        they set none, the notebook's own settings): each default is written once, in its :class:`Param`."""
+        if self.presets:
+            keys = list(dict.fromkeys(k for v in self.presets.values() for k in v)) or \
+                [p.name for p in self.params if p.name not in _SHARED]
+            default = {p.name: p.default for p in self.params if p.name in keys}
+            others = {name: {**default, **values} for name, values in self.presets.items()}
+            object.__setattr__(self, "presets", {"default": default, **others})
+
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.params]
@@ -74,6 +84,8 @@ class NotebookSchema:
 
 
 _PAPER_METHODS = ",".join(paper_methods())
+#: what every per-category notebook takes from the run, not from a preset
+_SHARED = ("data_root", "category", "backbone", "input_size", "out_dir", "cache_dir", "seed", "progress")
 
 
 def _category(*extra: Param) -> tuple[Param, ...]:
@@ -98,8 +110,8 @@ CATEGORY = NotebookSchema("category", _category(
     Param("sweep", (str, int), "1,5", "more factors, KNN and Mahalanobis only (Figure 5); '' for none"),
     Param("augment_only", (str, int), "1", "factors without the original images (Figure 6); '' for none"),
 ), presets={
-    # sized so the embedded ELPV data builds the whole book in minutes on 2 cores
-    "default": {"sizes": "5,10,20,30,50,100,max", "reps": 3, "aug": "0,10", "sweep": "1,5", "augment_only": "1"},
+    # "default" (added below: the parameters' defaults) is sized so the embedded ELPV data builds the whole book
+    # in minutes on 2 cores
     # the paper's protocol: every size of the grid, 5 replicates
     "paper": {"sizes": "auto", "reps": 5, "aug": "0,10", "sweep": "1,5,20", "augment_only": "1"},
 })
@@ -114,14 +126,10 @@ POLLUTION = NotebookSchema("pollution", _category(
 ), presets={
     # PaDiM's refinement fits a Gaussian per location for every fold and round (minutes per polluted set
     # on ELPV at 380 px) and 10 copies of every defect cost minutes of encoding: both in "paper" only
-    "default": {"methods": "knn,maha-lw", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 3, "aug": "0,1",
-                "ablation": True},
     "paper": {"methods": "knn,maha-lw,padim", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 5, "aug": "0,10",
               "ablation": True},
 })
 
-_WORKFLOW_SETTINGS = {"method": "padim", "methods": _PAPER_METHODS, "n": 10, "reps": 10, "fprs": "0.05,0.01",
-                      "rules": "lognormal,conformal,chi2"}
 #: notebooks/workflow.ipynb: from a folder of ten good images to scores, a threshold and heatmaps
 WORKFLOW = NotebookSchema("workflow", _category(
     Param("method", (str,), "padim", "the walkthrough's model (padim gives heatmaps)"),
@@ -130,7 +138,7 @@ WORKFLOW = NotebookSchema("workflow", _category(
     Param("reps", (int,), 10, "replicates of the threshold measurement"),
     Param("fprs", (str, float), "0.05,0.01", "target false-positive rates"),
     Param("rules", (str,), "lognormal,conformal,chi2"),
-), presets={"default": _WORKFLOW_SETTINGS, "paper": _WORKFLOW_SETTINGS})  # the same for every preset
+), presets={"paper": {}})  # the chapter's settings are the same for every preset
 
 #: the summary notebooks (sample-size, augmentation, heatmaps, reproduction): every category's results
 SUMMARY = NotebookSchema("summary", (

@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union, runt
 
 import numpy as np
 
+from ..core.grids import align_levels  # noqa: F401  (part of this module's interface)
+
 from ..core.errors import LowdataError
 from PIL import Image
 
@@ -59,7 +61,34 @@ class MapStream:
         return self.n
 
 
-Features = Union[FeatureSet, "MapStream", Sequence[np.ndarray], np.ndarray]
+@dataclass
+class MapRows:
+    """The rows ``rows`` of ``(N, H, W, D)`` aligned maps, or of the concatenation of several such arrays
+    (the study's pool: the feature store's originals, then each copy; in memory or memory-mapped), not
+    copied: read a chunk of rows at a time, or (PaDiM) a block of grid locations of every row."""
+
+    maps: "np.ndarray | Sequence[np.ndarray]"
+    rows: np.ndarray
+
+    def __post_init__(self):
+        self.parts = [self.maps] if isinstance(self.maps, np.ndarray) else list(self.maps)
+        if not self.parts or any(np.ndim(p) != 4 or np.shape(p)[1:] != np.shape(self.parts[0])[1:]
+                                 for p in self.parts):
+            raise LowdataError(f"expected (N, H, W, D) aligned maps, got shapes {[np.shape(p) for p in self.parts]}")
+        self.rows = np.asarray(self.rows, dtype=np.intp)
+        self._starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def chunks(self, chunk: int = 256) -> Iterator[np.ndarray]:
+        for i in range(0, len(self.rows), chunk):
+            rows = self.rows[i:i + chunk]
+            part = np.searchsorted(self._starts, rows, side="right") - 1
+            yield np.stack([self.parts[p][r] for p, r in zip(part, rows - self._starts[part])])
+
+
+Features = Union[FeatureSet, "MapStream", MapRows, Sequence[np.ndarray], np.ndarray]
 
 
 def pooled_levels(X: Features) -> list[np.ndarray]:
@@ -82,37 +111,14 @@ def pooled_levels(X: Features) -> list[np.ndarray]:
     return out
 
 
-def align_levels(maps: Sequence[np.ndarray]) -> np.ndarray:
-    """``(n, H, W, sum c)``: each level's ``(n, h, w, c)`` map brought to the finest grid (nearest
-    neighbour: cell ``i`` reads cell ``floor((i + 1/2) h / H)``, i.e. plain repetition for a factor 2)."""
-    if any(m.ndim != 4 for m in maps):
-        raise LowdataError(f"expected (n, h, w, c) maps, got shapes {[m.shape for m in maps]}")
-    if len(maps) == 1 and maps[0].dtype == np.float32:  # already one grid: nothing to align or copy
-        return maps[0]
-    n = maps[0].shape[0]
-    H = max(m.shape[1] for m in maps)
-    W = max(m.shape[2] for m in maps)
-    out = np.empty((n, H, W, sum(m.shape[3] for m in maps)), np.float32)
-    c0 = 0
-    for m in maps:
-        h, w, c = m.shape[1:]
-        dst = out[..., c0:c0 + c]
-        if H % h == 0 and W % w == 0:  # whole factors: broadcast each cell over its block, one pass
-            dst.reshape(n, h, H // h, w, W // w, c)[...] = m[:, :, None, :, None, :]
-        else:
-            rows = ((np.arange(H) + 0.5) * h / H).astype(int)
-            cols = ((np.arange(W) + 0.5) * w / W).astype(int)
-            dst[...] = m[:, rows][:, :, cols]
-        c0 += c
-    return out
-
-
 def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarray]]:
     """Number of images and an iterator of aligned ``(b, H, W, D)`` chunks."""
     if isinstance(X, FeatureSet):
         return len(X), (align_levels(m) for m in X.iter_spatial(chunk))
     if isinstance(X, MapStream):
         return X.n, (align_levels(m) for m in X.chunks())
+    if isinstance(X, MapRows):
+        return len(X), X.chunks(chunk)
     arrays = [X] if isinstance(X, np.ndarray) else list(X)
     if not arrays or any(np.ndim(a) != 4 for a in arrays):
         raise LowdataError(f"PaDiM needs (n, h, w, c) maps per level, got shapes {[np.shape(a) for a in arrays]}")

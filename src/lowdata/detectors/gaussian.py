@@ -23,13 +23,21 @@ Ledoit-Wolf takes the cheapest exact route for each ``n``:
   with ``n``: a bank holds ``L d^2`` float64 values), shifted by the first chunk's mean so that the
   one-pass sums do not cancel, and each location's matrix is inverted.
 
+A bank (``L > 1``, PaDiM) fitted on an array of samples, or on rows of one (:class:`LocationBlocks`:
+the study's pool of maps, in memory or memory-mapped), reads a block of locations of every sample at a
+time: the block is centred on its own mean, its Gram products are float32 BLAS calls (``C^T C``, or
+``C C^T`` for Woodbury), finished in float64, and each location's shrunk covariance (or Woodbury's inner
+``n x n`` matrix) is factored by Cholesky (route ``"cholesky"``, or ``"woodbury"`` with an inner factor):
+distances are triangular solves, no matrix is inverted. Memory: one block of samples (at most
+:data:`BLOCK_BYTES`) besides the model.
+
 Distances are returned squared, as scikit-learn's ``mahalanobis``; detectors take the square root.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from scipy import linalg
@@ -40,13 +48,15 @@ from ..core.errors import LowdataError
 ESTIMATORS = ("empirical", "ledoit-wolf")
 _EPS = np.finfo(np.float64).eps
 _BLOCK = 32  # locations per block of float64 work
+BLOCK_BYTES = 1 << 27  # a block of locations of every training sample (float32) is at most this large (128 MiB)
 
 
 def bank_schema() -> S.Dict:
     """The schema of :meth:`GaussianBank.get_state`'s parameters (checked before a saved bank is used)."""
-    return S.Dict({"estimator": S.Str(ESTIMATORS), "chunk": S.Int(1, 1 << 20), "route": S.Str(("full", "woodbury")),
+    return S.Dict({"estimator": S.Str(ESTIMATORS), "chunk": S.Int(1, 1 << 20), "route": S.Str(("full", "woodbury", "cholesky")),
                    "n": S.Int(2, 10 ** 7), "locations": S.Int(1, 1 << 20), "features": S.Int(1, 1 << 16),
-                   "singular": S.List(S.Int(0, 1 << 20))}, optional=("singular",))
+                   "singular": S.List(S.Int(0, 1 << 20)), "pinvh": S.List(S.Int(0, 1 << 20))},
+                  optional=("singular", "pinvh"))
 
 
 def as_chunks(X: np.ndarray | Iterable[np.ndarray], chunk: int = 64) -> Iterator[np.ndarray]:
@@ -98,6 +108,74 @@ def _rechunk(chunks: Iterable[np.ndarray], least: int, check) -> Iterator[np.nda
         yield held[0] if len(held) == 1 else np.concatenate(held)
 
 
+class LocationBlocks:
+    """``n`` samples ``(n, L, d)`` read a block of locations at a time: an array, or the rows ``rows`` of the
+    concatenation of one or more ``(N_i, L, d)`` arrays (in memory or memory-mapped: the feature store's
+    originals and copies), never copied whole."""
+
+    def __init__(self, X: "np.ndarray | Sequence[np.ndarray]", rows: np.ndarray | None = None):
+        parts = [X] if isinstance(X, np.ndarray) else list(X)
+        if not parts or any(np.ndim(p) != 3 or np.shape(p)[1:] != np.shape(parts[0])[1:] for p in parts):
+            raise LowdataError(f"expected samples shaped (n, locations, features), got {[np.shape(p) for p in parts]}")
+        if rows is None and len(parts) > 1:
+            rows = np.arange(sum(len(p) for p in parts))
+        self.parts, self.dtype = parts, np.result_type(*[p.dtype for p in parts])
+        self.L, self.d = parts[0].shape[1], parts[0].shape[2]
+        if rows is None:
+            self.n, self._where = len(parts[0]), None
+        else:
+            rows = np.asarray(rows, dtype=np.intp)
+            starts = np.cumsum([0] + [len(p) for p in parts])
+            if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+                raise LowdataError(f"rows {rows.min()}..{rows.max()} of {starts[-1]} samples")
+            part = np.searchsorted(starts, rows, side="right") - 1
+            self.n, self._where = len(rows), list(zip(part.tolist(), (rows - starts[part]).tolist()))
+        self._buf = None
+
+    def __call__(self, j0: int, j1: int) -> np.ndarray:
+        """``(j1 - j0, n, d)``, location-major and C-contiguous (each location's ``n x d`` samples are one
+        matrix for BLAS: the float32 Gram of 550 x 592 runs 4x faster than on the sample-major view):
+        every sample at locations ``j0..j1-1``, in a buffer of this object's (the previous block's values
+        are overwritten: use a block before asking for the next)."""
+        l = j1 - j0
+        if self._buf is None or self._buf.shape[0] != l:
+            self._buf = np.empty((l, self.n, self.d), self.dtype)  # reused: no page faults block after block
+        out = self._buf
+        if self._where is None:
+            out[...] = np.swapaxes(self.parts[0][:, j0:j1], 0, 1)
+        else:  # row by row: each row's block is l contiguous runs of d values
+            parts = self.parts
+            for i, (p, r) in enumerate(self._where):
+                out[:, i] = parts[p][r, j0:j1]
+        return out
+
+    def block_size(self) -> int:
+        """Locations per block: the block of every sample stays under :data:`BLOCK_BYTES` (float32)."""
+        return int(max(1, min(_BLOCK, BLOCK_BYTES // max(1, self.n * self.d * 4))))
+
+
+def _lower_cholesky(A: np.ndarray) -> list[bool]:
+    """``(l, m, m)`` symmetric positive definite float64 matrices (C-ordered) replaced in place by their lower
+    Cholesky factors (LAPACK's ``dpotrf`` one matrix at a time, on the Fortran-ordered transpose: faster than
+    the batched ``numpy.linalg.cholesky``); per matrix, whether it was positive definite (when not, it is
+    left partly overwritten)."""
+    from scipy.linalg.lapack import dpotrf
+
+    ok = []
+    for j in range(len(A)):  # A[j].T: the same symmetric matrix, Fortran-ordered, factored in place (no copy)
+        _, info = dpotrf(A[j].T, lower=0, clean=1, overwrite_a=1)
+        ok.append(info == 0)
+    return ok
+
+
+def _solve_lower(C: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``C^-1 B`` ``(m, t)`` for a C-ordered lower-triangular ``C`` ``(m, m)`` and a C-ordered ``B`` ``(m, t)``
+    (BLAS ``dtrsm`` from the right on the Fortran-ordered transposes: ``X C^T = B^T``, nothing copied)."""
+    from scipy.linalg.blas import dtrsm
+
+    return dtrsm(1.0, C.T, B.T, side=1, lower=0, trans_a=0).T
+
+
 class GaussianBank:
     """``L`` Gaussians on ``d`` features, fitted on ``(n, L, d)`` samples (an array or chunks of one).
 
@@ -112,8 +190,13 @@ class GaussianBank:
         self.chunk = chunk
 
     # ----------------------------------------------------------------------------------------- fit
-    def fit(self, X: np.ndarray | Iterable[np.ndarray], n: int | None = None) -> "GaussianBank":
-        """Fit on ``X``: an ``(n, L, d)`` array, or an iterable of ``(b, L, d)`` chunks totalling ``n``."""
+    def fit(self, X: "np.ndarray | LocationBlocks | Iterable[np.ndarray]", n: int | None = None) -> "GaussianBank":
+        """Fit on ``X``: an ``(n, L, d)`` array, :class:`LocationBlocks`, or an iterable of ``(b, L, d)`` chunks
+        totalling ``n``."""
+        if isinstance(X, np.ndarray) and X.ndim == 3 and X.shape[1] > 1 and self.estimator == "ledoit-wolf":
+            X = LocationBlocks(X)
+        if isinstance(X, LocationBlocks):
+            return self._fit_blocks(X)
         if isinstance(X, np.ndarray):
             if X.ndim != 3:
                 raise LowdataError(f"expected samples shaped (n, locations, features), got {X.shape}")
@@ -131,10 +214,94 @@ class GaussianBank:
         self.L_, self.d_ = first.shape[1], first.shape[2]
         if self.estimator == "empirical":
             self._fit_empirical(first, chunks)
+        elif n <= self.d_ and self.L_ > 1:  # a bank's samples are held anyway: fitted a block at a time
+            X = self._centered(first, chunks, np.float32)  # (L, n, d)
+            return self._fit_blocks(LocationBlocks(np.swapaxes(X, 0, 1)), centered=self.location_, samples=X)
         elif n <= self.d_:
             self._fit_woodbury(first, chunks)
         else:
             self._fit_full(first, chunks)
+        return self
+
+    def _fit_blocks(self, src: LocationBlocks, centered: np.ndarray | None = None,
+                    samples: np.ndarray | None = None) -> "GaussianBank":
+        """Ledoit-Wolf for every location, a block of locations at a time (see the module docstring).
+        ``centered``: the samples are already centred on this mean, and ``samples`` holds them location-major
+        (the streamed Woodbury case: kept as the model's samples, not copied)."""
+        n, L, d = src.n, src.L, src.d
+        if n < 2:
+            raise LowdataError(f"a covariance needs at least 2 training samples, got {n}")
+        self.n_, self.L_, self.d_ = n, L, d
+        # the cheaper route: Woodbury's float64 n x n products cost 2 n^2 d against the float32 d x d Gram's
+        # d^2 n, and its factors n^3 / 3 against d^3 / 3: Woodbury while n <= d / 2
+        woodbury = 2 * n <= d
+        self.route = "woodbury" if woodbury else "cholesky"
+        self.location_ = np.empty((L, d)) if centered is None else centered
+        self.shrinkage_ = np.empty(L)
+        self._Keig, self._pinv = {}, {}
+        if woodbury:
+            self._X = np.empty((L, n, d), np.float32) if samples is None else samples  # centred, location-major
+            self._a, self._b, self._r = np.empty(L), np.empty(L), np.empty(L)
+            self._C = np.empty((L, n, n))  # Cholesky factors of I + (b/a) K
+        else:
+            self._C = np.empty((L, d, d))  # Cholesky factors of the shrunk covariances
+        step, gram = src.block_size(), None
+        for j0 in range(0, L, step):
+            j1 = min(j0 + step, L)
+            xt = src(j0, j1)  # (l, n, d), the source's buffer: modified in place
+            if centered is None:  # centred on the block's float64 mean; float32 from here on
+                mean = xt.mean(axis=1, dtype=np.float64)
+                self.location_[j0:j1] = mean
+                if xt.dtype == np.float32:
+                    xt -= mean.astype(np.float32)[:, None, :]
+                else:
+                    xt = (xt - mean[:, None, :]).astype(np.float32)
+            else:
+                xt = xt.astype(np.float32, copy=False)
+            # |xc_k|^2: float64 products for Woodbury (consistent with K, see below), float32 for the Cholesky route
+            sq = np.einsum("lnd,lnd->ln", xt, xt, dtype=np.float64 if woodbury else np.float32).astype(np.float64)
+            tr = sq.sum(axis=1) / n
+            q4 = (sq ** 2).sum(axis=1)
+            if woodbury:
+                if samples is None:
+                    self._X[j0:j1] = xt
+                # K in float64: the shrinkage's beta is a difference that cancels exactly at n = 2 (scikit-learn
+                # gives 0 there, and the distances are pinvh's); float32 products would leave 1e-7 of noise
+                xw = self._X[j0:j1].astype(np.float64)
+                K = np.matmul(xw, np.swapaxes(xw, 1, 2))  # (l, n, n)
+                fro2 = np.einsum("lij,lij->l", K, K) / n ** 2
+                s = _shrinkage(n, d, tr, fro2, q4)
+                a, b = s * tr / d, (1.0 - s) / n
+                top = a + b * sq.sum(axis=1)  # >= the largest eigenvalue of Sigma (only sets the pinvh cut-off)
+                singular = a <= d * _EPS * top
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r = np.where(singular, 0.0, b / a)
+                for j in np.flatnonzero(singular):
+                    self._Keig[j0 + int(j)] = np.linalg.eigh(K[j])
+                M = self._C[j0:j1]
+                np.multiply(K, r[:, None, None], out=M)
+                M[:, np.arange(n), np.arange(n)] += 1.0
+                for j, ok in enumerate(_lower_cholesky(M)):
+                    if not ok:  # I + rK is positive definite in exact arithmetic: rounding alone fails it
+                        raise LowdataError(f"the inner Woodbury matrix of location {j0 + j} is not positive "
+                                           "definite (non-finite or huge features?)")
+                self._a[j0:j1], self._b[j0:j1], self._r[j0:j1] = a, b, r
+            else:
+                G = self._C[j0:j1]  # the block's covariances, then their factors, made in place
+                if gram is None or gram.shape[0] != j1 - j0:
+                    gram = np.empty((j1 - j0, d, d), np.float32)  # reused block after block
+                g = np.matmul(np.swapaxes(xt, 1, 2), xt, out=gram)  # C^T C: float32 products
+                fro2 = np.einsum("lij,lij->l", g, g, dtype=np.float64) / float(n) ** 2
+                s = _shrinkage(n, d, tr, fro2, q4)
+                np.multiply(g, ((1.0 - s) / n)[:, None, None], out=G)  # float64 from here: one pass
+                G[:, np.arange(d), np.arange(d)] += (s * tr / d)[:, None]
+                for j, ok in enumerate(_lower_cholesky(G)):
+                    if not ok:  # shrinkage 0 and a singular covariance (constant features): pinvh, as scikit-learn
+                        xj = xt[j].astype(np.float64)
+                        cov = (1.0 - s[j]) * (xj.T @ xj) / n + np.eye(d) * (s[j] * tr[j] / d)
+                        self._pinv[j0 + j] = linalg.pinvh(cov, check_finite=False)
+                        G[j] = 0.0
+            self.shrinkage_[j0:j1] = s
         return self
 
     def _centered(self, first: np.ndarray, chunks: Iterator[np.ndarray], dtype=np.float64) -> np.ndarray:
@@ -260,7 +427,17 @@ class GaussianBank:
         for j0 in range(0, L, _BLOCK):
             S[j0:j0 + _BLOCK] *= (1.0 - s[j0:j0 + _BLOCK])[:, None, None]
         S[:, np.arange(d), np.arange(d)] += (s * mu)[:, None]
-        # the precision stays float64 (a float32 copy loses up to 2e-4 when the covariance's condition
+        if L > 1:  # a bank: Cholesky factors, distances by triangular solves
+            self.route, self._C, self._pinv = "cholesky", S, {}
+            for j0 in range(0, L, _BLOCK):
+                block = S[j0:j0 + _BLOCK]
+                kept = block.copy()  # a matrix that fails is partly overwritten: its pinvh is taken from the copy
+                for j, ok in enumerate(_lower_cholesky(block)):
+                    if not ok:  # shrinkage 0 and a singular covariance: pinvh, as scikit-learn
+                        self._pinv[j0 + j] = linalg.pinvh(kept[j], check_finite=False)
+                        block[j] = 0.0
+            return
+        # one Gaussian: the precision stays float64 (a float32 copy loses up to 2e-4 when the covariance's condition
         # number nears 1e6), inverted in place a block of locations at a time
         for j0 in range(0, L, _BLOCK):
             try:
@@ -281,8 +458,16 @@ class GaussianBank:
         arrays = {"location": self.location_, "shrinkage": self.shrinkage_}
         if self.route == "full":
             arrays["precision"] = self._P
+        elif self.route == "cholesky":
+            arrays["cholesky"] = self._C
+            params["pinvh"] = sorted(int(j) for j in self._pinv)
+            arrays.update({f"pinvh_{j}": P for j, P in self._pinv.items()})
         else:
-            arrays.update(samples=self._X, inner_inverse=self._Minv, a=self._a, b=self._b)
+            arrays.update(samples=self._X, a=self._a, b=self._b)
+            if hasattr(self, "_C"):
+                arrays.update(inner_cholesky=self._C, ratio=self._r)
+            else:  # a bank saved by lowdata 0.1 before its Cholesky route
+                arrays["inner_inverse"] = self._Minv
             params["singular"] = sorted(int(j) for j in self._Keig)
             for j, (lam, U) in self._Keig.items():
                 arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"] = lam, U
@@ -297,8 +482,16 @@ class GaussianBank:
         expect = {"location": (L, d), "shrinkage": (L,)}
         if bank.route == "full":
             expect["precision"] = (L, d, d)
+        elif bank.route == "cholesky":
+            expect["cholesky"] = (L, d, d)
+            for j in params.get("pinvh", []):
+                expect[f"pinvh_{j}"] = (d, d)
         elif bank.route == "woodbury":
-            expect.update(samples=(L, n, d), inner_inverse=(L, n, n), a=(L,), b=(L,))
+            expect.update(samples=(L, n, d), a=(L,), b=(L,))
+            if "inner_cholesky" in arrays:
+                expect.update(inner_cholesky=(L, n, n), ratio=(L,))
+            else:
+                expect["inner_inverse"] = (L, n, n)
             for j in params.get("singular", []):
                 expect[f"singular_{j}_values"] = (n,)
                 expect[f"singular_{j}_vectors"] = (n, n)
@@ -313,8 +506,15 @@ class GaussianBank:
         bank.location_, bank.shrinkage_ = arrays["location"], arrays["shrinkage"]
         if bank.route == "full":
             bank._P = arrays["precision"]
+        elif bank.route == "cholesky":
+            bank._C = arrays["cholesky"]
+            bank._pinv = {int(j): arrays[f"pinvh_{j}"] for j in params.get("pinvh", [])}
         else:
-            bank._X, bank._Minv, bank._a, bank._b = (arrays[k] for k in ("samples", "inner_inverse", "a", "b"))
+            bank._X, bank._a, bank._b = (arrays[k] for k in ("samples", "a", "b"))
+            if "inner_cholesky" in arrays:
+                bank._C, bank._r = arrays["inner_cholesky"], arrays["ratio"]
+            else:
+                bank._Minv = arrays["inner_inverse"]
             bank._Keig = {int(j): (arrays[f"singular_{j}_values"], arrays[f"singular_{j}_vectors"])
                           for j in params.get("singular", [])}
         return bank
@@ -333,6 +533,17 @@ class GaussianBank:
     def _quad(self, z: np.ndarray) -> np.ndarray:
         if self.route == "full":
             return np.einsum("ltd,ltd->lt", z @ self._P, z)
+        if self.route == "cholesky":  # |C^-1 z|^2, C the covariance's Cholesky factor
+            q = np.empty(z.shape[:2])
+            for j in range(self.L_):
+                if j in self._pinv:
+                    q[j] = np.einsum("td,td->t", z[j] @ self._pinv[j], z[j])
+                else:
+                    y = _solve_lower(self._C[j], z[j].T)
+                    q[j] = np.einsum("dt,dt->t", y, y)
+            return q
+        if hasattr(self, "_C"):
+            return self._woodbury_quad(z)
         q = np.empty(z.shape[:2])
         for j0 in range(0, self.L_, _BLOCK):
             zb = z[j0:j0 + _BLOCK]
@@ -344,6 +555,23 @@ class GaussianBank:
             for j in range(j0, min(j0 + _BLOCK, self.L_)):
                 if j in self._Keig:
                     q[j] = self._singular_quad(j, *self._Keig[j], w[j - j0], zz[j - j0])
+        return q
+
+    def _woodbury_quad(self, z: np.ndarray) -> np.ndarray:
+        """``(|z|^2 - r |C^-1 w|^2) / a`` with ``w = Xc z``, ``C`` the Cholesky factor of ``I + r K``."""
+        q = np.empty(z.shape[:2])
+        for j0 in range(0, self.L_, _BLOCK):
+            zb = z[j0:j0 + _BLOCK]
+            zz = np.einsum("ltd,ltd->lt", zb, zb)
+            w = self._X[j0:j0 + _BLOCK].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            for i in range(len(zb)):
+                j = j0 + i
+                if j in self._Keig:
+                    q[j] = self._singular_quad(j, *self._Keig[j], w[i], zz[i])
+                    continue
+                v = _solve_lower(self._C[j], w[i])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    q[j] = (zz[i] - self._r[j] * np.einsum("nt,nt->t", v, v)) / self._a[j]
         return q
 
     def _singular_quad(self, j: int, lam: np.ndarray, U: np.ndarray, w: np.ndarray, zz: np.ndarray) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import Detector, Features, MapStream, prefixed, spatial_chunks, unprefixed
-from .gaussian import GaussianBank, bank_schema
+from .base import Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
+from .gaussian import GaussianBank, LocationBlocks, bank_schema
 
 
 class PaDiM(Detector):
@@ -35,6 +35,14 @@ class PaDiM(Detector):
 
     def fit(self, X: Features) -> "PaDiM":
         bank = GaussianBank(self.estimator, chunk=self.chunk)  # checks the estimator's name
+        blocks = self._blocks(X) if self.estimator == "ledoit-wolf" else None
+        if blocks is not None:  # maps in memory (or memory-mapped): read a block of locations at a time
+            src, self.grid_ = blocks
+            if src.n < 2:
+                raise LowdataError(f"padim: a covariance needs at least 2 training images, got {src.n}")
+            self.bank_ = bank.fit(src)
+            self.n_train_ = src.n
+            return self
         n, chunks = spatial_chunks(X, self.chunk)
         if n > 256 and not isinstance(X, MapStream):
             # many images (the full route): chunks of 256 feed the bank's d x d sums without regrouping
@@ -54,6 +62,22 @@ class PaDiM(Detector):
         self.bank_ = bank.fit(flat(), n=n)
         self.n_train_ = n
         return self
+
+    @staticmethod
+    def _blocks(X: Features) -> tuple[LocationBlocks, tuple[int, int]] | None:
+        """Maps that can be read a block of locations at a time (rows of an array, an array, or a list of
+        per-level arrays), with their grid; ``None`` for streams (fitted chunk by chunk)."""
+        if isinstance(X, MapRows):
+            parts, rows = X.parts, X.rows
+        elif isinstance(X, np.ndarray) and X.ndim == 4:
+            parts, rows = [X], None
+        elif isinstance(X, (list, tuple)) and X and all(isinstance(a, np.ndarray) and a.ndim == 4 for a in X) \
+                and len({len(a) for a in X}) == 1:
+            parts, rows = [align_levels(list(X))], None
+        else:
+            return None
+        _, H, W, D = parts[0].shape
+        return LocationBlocks([p.reshape(len(p), H * W, D) for p in parts], rows), (H, W)
 
     def get_state(self):
         self.check_fitted()
@@ -102,11 +126,11 @@ class PaDiM(Detector):
 
     def size_note(self, n_train: int, maps_shape) -> str | None:
         h, w, d = maps_shape
-        if n_train <= d:
+        if 2 * n_train <= d:
             return None
         gb = h * w * d ** 2 * 8 / 1e9
-        return (f"PaDiM on {n_train} images (copies included), more than its {d} features: the model stores a full "
-                f"precision matrix per location, about {gb:.1f} GB")
+        return (f"PaDiM on {n_train} images (copies included), more than half its {d} features: the model stores "
+                f"a full Cholesky factor of the covariance per location, about {gb:.1f} GB")
 
     def smoothing(self, size: int, reference: int | None = None) -> float:
         """``sigma`` pixels at ``reference`` pixels, scaled to a ``size``-pixel image."""

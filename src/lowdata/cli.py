@@ -134,7 +134,10 @@ def cmd_study(args) -> int:
     factors = parse_factors(args.aug)
     config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
                          augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
-                         pixel_size=args.pixel_size, memory_gb=args.memory_gb)
+                         pixel_size=args.pixel_size)
+    if args.memory_gb is not None:
+        print("note: --memory-gb is no longer used: PaDiM's maps are memory-mapped from the feature store "
+              "(<cache>/store), whatever their size", file=sys.stderr)
     config.validate()  # before the slow steps: an unknown method fails at once
     data = _category_data(args)
     config.sizes = parse_sizes(args.sizes, len(data.train))
@@ -397,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0, help="seed of the training subsets (default 0)")
     st.add_argument("--aug-seed", type=int, default=0, help="seed of the augmented copies (default 0)")
     st.add_argument("--pixel-size", type=int, default=224, help="resolution of PaDiM's pixel AUROC (default 224)")
-    st.add_argument("--memory-gb", type=float, default=4.0,
-                    help="PaDiM: hold the training maps in memory up to this size, else stream them (default 4)")
+    st.add_argument("--memory-gb", type=float, default=None,
+                    help="no longer used: PaDiM's maps are memory-mapped from the feature store, whatever their size")
     st.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
     st.add_argument("--out", type=Path, help="results table, .parquet or .csv "
                                              "(default data/results/study-<source>-<category>-<backbone>.parquet)")

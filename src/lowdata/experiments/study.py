@@ -42,12 +42,13 @@ from ..core.errors import LowdataError
 from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
-from ..detectors.base import MapStream, stack_maps
+from ..detectors.base import MapRows
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
 from ..features.encode import Embeddings, cache_for, encode, read_embeddings, source_key
 from ..features.pool import augmented_copies, encode_augmented
+from ..features.store import FeatureStore
 from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
 
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
@@ -134,7 +135,7 @@ class StudyConfig:
     seed: int = 0
     aug_seed: int = 0
     pixel_size: int = 224
-    memory_gb: float = 4.0  # PaDiM's training maps are held in memory up to this size
+    memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature store
 
     def validate(self) -> None:
         for m in self.methods:
@@ -253,11 +254,6 @@ def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
     return df
 
 
-def _rows_of(maps: np.ndarray, rows: np.ndarray, chunk: int = 256) -> MapStream:
-    """The maps at ``rows``, a chunk at a time (no copy of the whole subset)."""
-    return MapStream(len(rows), lambda: ([maps[rows[i:i + chunk]]] for i in range(0, len(rows), chunk)))
-
-
 @dataclass
 class FitPlan:
     """What a batch of a category's fits needs, by reference to the cache (picklable: sent to workers)."""
@@ -271,33 +267,36 @@ class FitPlan:
     base: dict
 
 
-def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
-    """Embeddings (given, or read from the cache) and, when a job is PaDiM, the test maps, the masks and
-    (within the memory budget) the training pool's maps: the same decisions serial or distributed."""
+def _fit_inputs(plan: FitPlan, jobs, embeddings=None, progress: bool = False) -> dict:
+    """Embeddings (given, or read from the cache) and, when a job is PaDiM, the masks and the test and
+    training maps, memory-mapped from the feature store (built from the cache the first time): the same
+    inputs serial or distributed."""
     if embeddings is None:
         embeddings = (read_embeddings(plan.cache, plan.train_keys), read_embeddings(plan.cache, plan.test_keys),
                       [read_embeddings(plan.cache, k) for k in plan.copy_keys])
     train, test, copies = embeddings
     out = {"train": train, "test": test, "copies": copies, "test_maps": None, "masks": None, "pool_maps": None}
-    if any(method_spec(j[4]).consumes == "maps" for j in jobs):  # nothing to load when no job needs maps
-        out["test_maps"] = stack_maps(test, 64)
+    maps_jobs = [j for j in jobs if method_spec(j[4]).consumes == "maps"]
+    if maps_jobs:  # nothing to load when no job needs maps
+        store = FeatureStore(plan.cache, plan.data.source, plan.data.category, plan.base["policy_digest"],
+                             plan.config.aug_seed)
+        out["test_maps"] = store.maps("test", plan.test_keys, progress)
         if any(s.mask_path is not None for s in plan.data.test):
             size = (plan.config.pixel_size, plan.config.pixel_size)
             out["masks"] = np.stack([load_mask(s, size) for s in plan.data.test])
-        # the training maps (originals, then each copy) are read from the cache once for all fits
-        # when they fit in the memory budget; otherwise each fit streams its subset from the cache
-        pool = Embeddings.concat([train] + copies)
-        if len(pool) * out["test_maps"][0].nbytes <= plan.config.memory_gb * 2 ** 30:
-            out["pool_maps"] = stack_maps(pool, 256)
+        # the training pool: the originals, then each copy index the jobs use, one store file each
+        factor = max(j[2] for j in maps_jobs)
+        out["pool_maps"] = [store.maps("train", plan.train_keys, progress)] + \
+            [store.maps(f"copy{c}", plan.copy_keys[c - 1], progress) for c in range(1, factor + 1)]
     return out
 
 
-def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None) -> list[dict]:
+def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool = False) -> list[dict]:
     """The result rows of ``jobs`` (``(N, replicate, factor, augment_only, method)``): each fit on its
     seeded subset (and copies), scored on the test set. Serial runs pass their ``embeddings``; workers
     read them from the cache. ``on_row(row)`` is called after each fit."""
     config, base = plan.config, plan.base
-    x = _fit_inputs(plan, jobs, embeddings)
+    x = _fit_inputs(plan, jobs, embeddings, progress)
     train, test, copies, test_maps, masks, pool_maps = (x[k] for k in ("train", "test", "copies", "test_maps", "masks",
                                                                       "pool_maps"))
     n_pool = len(plan.data.train)
@@ -308,9 +307,9 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None) -> list[dict]:
         parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
         fit_set = Embeddings.concat(parts)
         det = make_detector(m)
-        if det.consumes == "maps" and pool_maps is not None:  # the same images, in the same order, from memory
+        if det.consumes == "maps":  # the same images, in the same order, from the feature store
             picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
-            fit_set = _rows_of(pool_maps, picks)
+            fit_set = MapRows(pool_maps, picks)
         t0 = time.perf_counter()
         det.fit(fit_set)
         t1 = time.perf_counter()
@@ -444,7 +443,7 @@ def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, run
             bar.update(1)
 
         with bar:
-            fit_jobs(plan, todo, (train, test, copies), on_row=each)
+            fit_jobs(plan, todo, (train, test, copies), on_row=each, progress=progress)
     else:
         _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
 

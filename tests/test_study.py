@@ -48,6 +48,25 @@ def test_subsets_are_seeded_without_replacement_and_independent_of_the_grid():
         draw_subset(7, 8, 0, 0)
 
 
+def test_nested_subsets_grow_by_adding_images_and_are_seeded():
+    sizes = [5, 10, 20, 40]
+    for r in range(3):
+        sets = [set(draw_subset(50, n, seed=3, replicate=r, scheme="nested")) for n in sizes]
+        assert [len(x) for x in sets] == sizes
+        assert all(small < large for small, large in zip(sets, sets[1:]))  # each inside the next
+    first = draw_subset(50, 10, 3, 1, "nested")
+    np.testing.assert_array_equal(first, draw_subset(50, 10, 3, 1, "nested"))
+    assert not np.array_equal(first, draw_subset(50, 10, 3, 2, "nested"))
+    assert not np.array_equal(first, draw_subset(50, 10, 3, 1))  # not the independent draw
+    # the independent scheme is the default, and unchanged: the subsets of every table already written
+    np.testing.assert_array_equal(draw_subset(50, 10, 3, 1, "independent"), draw_subset(50, 10, 3, 1))
+    np.testing.assert_array_equal(draw_subset(7, 7, 0, 4, "nested"), np.arange(7))
+    with pytest.raises(LowdataError, match="--subsets 'nestled': choose independent .* or nested"):
+        draw_subset(50, 10, 3, 1, "nestled")
+    with pytest.raises(LowdataError, match="--subsets 'Nested'"):
+        StudyConfig(methods=["knn"], sizes=[2], subsets="Nested").validate()
+
+
 @pytest.fixture
 def widget(tiny_mvtec):
     return load_category("mvtec", "widget", root=tiny_mvtec)
@@ -164,6 +183,24 @@ def test_cli_study(tiny_mvtec, tmp_path, capsys):
     bad = ["study", "--data", str(tiny_mvtec), "--category", "widget", "--methods", "knn,svm"]
     assert main(bad) == 2
     assert "unknown method 'svm'" in capsys.readouterr().err
+    assert set(df.subsets) == {"independent"}
+    # nested subsets into the same table: rows of their own, recorded as such
+    assert main(args + ["--subsets", "nested"]) == 0
+    both = pd.read_csv(out)
+    nested = both[both.subsets == "nested"]
+    assert len(nested) == len(df) and len(both) == 2 * len(df)
+    row = nested[(nested.n_train == 3) & (nested.replicate == 1)].iloc[0]
+    np.testing.assert_array_equal([int(i) for i in row.subset.split()], draw_subset(6, 3, 0, 1, "nested"))
+    # a table written before --subsets existed (no such column) is resumed as independent: nothing refitted
+    both[both.subsets == "independent"].drop(columns="subsets").to_csv(out, index=False)
+    capsys.readouterr()
+    assert main(args) == 0
+    again = pd.read_csv(out)
+    assert len(again) == len(df) and set(again.subsets) == {"independent"}
+    np.testing.assert_array_equal(again.sort_values(study.KEY[:8]).fit_seconds,  # the same timings: kept, not refitted
+                                  df.sort_values(study.KEY[:8]).fit_seconds)
+    assert main(args[:-1] + ["--subsets", "nestled", "--no-progress"]) == 2
+    assert "--subsets 'nestled': choose independent" in capsys.readouterr().err
 
 
 def test_one_file_for_several_runs_returns_each_runs_rows(widget, lite0_small, tmp_path):

@@ -64,8 +64,13 @@ def describe_results(results: pd.DataFrame) -> str:
         " **These are not the paper's data and backbone** (MVTec AD's 15 categories with EfficientNet-B4): " \
         "our numbers show the same protocol on what was available here, so a difference from the paper is " \
         "not, by itself, a failure to reproduce."
+    schemes = set(results["subsets"].fillna("independent")) if "subsets" in results.columns else {"independent"}
+    # independent subsets (the paper's reading, the default) go unsaid, as before --subsets existed
+    nested = "" if schemes == {"independent"} else \
+        ("; **nested subsets** (each replicate's smaller training sets inside its larger ones)" if schemes == {"nested"}
+         else "; **independent and nested subsets mixed** (their AUCs are averaged together)")
     return (f"Ours: {'; '.join(parts)}; backbone {backbones}; up to {reps} replicates per size; subset seed "
-            f"{seeds}; image AUROC.{not_paper} Group values are plain means over the categories we have "
+            f"{seeds}{nested}; image AUROC.{not_paper} Group values are plain means over the categories we have "
             "(the row says how many of the paper's); `diff` is ours minus the paper's.")
 
 

@@ -5,7 +5,9 @@ and, for augmentation factor ``f``, ``f`` augmented copies of every training ima
 image depends only on the policy, the seed and ``c``; see :mod:`lowdata.data.augment`). Then for each
 sample size ``N`` of the grid and each replicate ``r``, a training subset of ``N`` images is drawn
 without replacement, seeded by ``(seed, N, r)``: the same subset for every method and factor, and
-the same whatever other sizes are on the grid. Each (method, ``N``, ``r``, factor) is fitted on the
+the same whatever other sizes are on the grid (``subsets="nested"``: the first ``N`` images of one
+permutation per replicate, seeded by ``(seed, r)``, so that a replicate's subsets grow by adding
+images; see :data:`SUBSETS`). Each (method, ``N``, ``r``, factor) is fitted on the
 subset (plus the ``f`` copies of each of its images; only the copies for an *augment-only* run,
 paper Figure 6) and scored on the full test set.
 
@@ -53,7 +55,8 @@ from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
 
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
            "n_fit", "n_pool", "n_test"]
-_AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subset"]
+_AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
+          "subset"]
 #: PaDiM's smoothing (sigma 4 px) is declared at 224 px, PaDiM's own resolution: the pixel AUROC's heatmaps
 #: at ``pixel_size`` are smoothed by 4 * pixel_size / 224 px
 PIXEL_SIGMA_AT = 224
@@ -67,8 +70,12 @@ def result_columns() -> list[str]:
 COLUMNS = result_columns()  # with the package's own metrics
 # what identifies a fit: a row with the same key is not fitted again when a run resumes
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
-       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size"]
-_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subset"]
+       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "subset"]
+#: how the training subsets of a replicate are drawn (``--subsets``): ``independent`` (the paper's reading,
+#: the default), a fresh draw for every size; ``nested``, one seeded permutation per replicate whose first
+#: ``N`` images are the subset of size ``N``, so each size's set holds the smaller sizes' sets
+SUBSETS = ("independent", "nested")
 
 
 def size_grid(n_max: int, small_step: int = 5, switch: int = 50, large_step: int = 10) -> list[int]:
@@ -115,12 +122,24 @@ def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
     return [] if spec is None or spec == "" else _parse_ints(spec, "augmentation factor", 0)
 
 
-def draw_subset(n_pool: int, n: int, seed: int, replicate: int) -> np.ndarray:
-    """Sorted indices of ``n`` of ``n_pool`` training images, without replacement, seeded by (seed, n, replicate)."""
+def check_subsets(scheme: str) -> str:
+    """``scheme`` if it is one of :data:`SUBSETS`, else one clear error."""
+    if scheme not in SUBSETS:
+        raise LowdataError(f"--subsets {scheme!r}: choose independent (a fresh draw for every size, the default) "
+                           "or nested (each replicate's smaller subsets inside its larger ones)")
+    return scheme
+
+
+def draw_subset(n_pool: int, n: int, seed: int, replicate: int, scheme: str = "independent") -> np.ndarray:
+    """Sorted indices of ``n`` of ``n_pool`` training images, without replacement: ``independent``, seeded by
+    (seed, n, replicate); ``nested``, the first ``n`` of one permutation seeded by (seed, replicate)."""
+    check_subsets(scheme)
     if n > n_pool:
         raise LowdataError(f"sample size N={n} is larger than the {n_pool} training images available")
     if n == n_pool:
         return np.arange(n_pool)
+    if scheme == "nested":
+        return np.sort(np.random.default_rng([int(seed), int(replicate)]).permutation(n_pool)[:n])
     rng = np.random.default_rng([int(seed), int(n), int(replicate)])
     return np.sort(rng.choice(n_pool, size=n, replace=False))
 
@@ -136,6 +155,7 @@ class StudyConfig:
     aug_seed: int = 0
     pixel_size: int = 224
     memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature store
+    subsets: str = "independent"  # how a replicate's subsets are drawn: see SUBSETS
 
     def validate(self) -> None:
         for m in self.methods:
@@ -149,6 +169,7 @@ class StudyConfig:
         self.seed = _whole("seed", self.seed, 0)
         self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
         self.pixel_size = _whole("pixel size", self.pixel_size, 8)
+        check_subsets(self.subsets)
         if not self.factors and not self.augment_only:
             raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")
         least = {m: method_spec(m).min_train for m in self.methods}
@@ -212,13 +233,16 @@ def read_results(path: str | Path) -> pd.DataFrame:
 def _existing_rows(out: Path) -> list[dict]:
     rows = []
     if out.exists():
-        rows += read_results(out).to_dict("records")
+        old = read_results(out)
+        if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
+            old["subsets"] = "independent"
+        rows += old.to_dict("records")
     journal = _journal_path(out)
     if journal.exists():
         with open(journal) as f:
             for line in f:
                 try:
-                    rows.append(json.loads(line))
+                    rows.append({"subsets": "independent", **json.loads(line)})
                 except json.JSONDecodeError:  # a line cut by a crash: that fit is simply done again
                     continue
     return rows
@@ -303,7 +327,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
     labels = plan.data.test_labels
     rows = []
     for n, r, f, only, m in jobs:
-        idx = draw_subset(n_pool, n, config.seed, r)
+        idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
         parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
         fit_set = Embeddings.concat(parts)
         det = make_detector(m)
@@ -392,7 +416,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
 
     base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
             "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,
-            "policy_digest": digest, "pixel_size": config.pixel_size}
+            "policy_digest": digest, "pixel_size": config.pixel_size, "subsets": config.subsets}
     with results_lock(out):  # a second run on the same table stops at once, naming this one
         rows = _existing_rows(out)
         has_masks = any(s.mask_path is not None for s in data.test)
@@ -512,8 +536,9 @@ def format_summary(df: pd.DataFrame) -> str:
     lines = []
     if s["table"]["auroc_max_n"].isna().any():
         lines += ["(NaN: the sizes run do not include the full training set, so there is no AUC at N max and no area)"]
-    if df.groupby("category")[["seed", "aug_seed", "policy_digest"]].nunique().max().max() > 1:
-        lines += ["(these rows mix several seeds or policies; their AUCs are averaged together)"]
+    mixed = [c for c in ("seed", "aug_seed", "policy_digest", "subsets") if c in df.columns]
+    if df.groupby("category")[mixed].nunique().max().max() > 1:
+        lines += ["(these rows mix several seeds, policies or subset schemes; their AUCs are averaged together)"]
     lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
              "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string()]
     if (s["table"]["sizes"] > 1).any():

@@ -44,8 +44,8 @@ from .data.sources import SOURCES, available_categories, load_category
 from .detectors.registry import method_names, paper_methods
 from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
-from .experiments.study import StudyConfig, check_results_path, format_summary, parse_factors, parse_sizes, \
-    results_path, run_study
+from .experiments.study import StudyConfig, check_results_path, check_subsets, format_summary, parse_factors, \
+    parse_sizes, results_path, run_study
 from .features.backbones import DEFAULT_BACKBONE, backbone_names, load_backbone
 from .features.efficientnet_b4 import use_b4_weights
 from .features.encode import cache_for, encode
@@ -310,6 +310,8 @@ def cmd_book(args) -> int:
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
+    if args.subsets is not None:  # named only when given: the default's pages stay as they were
+        params["subsets"] = check_subsets(args.subsets)
     print(f"{len(targets)} categories: {', '.join(f'{s}/{c}' for s, c in targets)}; preset {args.preset}: "
           + ", ".join(f"{k}={v}" for k, v in study.items()), flush=True)
     command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
@@ -428,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--aug", help="augmentation factors for every method (default: the preset's, 0,10)")
     b.add_argument("--sweep", help="more factors, KNN and Mahalanobis only, for Figure 5 ('' for none)")
     b.add_argument("--augment-only", help="factors without the original images, for Figure 6 ('' for none)")
+    b.add_argument("--subsets", help="independent (default) or nested: how each replicate's subsets are drawn")
     b.add_argument("--seed", type=int, default=CATEGORY.default("seed"))
     b.add_argument("--out", default=CATEGORY.default("out_dir"), help=f"results folder (default {CATEGORY.default('out_dir')})")
     b.add_argument("--cache", type=Path)

@@ -28,6 +28,7 @@ class CategoryParams:
     aug: str  # e.g. "0,10" (a single int is accepted)
     sweep: str  # more factors for KNN and Mahalanobis only (Figure 5), e.g. "1,5"; "" for none
     augment_only: str  # factors without the original images (Figure 6), e.g. "1"; "" for none
+    subsets: str  # "independent" (the default) or "nested" (lowdata.experiments.study.SUBSETS)
     out_dir: str
     cache_dir: str | None
     seed: int
@@ -45,13 +46,14 @@ class CategoryParams:
 def category_params(**values) -> CategoryParams:
     """The notebook's parameters, checked: a wrong type or an unknown name raises :class:`LowdataError`."""
     values.setdefault("progress", False)
+    values.setdefault("subsets", "independent")  # notebooks executed before --subsets existed
     CATEGORY.check(values)
     # methods, factors, replicates and seed: the study's own checks, before anything slow
     for name in ("sizes", "aug", "sweep", "augment_only"):  # papermill -p aug 0 gives an int
         values[name] = str(values[name])
     StudyConfig(methods=[m.strip() for m in values["methods"].split(",")], sizes=[], reps=values["reps"],
                 factors=parse_factors(values["aug"]), augment_only=_factors(values["augment_only"]),
-                seed=values["seed"]).validate()
+                seed=values["seed"], subsets=values["subsets"]).validate()
     _factors(values["sweep"])
     return CategoryParams(**values)
 
@@ -67,11 +69,12 @@ def study_configs(p: CategoryParams, n_pool: int):
     methods = [m.strip() for m in p.methods.split(",")]
     sizes = parse_sizes(p.sizes, n_pool)
     configs = [StudyConfig(methods=methods, sizes=sizes, reps=p.reps, factors=parse_factors(p.aug),
-                           augment_only=_factors(p.augment_only), seed=p.seed)]
+                           augment_only=_factors(p.augment_only), seed=p.seed, subsets=p.subsets)]
     sweep = [f for f in _factors(p.sweep) if f not in configs[0].factors]
     pooled = [m for m in methods if method_spec(m).consumes == "pooled"]  # the paper leaves PaDiM out of Figure 5
     if sweep and pooled:
-        configs.append(StudyConfig(methods=pooled, sizes=sizes, reps=p.reps, factors=sweep, seed=p.seed))
+        configs.append(StudyConfig(methods=pooled, sizes=sizes, reps=p.reps, factors=sweep, seed=p.seed,
+                                   subsets=p.subsets))
     for c in configs:
         c.validate()
     return configs
@@ -101,7 +104,8 @@ def category_overview(p: CategoryParams, results: pd.DataFrame) -> pd.DataFrame:
             "test images": ", ".join(f"{v} {k}" for k, v in counts.items() if k != "train/good"),
             "backbone": results["backbone"].iloc[0] if len(results) else p.backbone,
             "methods": p.methods, "sizes N": ", ".join(map(str, sizes)),
-            "replicates": f"{p.reps} (1 at the full training set)",
+            "replicates": f"{p.reps} (1 at the full training set)"
+                          + ("; nested subsets (each inside the next larger)" if p.subsets == "nested" else ""),
             "augmentation": ", ".join(("x%d only" % f) if o else (f"x{f}" if f else "none") for f, o in settings),
             "augmentation policy": f"{pol.name}: {describe(pol)}",
             "seeds": f"subsets {p.seed}, augmentation {int(results['aug_seed'].iloc[0]) if len(results) else 0}",

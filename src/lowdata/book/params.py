@@ -109,6 +109,7 @@ CATEGORY = NotebookSchema("category", _category(
     Param("aug", (str, int), "0,10", "augmentation factors for every method"),
     Param("sweep", (str, int), "1,5", "more factors, KNN and Mahalanobis only (Figure 5); '' for none"),
     Param("augment_only", (str, int), "1", "factors without the original images (Figure 6); '' for none"),
+    Param("subsets", (str,), "independent", "or 'nested': each replicate's smaller subsets inside its larger ones"),
 ), presets={
     # "default" (added below: the parameters' defaults) is sized so the embedded ELPV data builds the whole book
     # in minutes on 2 cores

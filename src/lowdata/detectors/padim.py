@@ -10,7 +10,7 @@ import numpy as np
 from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
-from .gaussian import GaussianBank, LocationBlocks, bank_schema
+from .gaussian import GaussianBank, GramSums, LocationBlocks, bank_schema
 
 
 class PaDiM(Detector):
@@ -62,6 +62,32 @@ class PaDiM(Detector):
         self.bank_ = bank.fit(flat(), n=n)
         self.n_train_ = n
         return self
+
+    def fit_nested(self, X: Features, added: Features | None, sums=None):
+        """Fit on ``X``, one of a nested series of training sets: ``X`` is the set of the previous fit of the
+        series (whose return value is ``sums``; ``None`` for the first) plus the images ``added``. The
+        Gaussians' running sums grow by ``added`` (:class:`~lowdata.detectors.gaussian.GramSums`) instead of
+        being made again from ``X``; the Woodbury route (``n <= d / 2``) is fitted on ``X`` as usual.
+        Returns the sums to give the next fit (``None`` where the series goes on from ``X`` itself)."""
+        if self.estimator != "ledoit-wolf":
+            self.fit(X)
+            return None
+        blocks = self._blocks(X)
+        if blocks is None:
+            raise LowdataError("padim: a nested fit needs maps in memory or memory-mapped (not a stream)")
+        src, grid = blocks
+        if 2 * src.n <= src.d or src.n < 2:  # the Woodbury route: cheaper from the samples themselves
+            self.fit(X)
+            return None
+        if sums is None or sums.n == 0:
+            sums = GramSums().add(src)
+        elif added is not None and len(added):
+            sums.add(self._blocks(added)[0])
+        if sums.n != src.n:
+            raise LowdataError(f"padim: the running sums hold {sums.n} images, the training set {src.n}")
+        self.grid_, self.n_train_ = grid, src.n
+        self.bank_ = GaussianBank(self.estimator, chunk=self.chunk).fit_sums(sums)
+        return sums
 
     @staticmethod
     def _blocks(X: Features) -> tuple[LocationBlocks, tuple[int, int]] | None:

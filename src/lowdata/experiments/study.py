@@ -45,6 +45,7 @@ from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
 from ..detectors.base import MapRows
+from ..detectors.gaussian import release_buffers
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
@@ -325,17 +326,28 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
                                                                       "pool_maps"))
     n_pool = len(plan.data.train)
     labels = plan.data.test_labels
-    rows = []
+    rows, chain = [], None  # chain: (series, subset, sums) of the last nested fit that can grow
+
+    def picks_of(idx, f, only):
+        return np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)]).astype(np.intp)
+
     for n, r, f, only, m in jobs:
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
         parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
         fit_set = Embeddings.concat(parts)
         det = make_detector(m)
+        grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
         if det.consumes == "maps":  # the same images, in the same order, from the feature store
-            picks = np.concatenate(([] if only else [idx]) + [(c + 1) * n_pool + idx for c in range(f)])
-            fit_set = MapRows(pool_maps, picks)
+            fit_set = MapRows(pool_maps, picks_of(idx, f, only))
         t0 = time.perf_counter()
-        det.fit(fit_set)
+        if grow:  # the series (replicate, factor, method) goes on: its running sums grow by the new images
+            series = (r, f, only, m)
+            same = chain is not None and chain[0] == series and np.isin(chain[1], idx).all()
+            added = MapRows(pool_maps, picks_of(np.setdiff1d(idx, chain[1]), f, only)) if same else None
+            sums = det.fit_nested(fit_set, added, chain[2] if same else None)
+            chain = (series, idx, sums) if sums is not None else None
+        else:
+            det.fit(fit_set)
         t1 = time.perf_counter()
         scores, maps = det.scores_and_maps(test_maps if det.consumes == "maps" else test)
         t2 = time.perf_counter()
@@ -347,6 +359,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
         rows.append(row)
         if on_row is not None:
             on_row(row)
+    release_buffers()  # the last model's memory, kept for the next fit, goes back
     return rows
 
 
@@ -413,6 +426,9 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
             for f, only in runs:
                 for m in config.methods:
                     jobs.append((n, r, f, only, m))
+    if config.subsets == "nested":  # each (replicate, factor, method) series by growing N: fits that grow
+        order = {run: i for i, run in enumerate(runs)}
+        jobs.sort(key=lambda j: (j[1], order[(j[2], j[3])], config.methods.index(j[4]), j[0]))
 
     base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
             "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,

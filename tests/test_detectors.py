@@ -74,7 +74,7 @@ def test_bank_keeps_small_variations_on_a_large_offset(n):
 def test_bank_ill_conditioned_full_route():
     """Eigenvalues falling as i^-3 (condition number near 1e5) with n > d: the centred samples in float32
     and the float32 products of the d x d Gram over all n samples cost 4.5e-5 here (measured; the goal
-    for PaDiM is 1e-4 on test scores, and real maps stay near 1e-5)."""
+    for PaDiM is 1e-4 on test scores; on real bottle maps, N = 40 x 10, up to 6.7e-5 against scikit-learn)."""
     rng = np.random.default_rng(3)
     d, n = 60, 400
     Q, _ = np.linalg.qr(rng.normal(size=(d, d)))

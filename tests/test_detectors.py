@@ -244,27 +244,6 @@ def test_padim_on_rows_of_several_arrays_equals_the_copied_subset():
         np.testing.assert_array_equal(np.concatenate(list(MapRows([originals, copies], rows).chunks(2))), pool[rows])
 
 
-def test_a_fitted_bank_never_shares_its_factors_with_the_next_fit():
-    """The Cholesky factors' memory is taken over from a bank that is gone, never from one still in use."""
-    from lowdata.detectors import gaussian
-
-    rng = np.random.default_rng(12)
-    X1, X2, Z = correlated(rng, 40, 3, 10), correlated(rng, 40, 3, 10) * 3.0, correlated(rng, 5, 3, 10)
-    first = GaussianBank().fit(X1)
-    before = first.mahalanobis(Z)
-    second = GaussianBank().fit(X2)
-    assert first.route == second.route == "cholesky" and not np.shares_memory(first._C, second._C)
-    np.testing.assert_array_equal(first.mahalanobis(Z), before)
-    np.testing.assert_allclose(second.mahalanobis(Z), sk_reference(X2, Z, "ledoit-wolf"), rtol=1e-5)
-    address = second._C.__array_interface__["data"][0]
-    del second
-    third = GaussianBank().fit(X1)  # the memory of the discarded bank is used again, for the same result
-    assert third._C.__array_interface__["data"][0] == address
-    np.testing.assert_allclose(third.mahalanobis(Z), before, rtol=1e-12)
-    gaussian.release_buffers()
-    assert not np.shares_memory(GaussianBank().fit(X1)._C, third._C)
-
-
 def test_padim_nested_series_from_running_sums_matches_fresh_fits():
     """Each set of a nested series fitted by adding its new images to running sums gives scikit-learn's
     distances, as a fit from scratch; large offsets do not cancel (the sums are about the first mean)."""

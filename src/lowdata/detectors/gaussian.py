@@ -37,7 +37,6 @@ Distances are returned squared, as scikit-learn's ``mahalanobis``; detectors tak
 from __future__ import annotations
 
 import itertools
-import sys
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -109,31 +108,6 @@ def _rechunk(chunks: Iterable[np.ndarray], least: int, check) -> Iterator[np.nda
         yield held[0] if len(held) == 1 else np.concatenate(held)
 
 
-_SPARE: dict[tuple, np.ndarray] = {}  # (shape, dtype) -> a buffer that may be handed out again
-
-
-def reusable(shape: tuple, dtype=np.float64) -> np.ndarray:
-    """An uninitialised array: the spare one of this shape and dtype when nothing else references it any more
-    (the study fits hundreds of PaDiMs, each holding 1.6 GB of Cholesky factors: taking the memory of the
-    previous, discarded one saves faulting in fresh pages, measured 1 to 3 s a fit here), else a new one,
-    kept as the spare. :func:`release_buffers` lets the spares go."""
-    key = (tuple(int(x) for x in shape), np.dtype(dtype).str)
-    spare = _SPARE.get(key)
-    if spare is not None and sys.getrefcount(spare) <= 3:  # the dict, the name spare, getrefcount's argument
-        return spare
-    out = np.empty(key[0], dtype)
-    _SPARE[key] = out
-    while len(_SPARE) > 4:  # a few shapes at most (the study's block and model buffers)
-        del _SPARE[next(iter(_SPARE))]
-    return out
-
-
-def release_buffers() -> None:
-    """Let go of the spare buffers of :func:`reusable` (their memory returns to the system once no model
-    references them)."""
-    _SPARE.clear()
-
-
 class LocationBlocks:
     """``n`` samples ``(n, L, d)`` read a block of locations at a time: an array, or the rows ``rows`` of the
     concatenation of one or more ``(N_i, L, d)`` arrays (in memory or memory-mapped: the feature store's
@@ -165,7 +139,7 @@ class LocationBlocks:
         are overwritten: use a block before asking for the next)."""
         l = j1 - j0
         if self._buf is None or self._buf.shape[0] != l:
-            self._buf = reusable((l, self.n, self.d), self.dtype)  # reused: no page faults block after block
+            self._buf = np.empty((l, self.n, self.d), self.dtype)  # reused block after block
         out = self._buf
         if self._where is None:
             out[...] = np.swapaxes(self.parts[0][:, j0:j1], 0, 1)
@@ -236,7 +210,7 @@ class GramSums:
             else:
                 xt = (xt - self.c[j0:j1][:, None, :]).astype(np.float32)
             if g is None or g.shape[0] != j1 - j0:
-                g = reusable((j1 - j0, d, d), np.float32)
+                g = np.empty((j1 - j0, d, d), np.float32)
             self.gram[j0:j1] += np.matmul(np.swapaxes(xt, 1, 2), xt, out=g)
             self.s1[j0:j1] += xt.sum(axis=1, dtype=np.float64)
             a = np.einsum("lnd,lnd->ln", xt, xt, dtype=np.float64)
@@ -315,7 +289,7 @@ class GaussianBank:
             self._a, self._b, self._r = np.empty(L), np.empty(L), np.empty(L)
             self._C = np.empty((L, n, n))  # Cholesky factors of I + (b/a) K
         else:
-            self._C = reusable((L, d, d))  # Cholesky factors of the shrunk covariances
+            self._C = np.empty((L, d, d))  # Cholesky factors of the shrunk covariances
         step, gram = src.block_size(), None
         for j0 in range(0, L, step):
             j1 = min(j0 + step, L)
@@ -360,20 +334,28 @@ class GaussianBank:
             else:
                 G = self._C[j0:j1]  # the block's covariances, then their factors, made in place
                 if gram is None or gram.shape[0] != j1 - j0:
-                    gram = reusable((j1 - j0, d, d), np.float32)  # reused block after block
+                    gram = np.empty((j1 - j0, d, d), np.float32)  # reused block after block
                 g = np.matmul(np.swapaxes(xt, 1, 2), xt, out=gram)  # C^T C: float32 products
                 fro2 = np.einsum("lij,lij->l", g, g, dtype=np.float64) / float(n) ** 2
                 s = _shrinkage(n, d, tr, fro2, q4)
                 np.multiply(g, ((1.0 - s) / n)[:, None, None], out=G)  # float64 from here: one pass
                 G[:, np.arange(d), np.arange(d)] += (s * tr / d)[:, None]
-                for j, ok in enumerate(_lower_cholesky(G)):
-                    if not ok:  # shrinkage 0 and a singular covariance (constant features): pinvh, as scikit-learn
-                        xj = xt[j].astype(np.float64)
-                        cov = (1.0 - s[j]) * (xj.T @ xj) / n + np.eye(d) * (s[j] * tr[j] / d)
-                        self._pinv[j0 + j] = linalg.pinvh(cov, check_finite=False)
-                        G[j] = 0.0
+                def remake(j, xt=xt, s=s, tr=tr):  # the shrunk covariance of location j0 + j, from its samples
+                    xj = xt[j].astype(np.float64)
+                    return (1.0 - s[j]) * (xj.T @ xj) / n + np.eye(d) * (s[j] * tr[j] / d)
+
+                self._factor(G, j0, remake)
             self.shrinkage_[j0:j1] = s
         return self
+
+    def _factor(self, block: np.ndarray, j0: int, remake) -> None:
+        """The shrunk covariances ``block`` (locations ``j0...``) replaced by their Cholesky factors; one that is
+        not positive definite (shrinkage 0 and a singular covariance: constant features) gets scikit-learn's
+        pinvh of ``remake(j)``, its covariance made again, and a zero factor."""
+        for j, ok in enumerate(_lower_cholesky(block)):
+            if not ok:
+                self._pinv[j0 + j] = linalg.pinvh(remake(j), check_finite=False)
+                block[j] = 0.0
 
     def fit_sums(self, sums: GramSums) -> "GaussianBank":
         """Ledoit-Wolf for every location from :class:`GramSums` (the Cholesky route, whatever ``n``; the
@@ -387,7 +369,7 @@ class GaussianBank:
         delta = sums.s1 / n  # the mean minus the shift
         self.location_ = sums.c + delta
         self.shrinkage_, self._Keig, self._pinv = np.empty(L), {}, {}
-        self._C = reusable((L, d, d))
+        self._C = np.empty((L, d, d))
         diag = np.arange(d)
         for j0 in range(0, L, _BLOCK):
             j1 = min(j0 + _BLOCK, L)
@@ -404,13 +386,12 @@ class GaussianBank:
             sh = _shrinkage(n, d, tr, fro2, q4)
             S *= (1.0 - sh)[:, None, None]
             S[:, diag, diag] += (sh * tr / d)[:, None]
-            for j, ok in enumerate(_lower_cholesky(S)):
-                if not ok:  # shrinkage 0 and a singular covariance: pinvh, as scikit-learn (made again)
-                    k = j0 + j
-                    cov = sums.gram[k] / n - np.outer(delta[k], delta[k])
-                    cov = (1.0 - sh[j]) * cov + np.eye(d) * (sh[j] * tr[j] / d)
-                    self._pinv[k] = linalg.pinvh(cov, check_finite=False)
-                    S[j] = 0.0
+            def remake(j, j0=j0, sh=sh, tr=tr):  # the shrunk covariance of location j0 + j, from the sums
+                k = j0 + j
+                cov = sums.gram[k] / n - np.outer(delta[k], delta[k])
+                return (1.0 - sh[j]) * cov + np.eye(d) * (sh[j] * tr[j] / d)
+
+            self._factor(S, j0, remake)
             self.shrinkage_[j0:j1] = sh
         return self
 
@@ -542,10 +523,7 @@ class GaussianBank:
             for j0 in range(0, L, _BLOCK):
                 block = S[j0:j0 + _BLOCK]
                 kept = block.copy()  # a matrix that fails is partly overwritten: its pinvh is taken from the copy
-                for j, ok in enumerate(_lower_cholesky(block)):
-                    if not ok:  # shrinkage 0 and a singular covariance: pinvh, as scikit-learn
-                        self._pinv[j0 + j] = linalg.pinvh(kept[j], check_finite=False)
-                        block[j] = 0.0
+                self._factor(block, j0, kept.__getitem__)
             return
         # one Gaussian: the precision stays float64 (a float32 copy loses up to 2e-4 when the covariance's condition
         # number nears 1e6), inverted in place a block of locations at a time

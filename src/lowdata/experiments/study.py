@@ -45,7 +45,6 @@ from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
 from ..detectors.base import MapRows
-from ..detectors.gaussian import release_buffers
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
@@ -333,12 +332,13 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
 
     for n, r, f, only, m in jobs:
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
-        parts = ([] if only else [train.subset(idx)]) + [copies[c].subset(idx) for c in range(f)]
-        fit_set = Embeddings.concat(parts)
         det = make_detector(m)
         grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
         if det.consumes == "maps":  # the same images, in the same order, from the feature store
             fit_set = MapRows(pool_maps, picks_of(idx, f, only))
+        else:
+            fit_set = Embeddings.concat(([] if only else [train.subset(idx)])
+                                        + [copies[c].subset(idx) for c in range(f)])
         t0 = time.perf_counter()
         if grow:  # the series (replicate, factor, method) goes on: its running sums grow by the new images
             series = (r, f, only, m)
@@ -359,7 +359,6 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
         rows.append(row)
         if on_row is not None:
             on_row(row)
-    release_buffers()  # the last model's memory, kept for the next fit, goes back
     return rows
 
 

@@ -46,3 +46,100 @@ def test_pixel_auroc():
     assert pixel_auroc(masks, -heat) == 0.0
     with pytest.raises(LowdataError, match="differ in shape"):
         pixel_auroc(masks, heat[:, :3])
+
+
+def test_average_precision_and_f1_max_hand_computed():
+    from lowdata.metrics import image_average_precision, image_f1_max
+
+    # ranked 0.9 (anomalous), 0.8 (good), 0.4 (anomalous), 0.1 (good):
+    # AP = 0.5 * 1 + 0.5 * 2/3; F1 at 0.9: 2/3, at 0.4: P = 2/3, R = 1, F1 = 0.8, at 0.1: 2/3
+    labels, scores = [1, 0, 1, 0], [0.9, 0.1, 0.4, 0.8]
+    assert image_average_precision(labels, scores) == pytest.approx(0.5 + 1 / 3)
+    assert image_f1_max(labels, scores) == pytest.approx(0.8)
+    assert image_f1_max([1, 0, 1, 0], [0.9, 0.1, 0.8, 0.2]) == pytest.approx(1.0)  # separable
+    assert np.isnan(image_average_precision([0, 0], [0.1, 0.2])) and np.isnan(image_f1_max([1, 1], [0.1, 0.2]))
+    with pytest.raises(LowdataError, match="not finite"):
+        image_f1_max([0, 1], [0.1, float("nan")])
+
+
+def test_average_precision_and_f1_max_match_scikit_learn():
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from lowdata.metrics import image_average_precision, image_f1_max
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 60)
+    scores = rng.normal(size=60) + labels
+    assert image_average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    best = max(f1_score(labels, scores >= t) for t in np.unique(scores))  # every threshold, one at a time
+    assert image_f1_max(labels, scores) == pytest.approx(best, abs=1e-12)
+
+
+def _two_regions():
+    """Two 1 x 7 images: region A (1 pixel) in the first, region B (3 connected pixels) in the second,
+    10 normal pixels. Ranked: A 0.9, n 0.8, B 0.7, n 0.6, n 0.5, B 0.4, seven n 0.1, B 0.05."""
+    masks = np.array([[[1, 0, 0, 0, 0, 0, 0]], [[1, 1, 1, 0, 0, 0, 0]]], np.uint8)
+    heat = np.array([[[0.9, 0.8, 0.6, 0.1, 0.1, 0.1, 0.1]], [[0.7, 0.4, 0.05, 0.5, 0.1, 0.1, 0.1]]])
+    return masks, heat
+
+
+def test_aupro_two_regions_of_different_sizes_hand_computed():
+    from lowdata.metrics import aupro, pro_curve
+
+    masks, heat = _two_regions()
+    fpr, pro = pro_curve(masks, heat)
+    # each region weighs 1/2 whatever its size: A alone gives PRO 0.5, each pixel of B adds 1/6
+    np.testing.assert_allclose(fpr, [0, 0, 0.1, 0.1, 0.2, 0.3, 0.3, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(pro, [0, 0.5, 0.5, 2 / 3, 2 / 3, 2 / 3, 5 / 6, 5 / 6, 1.0, 1.0])
+    # area to 0.3: 0.1 * 0.5 + 0.2 * 2/3 = 0.18333, divided by 0.3
+    assert aupro(masks, heat) == pytest.approx((0.05 + 0.2 * 2 / 3) / 0.3)
+    # a limit inside a segment: 0.1 * 0.5 + 0.05 * 2/3, divided by 0.15
+    assert aupro(masks, heat, limit=0.15) == pytest.approx((0.05 + 0.05 * 2 / 3) / 0.15)
+
+
+def test_aupro_one_region_perfect_and_inverted_maps():
+    from lowdata.metrics import aupro
+
+    masks = np.zeros((3, 6, 6), np.uint8)
+    masks[1, 2:4, 1:5] = 255  # one region of 8 pixels; images 0 and 2 are good
+    perfect = masks.astype(float) + np.random.default_rng(0).uniform(0, 0.5, masks.shape)
+    assert aupro(masks, perfect) == pytest.approx(1.0)
+    assert aupro(masks, -perfect) == pytest.approx(0.0)
+    # a constant map flags everything at once: one point (1, 1); under the chord from (0, 0), the area to
+    # 0.3 is 0.3^2 / 2, divided by 0.3: 0.15, what a random map gets
+    assert aupro(masks, np.zeros(masks.shape)) == pytest.approx(0.15)
+    assert np.isnan(aupro(np.zeros((2, 4, 4)), perfect[:2, :4, :4]))  # no defect region: NaN, no error
+    with pytest.raises(LowdataError, match="one shape"):
+        aupro(masks, perfect[:, :3])
+
+
+def test_aupro_matches_the_definition_threshold_by_threshold():
+    """Against a slow reading of the definition: for every threshold, the FPR on normal pixels and the mean
+    over regions (8-connected: the diagonal pair is one region) of the fraction at or above it."""
+    from scipy.ndimage import label
+
+    from lowdata.metrics import aupro
+
+    rng = np.random.default_rng(5)
+    masks = np.zeros((4, 8, 8), np.uint8)
+    masks[0, 1:3, 1:3] = 1
+    masks[0, 5, 5] = masks[0, 6, 6] = 1  # diagonal neighbours: one region
+    masks[2, 3:8, 0:6] = 1
+    heat = rng.normal(size=masks.shape) + 1.5 * masks
+    heat = np.round(heat, 1)  # ties
+    regions = []
+    for i in range(4):
+        lab, k = label(masks[i], structure=np.ones((3, 3)))
+        regions += [(i, lab == j + 1) for j in range(k)]
+    assert len(regions) == 3
+    normal = heat[masks == 0]
+    xs, ys = [0.0], [0.0]
+    for t in np.unique(heat)[::-1]:
+        xs.append(float((normal >= t).mean()))
+        ys.append(float(np.mean([(heat[i][r] >= t).mean() for i, r in regions])))
+    xs, ys = np.array(xs + [1.0]), np.array(ys + [1.0])
+    j = int(np.argmax(xs > 0.3))  # the first point beyond the limit: interpolate there
+    y_lim = ys[j - 1] + (0.3 - xs[j - 1]) / (xs[j] - xs[j - 1]) * (ys[j] - ys[j - 1])
+    xk, yk = np.append(xs[:j], 0.3), np.append(ys[:j], y_lim)
+    expected = np.sum(np.diff(xk) * (yk[1:] + yk[:-1]) / 2) / 0.3
+    assert aupro(masks, heat) == pytest.approx(expected, abs=1e-12)

@@ -139,11 +139,12 @@ def test_study_bad_input(widget, lite0_small, tmp_path):
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
     with pytest.raises(LowdataError, match="N=7 is larger than the 6"):
         run_study(widget, lite0_small, cache, StudyConfig(methods=["knn"], sizes=[7]), tmp_path / "r.csv")
-    with pytest.raises(LowdataError, match="maha-lw needs at least 2 training images.*N=1 with augmentation factor 0"):
-        run_study(widget, lite0_small, cache, StudyConfig(methods=["maha-lw"], sizes=[1]), tmp_path / "r.csv")
-    with pytest.raises(LowdataError, match="N=1 with augmentation factor 1 \\(augment only\\) gives 1"):
-        StudyConfig(methods=["padim"], sizes=[1], factors=[], augment_only=[1]).validate()
-    StudyConfig(methods=["padim"], sizes=[1], factors=[1]).validate()  # 1 image + 1 copy: a covariance of 2
+    config = StudyConfig(methods=["padim"], sizes=[1], factors=[], augment_only=[1])
+    assert config.skip_reason(1, 1, True, "padim") == ("padim needs at least 2 training images; N=1 with augmentation "
+                                                        "factor 1 (augment only) gives 1")
+    assert config.skip_reason(1, 1, False, "padim") == ""  # 1 image + 1 copy: a covariance of 2
+    with pytest.raises(LowdataError, match=r"--coreset 0: .*\(0, 1\]"):
+        StudyConfig(methods=["patchcore"], sizes=[2], coreset=0).validate()
     with pytest.raises(LowdataError, match="seed must be at least 0, got -1"):
         StudyConfig(methods=["knn"], sizes=[2], seed=-1).validate()
     with pytest.raises(LowdataError, match="augmentation factor must be a whole number, got 2.5"):
@@ -212,3 +213,37 @@ def test_one_file_for_several_runs_returns_each_runs_rows(widget, lite0_small, t
                   progress=False)
     assert len(a) == len(b) == 3 and set(a.seed) == {0} and set(b.seed) == {5}
     assert len(study.read_results(out)) == 6  # the file keeps both runs
+
+
+def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(widget, lite0_small, tmp_path, capsys):
+    """N = 1 and 2: KNN and PatchCore from one image, the Gaussians from two (or one plus its copies); a fit
+    that cannot be made is a row with its reason and no metric, never an error, and is not tried again."""
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    config = StudyConfig(methods=["knn", "maha-lw", "padim", "patchcore"], sizes=[1, 2], reps=1, factors=[0, 1],
+                         seed=2, pixel_size=32, coreset=0.5)
+    out = tmp_path / "few.parquet"
+    df = run_study(widget, lite0_small, cache, config, out, progress=True)
+    assert "skipped: maha-lw needs at least 2 training images; N=1 with augmentation factor 0 gives 1" \
+        in capsys.readouterr().err
+    skipped = df[df.skipped != ""]
+    assert sorted(skipped.method) == ["maha-lw", "padim"] and (skipped.n_train == 1).all() \
+        and (skipped.aug_factor == 0).all()
+    assert skipped.auroc.isna().all() and (skipped.n_fit == 0).all()
+    made = df[df.skipped == ""]
+    assert len(made) == 2 * 2 * 4 - 2 and made.auroc.between(0, 1).all()
+    pc = made[made.method == "patchcore"]
+    assert (pc.coreset == 0.5).all() and made[made.method != "patchcore"].coreset.isna().all()
+    assert pc.pixel_auroc.between(0, 1).all() and pc.aupro.between(0, 1).all()  # it gives maps: localization
+    assert made.ap.between(0, 1).all() and made.f1_max.between(0, 1).all()
+    # the table keeps the skipped rows; readers get the fits only, and the reasons apart
+    assert len(study.read_results(out)) == len(made) and len(study.read_results(out, skipped=True)) == len(df)
+    assert len(study.skipped_fits(study.read_results(out, skipped=True))) == 2
+    assert "skipped (2): maha-lw needs at least 2" in study.format_summary(df)
+    # resumed: nothing is fitted or skipped again
+    again = run_study(widget, lite0_small, cache, config, out, progress=False)
+    pd.testing.assert_frame_equal(again.drop(columns=["fit_seconds", "score_seconds"]),
+                                  df.drop(columns=["fit_seconds", "score_seconds"]))
+    # another coreset is another fit (part of the key); the other methods' rows are kept
+    more = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "coreset": 1.0}), out, progress=False)
+    assert (more[more.method == "patchcore"].coreset == 1.0).all()
+    assert len(study.read_results(out, skipped=True)) == len(df) + 4

@@ -134,7 +134,7 @@ def cmd_study(args) -> int:
     factors = parse_factors(args.aug)
     config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
                          augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
-                         pixel_size=args.pixel_size, subsets=args.subsets)
+                         pixel_size=args.pixel_size, subsets=args.subsets, coreset=args.coreset)
     if args.memory_gb is not None:
         print("note: --memory-gb is no longer used: PaDiM's maps are memory-mapped from the feature store "
               "(<cache>/store), whatever their size", file=sys.stderr)
@@ -405,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--subsets", default="independent",
                     help="independent (a fresh subset for every size, the default) or nested (one seeded "
                          "permutation per replicate, its first N images: smaller subsets inside larger ones)")
+    st.add_argument("--coreset", type=float, default=0.1,
+                    help="patchcore: the fraction of the training patches its memory bank keeps, in (0, 1] "
+                         "(default 0.1; 1 keeps them all)")
     st.add_argument("--memory-gb", type=float, default=None,
                     help="no longer used: PaDiM's maps are memory-mapped from the feature store, whatever their size")
     st.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")

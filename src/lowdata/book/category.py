@@ -10,7 +10,7 @@ import pandas as pd
 from ..data.augment import describe, policy_for
 from ..data.sources import load_category, source_label
 from ..detectors.registry import method_spec
-from ..experiments.study import StudyConfig, parse_factors, parse_sizes, results_path, run_study
+from ..experiments.study import StudyConfig, fitted, parse_factors, parse_sizes, results_path, run_study
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for
 from .params import CATEGORY
@@ -87,8 +87,8 @@ def run_category(p: CategoryParams, progress: bool | None = None) -> pd.DataFram
     backbone = load_backbone(p.backbone, p.input_size)
     cache = cache_for(backbone, p.cache_dir)
     progress = p.progress if progress is None else progress
-    return pd.concat([run_study(data, backbone, cache, c, p.out, progress=progress) for c in configs],
-                     ignore_index=True)
+    return fitted(pd.concat([run_study(data, backbone, cache, c, p.out, progress=progress) for c in configs],
+                            ignore_index=True))
 
 
 def category_overview(p: CategoryParams, results: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from .base import Detector
 from .knn import KNN
 from .mahalanobis import Mahalanobis
 from .padim import PaDiM
+from .patchcore import PatchCore
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ register_detector("knn", KNN, paper=True)
 register_detector("maha-emp", lambda: Mahalanobis("empirical"), paper=True)
 register_detector("maha-lw", lambda: Mahalanobis("ledoit-wolf"), paper=True)
 register_detector("padim", PaDiM, paper=True)
+register_detector("patchcore", PatchCore)  # beyond the paper (Roth et al. 2022)
 
 
 def method_names() -> tuple[str, ...]:

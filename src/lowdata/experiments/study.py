@@ -56,7 +56,7 @@ from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
            "n_fit", "n_pool", "n_test"]
 _AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
-          "subset"]
+          "coreset", "skipped", "subset"]
 #: PaDiM's smoothing (sigma 4 px) is declared at 224 px, PaDiM's own resolution: the pixel AUROC's heatmaps
 #: at ``pixel_size`` are smoothed by 4 * pixel_size / 224 px
 PIXEL_SIGMA_AT = 224
@@ -70,8 +70,8 @@ def result_columns() -> list[str]:
 COLUMNS = result_columns()  # with the package's own metrics
 # what identifies a fit: a row with the same key is not fitted again when a run resumes
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
-       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets"]
-_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "subset"]
+       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets", "coreset"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "skipped", "subset"]
 #: how the training subsets of a replicate are drawn (``--subsets``): ``independent`` (the paper's reading,
 #: the default), a fresh draw for every size; ``nested``, one seeded permutation per replicate whose first
 #: ``N`` images are the subset of size ``N``, so each size's set holds the smaller sizes' sets
@@ -156,6 +156,20 @@ class StudyConfig:
     pixel_size: int = 224
     memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature store
     subsets: str = "independent"  # how a replicate's subsets are drawn: see SUBSETS
+    coreset: float = 0.1  # PatchCore's coreset: the fraction of the training patches its memory bank keeps
+
+    def coreset_of(self, method: str) -> float:
+        """The coreset fraction recorded for a fit of ``method`` (NaN for a method without a coreset)."""
+        return float(self.coreset) if "coreset" in method_spec(method).get_params() else float("nan")
+
+    def skip_reason(self, n: int, factor: int, only: bool, method: str) -> str:
+        """Why ``method`` cannot be fitted on ``N = n`` images with augmentation ``factor`` (``""``: it can)."""
+        least = method_spec(method).min_train
+        fit_size = n * (factor if only else factor + 1)
+        if fit_size >= least:
+            return ""
+        return (f"{method} needs at least {least} training image{'s' if least > 1 else ''}; N={n} with augmentation "
+                f"factor {factor}{' (augment only)' if only else ''} gives {fit_size}")
 
     def validate(self) -> None:
         for m in self.methods:
@@ -170,17 +184,12 @@ class StudyConfig:
         self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
         self.pixel_size = _whole("pixel size", self.pixel_size, 8)
         check_subsets(self.subsets)
+        from ..detectors.patchcore import check_coreset  # the one place the fraction is checked
+
+        self.coreset = check_coreset(self.coreset)
         if not self.factors and not self.augment_only:
             raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")
-        least = {m: method_spec(m).min_train for m in self.methods}
-        for n in self.sizes:
-            for f, only in [(f, False) for f in self.factors] + [(f, True) for f in self.augment_only]:
-                fit_size = n * (f if only else f + 1)
-                short = [m for m in self.methods if fit_size < least[m]]
-                if short:
-                    raise LowdataError(f"{short[0]} needs at least {least[short[0]]} training image{'s' if least[short[0]] > 1 else ''}; "
-                                       f"N={n} with augmentation factor {f}{' (augment only)' if only else ''} "
-                                       f"gives {fit_size}")
+        # a (method, N, factor) that cannot be fitted (too few images) is recorded as skipped, with its reason
 
 
 def _whole(what: str, value, least: int) -> int:
@@ -221,31 +230,59 @@ def _journal_path(out: Path) -> Path:
     return out.with_name(out.name + ".journal.jsonl")
 
 
-def read_results(path: str | Path) -> pd.DataFrame:
+def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
+    """A results table; the rows of fits that were skipped (too few images: no metric) only with ``skipped``
+    (:func:`skipped_fits` lists them)."""
     path = Path(path)
     if not path.exists():
         raise LowdataError(f"results file not found: {path}")
     if path.suffix == ".csv":  # text columns stay text (a category named "01" must not become 1)
-        return pd.read_csv(path, dtype={c: str for c in _TEXT})
-    return pd.read_parquet(path)
+        df = pd.read_csv(path, dtype={c: str for c in _TEXT})
+    else:
+        df = pd.read_parquet(path)
+    return df if skipped else fitted(df)
+
+
+def fitted(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of fits that were made (not skipped)."""
+    if "skipped" not in df.columns:
+        return df
+    return df[df["skipped"].fillna("").astype(str) == ""].reset_index(drop=True)
+
+
+def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (category, method, N, factor) that was skipped, with the reason."""
+    cols = ["category", "method", "n_train", "aug_factor", "augment_only", "skipped"]
+    if "skipped" not in df.columns:
+        return pd.DataFrame(columns=cols)
+    s = df[df["skipped"].fillna("").astype(str) != ""]
+    return s[cols].drop_duplicates().reset_index(drop=True)
 
 
 def _existing_rows(out: Path) -> list[dict]:
     rows = []
     if out.exists():
-        old = read_results(out)
+        old = read_results(out, skipped=True)
         if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
             old["subsets"] = "independent"
-        rows += old.to_dict("records")
+        rows += [_filled(r) for r in old.to_dict("records")]
     journal = _journal_path(out)
     if journal.exists():
         with open(journal) as f:
             for line in f:
                 try:
-                    rows.append({"subsets": "independent", **json.loads(line)})
+                    rows.append(_filled({"subsets": "independent", **json.loads(line)}))
                 except json.JSONDecodeError:  # a line cut by a crash: that fit is simply done again
                     continue
     return rows
+
+
+def _filled(row: dict) -> dict:
+    """A row of an older table: no coreset (PatchCore came later) and not skipped."""
+    row.setdefault("coreset", float("nan"))
+    if row.get("skipped") is None or (isinstance(row.get("skipped"), float) and np.isnan(row["skipped"])):
+        row["skipped"] = ""
+    return row
 
 
 def _key(row: dict) -> tuple:
@@ -255,6 +292,8 @@ def _key(row: dict) -> tuple:
 def _has_metrics(row: dict, has_masks: bool) -> bool:
     """Whether a kept row has every registered metric that applies to it (one registered after the row was
     computed is missing: the fit is done again)."""
+    if row.get("skipped"):  # a fit that could not be made: nothing to compute
+        return True
     try:
         det = method_spec(str(row["method"]))
     except LowdataError:  # a method not registered in this process: its row is kept as it is
@@ -333,6 +372,8 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
     for n, r, f, only, m in jobs:
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
         det = make_detector(m)
+        if "coreset" in det.get_params():
+            det.set_params(coreset=config.coreset)
         grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
         if det.consumes == "maps":  # the same images, in the same order, from the feature store
             fit_set = MapRows(pool_maps, picks_of(idx, f, only))
@@ -355,7 +396,8 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
                               heatmaps=lambda: det.heatmaps(maps=maps, size=config.pixel_size, reference=PIXEL_SIGMA_AT))
         row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
                "augment_only": bool(only), "n_fit": len(fit_set), **metrics,
-               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "subset": " ".join(map(str, idx))}
+               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "coreset": config.coreset_of(m), "skipped": "",
+               "subset": " ".join(map(str, idx))}
         rows.append(row)
         if on_row is not None:
             on_row(row)
@@ -437,7 +479,11 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         has_masks = any(s.mask_path is not None for s in data.test)
         done = {_key(r) for r in rows if _has_metrics(r, has_masks)}
         todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
-                                         "aug_factor": j[2], "augment_only": j[3]}) not in done]
+                                         "aug_factor": j[2], "augment_only": j[3],
+                                         "coreset": config.coreset_of(j[4])}) not in done]
+        skips = {j: config.skip_reason(j[0], j[2], j[3], j[4]) for j in todo}
+        skips = {j: why for j, why in skips.items() if why}
+        todo = [j for j in todo if j not in skips]
         plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
         journal = _journal_path(out)
         try:
@@ -451,6 +497,14 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
                         os.fsync(jf.fileno())
                     rows.append(row)
 
+                for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
+                    keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
+                          "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
+                          "fit_seconds": 0.0, "score_seconds": 0.0, "coreset": config.coreset_of(m), "skipped": why,
+                          "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
+                if skips and progress:
+                    for why in dict.fromkeys(skips.values()):
+                        print(f"{data.category}: skipped: {why}", file=sys.stderr)
                 _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
         finally:  # a journal that holds no row is not left behind (a failed first write, a failed first fit)
             if journal.exists() and journal.stat().st_size == 0:
@@ -460,7 +514,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
     for column, value in base.items():
         mine &= (df[column] == value).to_numpy()
-    return df[mine].reset_index(drop=True)
+    mine &= (df["coreset"].isna() | (df["coreset"] == config.coreset)).to_numpy()  # PatchCore of another coreset
+    return df[mine].reset_index(drop=True)  # skipped fits included (fitted() leaves them out)
 
 
 def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress) -> None:
@@ -524,6 +579,7 @@ def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol
 def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per (category, method, augmentation): AUROC at the full training set, and the AUC-percent area."""
     out = {}
+    df = fitted(df)
     group = ["category", "aug_factor", "augment_only", "method"]
     rows = []
     for (cat, f, only, m), g in df.groupby(group, sort=True):
@@ -546,9 +602,11 @@ def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def format_summary(df: pd.DataFrame) -> str:
     """One screen: AUROC at the full training set and the area under the AUC-percent curve."""
     s = summarize(df)
+    skips = skipped_fits(df)
+    df = fitted(df)
     if s["table"].empty:
-        return "no results"
-    lines = []
+        return "no results" + "".join(f"\nskipped: {r.skipped}" for r in skips.itertuples())
+    lines = [f"skipped ({len(skips)}): {r.skipped}" for r in skips.itertuples()]
     if s["table"]["auroc_max_n"].isna().any():
         lines += ["(NaN: the sizes run do not include the full training set, so there is no AUC at N max and no area)"]
     mixed = [c for c in ("seed", "aug_seed", "policy_digest", "subsets") if c in df.columns]
@@ -561,7 +619,8 @@ def format_summary(df: pd.DataFrame) -> str:
     else:
         lines += ["", "(one sample size only: no AUC-percent curve; run more --sizes for its area)"]
     if df["pixel_auroc"].notna().any():
-        pix = df[df["n_train"] == df["n_pool"]]
-        pix = pix.dropna(subset=["pixel_auroc"]).groupby(["category", "aug_factor", "augment_only"])["pixel_auroc"].mean()
-        lines += ["", "PaDiM pixel AUROC at N max:", pix.round(3).to_string()]
+        pix = df[df["n_train"] == df["n_pool"]].dropna(subset=["pixel_auroc"])
+        keys = ["category", "aug_factor", "augment_only", "method"]
+        pix = pix.groupby(keys)[[c for c in ("pixel_auroc", "aupro") if c in pix.columns]].mean()
+        lines += ["", "Localization at N max (pixel AUROC, AUPRO):", pix.round(3).to_string()]
     return "\n".join(lines)

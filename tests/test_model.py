@@ -129,9 +129,10 @@ def good_folder(tmp_path, elpv_images):
     return folder
 
 
-@pytest.mark.parametrize("method", ["knn", "maha-lw", "padim"])
+@pytest.mark.parametrize("method", ["knn", "maha-lw", "padim", "patchcore"])
 def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0_small, tmp_path):
-    model = fit_model(good_folder, method, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    params = {"coreset": 0.25} if method == "patchcore" else {}
+    model = fit_model(good_folder, method, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False, **params)
     direct = model.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False)
     path = model.save(tmp_path / "model")
     files = sorted(f.name for f in (tmp_path / "model").iterdir())
@@ -155,16 +156,20 @@ def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0
     cache = cache_for(lite0_small, tmp_path / "cache")
     train = encode(lite0_small, sorted(good_folder.iterdir()), cache, progress=False)
     test = encode(lite0_small, elpv_images[1], cache, progress=False)
-    ref = make_detector(method).fit(train if method != "padim" else train.spatial()).anomaly_score(
-        test if method != "padim" else test.spatial())
+    maps_in = make_detector(method).consumes == "maps"
+    ref = make_detector(method, **params).fit(train.spatial() if maps_in else train).anomaly_score(
+        test.spatial() if maps_in else test)
     np.testing.assert_allclose(again["score"], ref, rtol=1e-6)
-    if method == "padim":
+    if method == "patchcore":
+        assert loaded.detector.coreset == 0.25 and len(loaded.detector.bank_) == 10 * 9  # 25 % of 10 x 3 x 3
+    if maps_in:
         df, maps = loaded.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False, return_maps=True)
         written = loaded.write_overlays(df, maps, tmp_path / "heat")
         assert len(written) == len(elpv_images[1])
         with Image.open(written[0]) as im:
             assert im.format == "PNG" and im.size[0] > 300
-        np.testing.assert_allclose(maps.reshape(len(maps), -1).max(axis=1), df["score"])
+        if method == "padim":  # PatchCore's score is the largest patch distance reweighted
+            np.testing.assert_allclose(maps.reshape(len(maps), -1).max(axis=1), df["score"])
 
 
 def test_augmented_model_records_its_policy(good_folder, lite0_small, tmp_path):
@@ -331,7 +336,18 @@ def test_fit_and_score_commands(good_folder, elpv_images, tmp_path, capsys, monk
                  "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["score", str(tmp_path / "k"), str(tests), "--heatmaps", str(tmp_path / "h2")]) == 2
-    assert "heatmaps need a PaDiM model" in capsys.readouterr().err
+    assert "heatmaps need a model whose detector gives maps" in capsys.readouterr().err
+    assert main(["fit", str(good_folder), "--method", "patchcore", "--coreset", "0.5", "--input-size", "96", "--out",
+                 str(tmp_path / "pc"), "--no-progress"]) == 0
+    assert "fitted patchcore on 10 images" in capsys.readouterr().out
+    assert main(["score", str(tmp_path / "pc"), str(tests), "--heatmaps", str(tmp_path / "h3"), "--no-progress"]) == 0
+    assert len(list((tmp_path / "h3").glob("*.png"))) == 8
+    capsys.readouterr()
+    for bad, what in [(["--method", "patchcore", "--coreset", "1.5"], "--coreset 1.5: the fraction"),
+                      (["--method", "knn", "--coreset", "0.5"], "--coreset 0.5: only patchcore has a coreset")]:
+        assert main(["fit", str(good_folder), *bad, "--input-size", "96", "--out", str(tmp_path / "bad"),
+                     "--no-progress"]) == 2
+        assert what in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 # ------------------------------------------------------------------------------- measured false positives

@@ -230,7 +230,7 @@ def cmd_fit(args) -> int:
     model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, coreset=args.coreset)
     t = model.meta["timings"]
     replaced = (Path(args.out) / MODEL_FILE).is_file()
     path = model.save(args.out)
@@ -253,7 +253,7 @@ def cmd_score(args) -> int:
     if fmt not in ("table", "csv", "json"):
         raise LowdataError(f"unknown output format {fmt!r}; choose csv or json (or give --format)")
     if args.heatmaps and not model.gives_maps:
-        raise LowdataError(f"heatmaps need a PaDiM model (a detector that gives maps); {args.model} is {model.method}")
+        raise LowdataError(f"heatmaps need a model whose detector gives maps (padim, patchcore); {args.model} is {model.method}")
     paths = collect_images(args.images)
     # every place written is checked before the first image is scored: nothing is lost, no work is wasted
     if args.out:
@@ -484,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("folder", type=Path, help="folder of good images (no defects)")
     f.add_argument("--out", type=Path, required=True, help="model folder to write (model.json + detector-*.npz)")
     f.add_argument("--method", default="maha-lw", choices=methods,
-                   help="detector (default maha-lw; padim gives heatmaps)")
+                   help="detector (default maha-lw; padim and patchcore give heatmaps)")
     f.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
     f.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
     _add_weights_arg(f)
@@ -495,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES),
                    help="how the threshold is set from the good images (default lognormal; see the book)")
     f.add_argument("--folds", type=int, help="out-of-fold scoring folds (default: leave-one-out up to 10 images)")
+    f.add_argument("--coreset", type=float, help="patchcore: the fraction of the training patches its memory bank "
+                                                 "keeps, in (0, 1] (default 0.1)")
     f.add_argument("--seed", type=int, default=0, help="seed of the folds and the augmented copies (default 0)")
     f.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
     f.add_argument("--no-progress", action="store_true")
@@ -506,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--format", choices=["table", "csv", "json"],
                     help="output format (default: a table; with --out, from the file's suffix)")
     sc.add_argument("--out", type=Path, help="write the scores to this .csv or .json file")
-    sc.add_argument("--heatmaps", type=Path, help="PaDiM models: folder for the heatmap overlays (default heatmaps)")
-    sc.add_argument("--no-heatmaps", action="store_true", help="PaDiM models: do not write heatmap overlays")
+    sc.add_argument("--heatmaps", type=Path, help="padim and patchcore models: folder for the heatmap overlays (default heatmaps)")
+    sc.add_argument("--no-heatmaps", action="store_true", help="padim and patchcore models: do not write heatmap overlays")
     sc.add_argument("--allow-other-version", action="store_true",
                     help="use a model written by another lowdata version (scores may differ)")
     sc.add_argument("--cache", type=Path, help="keep the scored images' embeddings in this cache folder (default: "

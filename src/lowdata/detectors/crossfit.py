@@ -56,29 +56,30 @@ def oof_scores(fit_score: FitScore, n: int, folds: int | None = None, seed: int 
     return int(k), out_of_fold_scores(fit_score, np.arange(n), int(k), seed)
 
 
-def fit_rows(pool, rows: np.ndarray, method: str, factor: int):
-    """A ``method`` detector fitted on the pool's ``rows`` and their ``factor`` copies."""
-    det = make_detector(method)
+def fit_rows(pool, rows: np.ndarray, method: str, factor: int, params: dict | None = None):
+    """A ``method`` detector (with ``params``) fitted on the pool's ``rows`` and their ``factor`` copies."""
+    det = make_detector(method, **(params or {}))
     return det.fit(pool.take(det.consumes, pool.rows_with_copies(rows, factor)))
 
 
-def fit_score_fn(method: str, pool, factor: int) -> FitScore:
+def fit_score_fn(method: str, pool, factor: int, params: dict | None = None) -> FitScore:
     """``fit_score(train_rows, score_rows)``: a ``method`` detector fitted on ``train_rows`` (with their
     ``factor`` copies) scores the originals ``score_rows``."""
     def fit_score(train_rows, score_rows):
-        det = fit_rows(pool, train_rows, method, factor)
+        det = fit_rows(pool, train_rows, method, factor, params)
         return det.anomaly_score(pool.take(det.consumes, np.asarray(score_rows, int)))
     return fit_score
 
 
-def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, folds: int | None, seed: int):
+def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, folds: int | None, seed: int,
+                params: dict | None = None):
     """Fit ``method`` on the pool's images ``rows`` (with ``factor`` copies each) and score each of those
     images out of fold. Returns ``(detector, (folds, out-of-fold scores), fit seconds, scoring seconds)``."""
     rows = np.asarray(rows, int)
     t0 = time.perf_counter()
-    det = fit_rows(pool, rows, method, factor)
+    det = fit_rows(pool, rows, method, factor, params)
     t1 = time.perf_counter()
-    base = fit_score_fn(method, pool, factor)
+    base = fit_score_fn(method, pool, factor, params)
 
     def fit_score(train_idx, score_idx):  # indices into rows
         return base(rows[train_idx], rows[score_idx])

@@ -67,9 +67,11 @@ def check_method(method: str) -> str:
     return method
 
 
-def make_detector(method: str) -> Detector:
-    """A fresh detector by name (see :func:`method_names`), to fit."""
-    return DETECTORS[check_method(method)].make()
+def make_detector(method: str, **params) -> Detector:
+    """A fresh detector by name (see :func:`method_names`), to fit, with ``params`` set (an unknown one is an
+    error naming the method's parameters)."""
+    det = DETECTORS[check_method(method)].make()
+    return det.set_params(**params) if params else det
 
 
 def method_spec(method: str) -> Detector:

@@ -31,7 +31,7 @@ from ..data.augment import policy_for
 from ..data.images import read_image
 from ..detectors.base import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
-from ..detectors.registry import check_method, method_spec
+from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import load_backbone
 from ..features.encode import Embeddings, cache_for, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
@@ -131,7 +131,7 @@ class InspectionModel:
         """``(n, s, s)`` heatmaps at the input size (bilinear, smoothed as the detector declares), for a
         detector that gives maps (PaDiM)."""
         if not self.gives_maps:
-            raise LowdataError(f"heatmaps need a PaDiM model (a detector that gives maps); this one is {self.method}")
+            raise LowdataError(f"heatmaps need a model whose detector gives maps (padim, patchcore); this one is {self.method}")
         _, maps = self.score(images, cache_dir=cache_dir, progress=progress, return_maps=True)
         return self.detector.heatmaps(maps=maps, size=self.input_size)
 
@@ -142,7 +142,7 @@ class InspectionModel:
         ``return_maps=True``. A file lowdata did not write there (listed in the folder's
         ``.lowdata-heatmaps.json``) is never replaced, and a folder holding a scored image is refused."""
         if not self.gives_maps:
-            raise LowdataError(f"heatmaps need a PaDiM model (a detector that gives maps); this one is {self.method}")
+            raise LowdataError(f"heatmaps need a model whose detector gives maps (padim, patchcore); this one is {self.method}")
         paths = [Path(p) for p in scores["image"]]
         out_dir = Path(out_dir)
         targets = plan_overlays(out_dir, paths)
@@ -174,19 +174,28 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
 
 def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0", input_size: int | None = None,
               aug: str | Path | None = None, copies: int = 10, fpr: float | None = None, rule: str | None = None,
-              folds: int | None = None, seed: int = 0, cache_dir=None, progress: bool = True) -> InspectionModel:
+              folds: int | None = None, seed: int = 0, cache_dir=None, progress: bool = True,
+              coreset: float | None = None) -> InspectionModel:
     """Fit an inspection model on good images (a folder, files, or a list of them; at least 5).
 
     ``backbone``: a name or a loaded :class:`~lowdata.features.base.Backbone`. ``aug``: ``None`` (no
     augmentation), or a policy (a Table 4 category, ``'default'``, a ``.json`` file) giving ``copies``
     augmented copies of each image, drawn from ``seed``. ``rule``, ``fpr``, ``folds``: the threshold
     (:mod:`lowdata.inspection.threshold`; default: log-normal bound at a 5 % false-positive rate, leave-one-out up to
-    10 images). Duplicate files (same bytes) are used once, with a warning.
+    10 images). ``coreset``: PatchCore's fraction of the training patches kept (default 0.1). Duplicate files
+    (same bytes) are used once, with a warning.
     """
     t_start = time.perf_counter()
     rule = DEFAULT_RULE if rule is None else rule
     fpr = DEFAULT_FPR if fpr is None else fpr
     check_method(method)
+    params = {}
+    if coreset is not None:
+        if "coreset" not in method_spec(method).get_params():
+            raise LowdataError(f"--coreset {coreset}: only patchcore has a coreset, not {method}")
+        from ..detectors.patchcore import check_coreset
+
+        params["coreset"] = check_coreset(coreset)
     check_rule(rule, fpr, method)
     if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < (1 if aug else 0):
         raise LowdataError(f"copies must be a whole number of at least 1 with augmentation, got {copies!r}")
@@ -226,16 +235,17 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     maps = stack_maps(allp, 256) if fresh.consumes == "maps" else None
     t_encode = time.perf_counter() - t0
     pool = FeaturePool(list(allp.pooled), maps, len(paths), factor)
-    note = fresh.size_note(len(allp), maps.shape[1:] if maps is not None else None)
+    note = make_detector(method, **params).size_note(len(allp), maps.shape[1:] if maps is not None else None)
     if note:
         warnings.warn(note, stacklevel=2)
     if rule == "chi2":
         t1 = time.perf_counter()
-        det = fit_rows(pool, np.arange(len(paths)), method, factor)
+        det = fit_rows(pool, np.arange(len(paths)), method, factor, params)
         t_fit, t_thr = time.perf_counter() - t1, 0.0
         thr = threshold_from_scores(None, rule, fpr, seed=seed, dims=pool.dims)
     else:
-        det, (k, oof), t_fit, t_thr = fit_on_pool(pool, np.arange(len(paths)), method, factor, folds=folds, seed=seed)
+        det, (k, oof), t_fit, t_thr = fit_on_pool(pool, np.arange(len(paths)), method, factor, folds=folds, seed=seed,
+                                                  params=params)
         thr = threshold_from_scores(oof, rule, fpr, folds=k, seed=seed)
     if thr.note:
         warnings.warn(thr.note, stacklevel=2)

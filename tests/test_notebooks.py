@@ -78,6 +78,11 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert run["params"]["seed"] == 0 and run["categories"][0]["status"] == "done" and "bottle" in run["absent"]
     assert "lowdata" in run["environment"]["versions"] and run["total_seconds"] > 0
     assert run["pollution"][0]["status"] == "done" and run["workflow"][0]["status"] == "done"
+    assert run["beyond"][0]["status"] == "done" and "beyond mvtec/widget: done" in out
+    beyond = (html / "beyond" / "mvtec-widget.html").read_text()
+    assert "Beyond the paper: MVTec AD widget" in beyond and "AnomalyDINO" in beyond and "<img" in beyond
+    assert "N = 8 left out: widget has 6 training images" in beyond  # the default grid, cut and said
+    assert "PatchCore" in (html / "beyond.html").read_text()
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so
@@ -119,3 +124,26 @@ def test_workflow_notebook_rejects_bad_parameters(tiny_mvtec, tmp_path):
         run_w(method="svm")
     with pytest.raises(papermill.PapermillExecutionError, match="n must be int, got '10'"):
         run_w(n="10")
+
+
+def test_beyond_notebook_runs_patchcore_from_one_image_with_localization(tiny_mvtec, tmp_path):
+    import nbformat
+
+    out = tmp_path / "beyond.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "beyond.ipynb"), str(out), progress_bar=False,
+                               cwd=str(tmp_path), kernel_name="python3",
+                               parameters=dict(data_root=str(tiny_mvtec), category="widget", input_size=96,
+                                               sizes="1,2,max", reps=1, aug="0,1", coreset=0.5, heat_n=3,
+                                               out_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "cache")))
+    df = pd.read_parquet(tmp_path / "res" / "beyond-mvtec-widget-efficientnet-lite0.parquet")
+    skipped = df[df.skipped != ""]
+    assert sorted(skipped.method) == ["maha-lw", "padim"] and (skipped.n_train == 1).all()
+    pc = df[df.method == "patchcore"]
+    assert len(pc) == 3 * 2 and pc.auroc.between(0, 1).all() and pc.aupro.between(0, 1).all()
+    text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/html", ""))
+                     + str(o.get("text", "")) for c in nbformat.read(out, as_version=4).cells
+                     for o in c.get("outputs", []))
+    assert "AnomalyDINO" in text and "96.6" in text  # the anchors beside ours
+    assert "needs at least 2 training images" in text  # the skipped fits, said
+    assert "aupro" in text  # the localization table (the widget has masks)
+    assert "image/png" in out.read_text()  # the curves and the heatmaps

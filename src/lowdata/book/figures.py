@@ -28,6 +28,24 @@ def augmentation_preview(source: str, category: str, root: str | Path | None = N
                         titles=[data.train[i].path.name for i in picks])
 
 
+def example_images(data, anomalous: int, good: int, seed: int) -> list[int]:
+    """Test images to show: ``anomalous`` defective ones drawn with ``seed``, one per defect type in turn, then
+    ``good`` good ones."""
+    labels = data.test_labels
+    rng = np.random.default_rng(seed)
+    bad = [i for i in range(len(data.test)) if labels[i]]
+    by_kind: dict[str, list[int]] = {}
+    for i in rng.permutation(bad):
+        by_kind.setdefault(data.test[i].defect_type, []).append(int(i))
+    picks: list[int] = []
+    while len(picks) < min(anomalous, len(bad)):  # round robin over defect types
+        for kind in sorted(by_kind):
+            if by_kind[kind] and len(picks) < anomalous:
+                picks.append(by_kind[kind].pop(0))
+    goods = [int(i) for i in rng.permutation([i for i in range(len(data.test)) if not labels[i]])[:good]]
+    return picks + goods
+
+
 def padim_examples(source: str, category: str, root: str | Path | None, backbone: str, input_size: int | None = None,
                    cache_dir: str | Path | None = None, anomalous: int = 4, good: int = 1, seed: int = 0,
                    progress: bool = False) -> dict:
@@ -43,18 +61,7 @@ def padim_examples(source: str, category: str, root: str | Path | None, backbone
     det = make_detector("padim").fit(train)
     scores, maps = det.scores_and_maps(test)
     labels = data.test_labels
-    rng = np.random.default_rng(seed)
-    bad = [i for i in range(len(data.test)) if labels[i]]
-    by_kind: dict[str, list[int]] = {}
-    for i in rng.permutation(bad):
-        by_kind.setdefault(data.test[i].defect_type, []).append(int(i))
-    picks = []
-    while len(picks) < min(anomalous, len(bad)):  # round robin over defect types
-        for kind in sorted(by_kind):
-            if by_kind[kind] and len(picks) < anomalous:
-                picks.append(by_kind[kind].pop(0))
-    goods = [int(i) for i in rng.permutation([i for i in range(len(data.test)) if not labels[i]])[:good]]
-    chosen = picks + goods
+    chosen = example_images(data, anomalous, good, seed)
     size = 256
     heat = det.heatmaps(size=size, maps=maps[chosen])
     images = [resize_rgb(read_image(data.test[i].path), size) for i in chosen]

@@ -115,6 +115,8 @@ CATEGORY = NotebookSchema("category", _category(
     # in minutes on 2 cores
     # the paper's protocol: every size of the grid, 5 replicates
     "paper": {"sizes": "auto", "reps": 5, "aug": "0,10", "sweep": "1,5,20", "augment_only": "1"},
+    # the few-shot grid of "Beyond the paper" for every chapter; the paper's study keeps its default here
+    "fewshot": {},
 })
 
 #: notebooks/pollution.ipynb: polluted training sets and their refinement
@@ -129,6 +131,7 @@ POLLUTION = NotebookSchema("pollution", _category(
     # on ELPV at 380 px) and 10 copies of every defect cost minutes of encoding: both in "paper" only
     "paper": {"methods": "knn,maha-lw,padim", "rates": "0,0.025,0.05,0.1,0.15,0.2", "reps": 5, "aug": "0,10",
               "ablation": True},
+    "fewshot": {},
 })
 
 #: notebooks/workflow.ipynb: from a folder of ten good images to scores, a threshold and heatmaps
@@ -139,7 +142,22 @@ WORKFLOW = NotebookSchema("workflow", _category(
     Param("reps", (int,), 10, "replicates of the threshold measurement"),
     Param("fprs", (str, float), "0.05,0.01", "target false-positive rates"),
     Param("rules", (str,), "lognormal,conformal,chi2"),
-), presets={"paper": {}})  # the chapter's settings are the same for every preset
+), presets={"paper": {}, "fewshot": {}})  # the chapter's settings are the same for every preset
+
+#: notebooks/beyond.ipynb: PatchCore beside the paper's methods, from 1 to 16 shots, and localization
+BEYOND = NotebookSchema("beyond", _category(
+    Param("methods", (str,), "knn,maha-lw,padim,patchcore", "PatchCore beside the paper's methods"),
+    Param("sizes", (str, int), "1,2,4,8", "training images N (1 to 8 shots; 'max': the category's all)"),
+    Param("reps", (int,), 2),
+    Param("aug", (str, int), "0,10", "augmentation factors for every method"),
+    Param("coreset", (float, int), 0.1, "PatchCore's memory bank: this fraction of the training patches"),
+    Param("heat_n", (int,), 8, "training images of the heatmaps' PaDiM and PatchCore"),
+), presets={
+    # the default keeps `make run` fast on ELPV (its 516 and 682 test images make every PatchCore score
+    # a search among 300 000 test patches); "fewshot" is the issue's grid, "paper" the same
+    "fewshot": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10", "coreset": 0.1},
+    "paper": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10", "coreset": 0.1},
+})
 
 #: the summary notebooks (sample-size, augmentation, heatmaps, reproduction): every category's results
 SUMMARY = NotebookSchema("summary", (
@@ -157,6 +175,6 @@ SUMMARY = NotebookSchema("summary", (
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
 SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "reproduction")
 #: every notebook's schema
-SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW,
+SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND,
            **{name: SUMMARY for name in SUMMARY_NOTEBOOKS}}
 PRESETS = tuple(CATEGORY.presets)

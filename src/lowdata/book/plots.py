@@ -177,6 +177,34 @@ def heatmap_grid(images: Sequence[np.ndarray], heatmaps: np.ndarray, masks: np.n
     return fig
 
 
+def heatmap_rows(images: Sequence[np.ndarray], rows: Sequence[tuple[str, np.ndarray, Sequence[float]]],
+                 masks: np.ndarray | None = None, *, titles: Sequence[str] | None = None):
+    """Row 1: the images; then one row per detector (``(label, heatmaps, scores)``) of heatmaps over them, each
+    row on its own colour scale (its own units: Mahalanobis or euclidean distances), with mask contours."""
+    n = len(images)
+    if n == 0 or any(len(h) != n for _, h, _ in rows) or (masks is not None and len(masks) != n):
+        raise LowdataError(f"need as many heatmaps and masks as images: {n}, {[len(h) for _, h, _ in rows]}, "
+                           f"{None if masks is None else len(masks)}")
+    fig = Figure(figsize=(2.2 * n + 1.2, 2.3 * (len(rows) + 1)), layout="constrained")
+    axes = fig.subplots(len(rows) + 1, n, squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(images[i])
+        if titles is not None:
+            axes[0, i].set_title(titles[i], fontsize=8)
+    for r, (label, heat, scores) in enumerate(rows, start=1):
+        vmax = float(np.max(heat))
+        for i in range(n):
+            axes[r, i].imshow(images[i])
+            im = axes[r, i].imshow(heat[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
+            if masks is not None and masks[i].any():
+                axes[r, i].contour(masks[i], levels=[0.5], colors="white", linewidths=0.8)
+            axes[r, i].set_title(f"{label}: {scores[i]:.3g}", fontsize=7)
+        fig.colorbar(im, ax=axes[r, :].tolist(), shrink=0.8, label=label)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    return fig
+
+
 def pollution_curves(df: pd.DataFrame, *, factors: Sequence[int] = (0,), refinements: Sequence[str] | None = None,
                      hue: str = "refinement", ncols: int = 3, panel_size=(4.0, 3.2)):
     """AUROC against the pollution rate, one panel per method, one line per refinement (``hue``

@@ -1,0 +1,141 @@
+"""The part "Beyond the paper" (``notebooks/beyond.ipynb``, once per category): PatchCore beside the paper's
+methods from 1 training image up, with and without augmentation; the few-shot table beside published
+anchors; localization (pixel AUROC, AUPRO) where masks exist; PatchCore's heatmaps next to PaDiM's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import load_mask
+from ..data.images import read_image, resize_rgb
+from ..data.sources import load_category, source_label
+from ..detectors.base import stack_maps
+from ..detectors.registry import make_detector, method_label, method_order
+from ..experiments.study import (StudyConfig, draw_subset, fitted, parse_factors, parse_sizes, results_path,
+                                 run_study, skipped_fits)
+from ..features.backbones import load_backbone
+from ..features.encode import cache_for, encode
+from .figures import example_images
+from .params import BEYOND
+from .plots import setting_label
+
+#: the published few-shot results shown beside ours (method, backbone, data, shots, image AUROC, citation)
+ANCHORS = Path(__file__).with_name("fewshot_anchors.csv")
+
+
+def run_beyond_category(**values) -> pd.DataFrame:
+    """The page's study, its parameters checked (one clear message): the sample-size study at few-shot sizes
+    with PatchCore, into ``<out_dir>/beyond-<source>-<category>-<backbone>.parquet``. Returns every row of
+    this run, the skipped fits (too few images for a method) included; ``.attrs["note"]`` says which sizes
+    were left out (more than the category's training images), or is empty."""
+    BEYOND.check(values)
+    source = "elpv" if values["data_root"] is None else "mvtec"
+    data = load_category(source, values["category"], root=values["data_root"])
+    sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
+    config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],
+                         sizes=sizes, reps=values["reps"],
+                         factors=parse_factors(str(values["aug"])), seed=values["seed"], coreset=values["coreset"])
+    bb = load_backbone(values["backbone"], values["input_size"])
+    out = results_path(values["out_dir"], source, values["category"], values["backbone"], "beyond")
+    rows = run_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
+    rows.attrs["note"] = note
+    return rows
+
+
+def few_shot_sizes(spec: str, n_max: int, category: str) -> tuple[list[int], str]:
+    """The sizes of ``spec`` a category of ``n_max`` training images can take, and a note naming the others
+    (a few-shot grid of 16 on a category of 10 images runs 1 to 8 and says so)."""
+    wanted = parse_sizes(spec.replace("max", str(n_max)), 10 ** 9)
+    sizes = [n for n in wanted if n <= n_max]
+    left = [n for n in wanted if n > n_max]
+    if not sizes:
+        sizes = [n_max]
+    note = (f"N = {', '.join(map(str, left))} left out: {category} has {n_max} training images" if left else "")
+    return sizes, note
+
+
+def anchors() -> pd.DataFrame:
+    """The published anchors: mean MVTec AD image AUROC (percent) by method and shots, with backbones and
+    citations (``fewshot_anchors.csv``)."""
+    return pd.read_csv(ANCHORS, dtype={"shots": str})
+
+
+def fewshot_table(results: pd.DataFrame, shots=(1, 2, 4, 8, 16)) -> pd.DataFrame:
+    """Image AUROC (percent, mean over replicates) by method and augmentation, at 1 to 16 shots, above the
+    published anchors (their backbones and data differ: MVTec AD's 15 categories, other networks)."""
+    df = fitted(results)
+    df = df[df["n_train"].isin(shots) & ~df["augment_only"].astype(bool)]
+    rows = []
+    for (m, f), g in sorted(df.groupby(["method", "aug_factor"]), key=lambda kv: (method_order(kv[0][0]), kv[0][1])):
+        cats = ", ".join(f"{source_label(s)} {c}" for s, c in sorted(set(zip(g["source"], g["category"]))))
+        row = {"": "ours", "method": method_label(m), "backbone": g["backbone"].iloc[0].split("-")[0] + "-"
+               + g["backbone"].iloc[0].split("-")[1], "data": cats, "augmentation": setting_label(int(f), False)}
+        row.update({str(n): round(100 * g[g["n_train"] == n]["auroc"].mean(), 1) for n in shots})
+        rows.append(row)
+    pub = anchors()
+    for (m, b, d, src), g in pub.groupby(["method", "backbone", "data", "source"], sort=False):
+        row = {"": "published", "method": m, "backbone": b, "data": d, "augmentation": "",
+               **{str(n): float("nan") for n in shots}}
+        for s, v in zip(g["shots"], g["image_auroc"]):
+            row[s] = v
+        row["source"] = src
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    cols = ["", "method", "backbone", "data", "augmentation", *map(str, shots), *(["all"] if "all" in out else [])]
+    return out[cols + (["source"] if "source" in out else [])].fillna({"source": ""}).set_index(["", "method"])
+
+
+def localization_table(results: pd.DataFrame) -> pd.DataFrame | None:
+    """Pixel AUROC and AUPRO (mean over replicates) of the methods that give maps, by N and augmentation;
+    ``None`` when the category has no masks (ELPV: image labels only)."""
+    df = fitted(results)
+    df = df.dropna(subset=["pixel_auroc"])
+    if df.empty:
+        return None
+    df = df.assign(method=df["method"].map(method_label),
+                   setting=[setting_label(int(f), bool(o)) for f, o in zip(df["aug_factor"], df["augment_only"])])
+    t = df.groupby(["method", "setting", "n_train"])[["pixel_auroc", "aupro"]].mean().unstack("n_train")
+    return t.round(3)
+
+
+def skipped(results: pd.DataFrame) -> pd.DataFrame:
+    """The fits that could not be made, with the reason (each once)."""
+    s = skipped_fits(results)
+    return s.assign(method=s["method"].map(method_label)).drop_duplicates(["method", "skipped"])[["method", "skipped"]]
+
+
+def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: int | None = None,
+                  cache_dir=None, n: int = 8, anomalous: int = 4, good: int = 1, coreset: float = 0.1, seed: int = 0,
+                  progress: bool = False) -> dict:
+    """PaDiM and PatchCore fitted on the same ``n`` training images (the study's subset of replicate 0), and
+    their heatmaps of the same test images (one per defect type first, then a good one), with the masks
+    where the category has them. Returns images, the two rows of heatmaps, masks, titles and each model's
+    image AUROC on the whole test set."""
+    from ..metrics import image_auroc
+
+    data = load_category(source, category, root=root)
+    bb = load_backbone(backbone, input_size)
+    cache = cache_for(bb, cache_dir)
+    n = min(n, len(data.train))
+    idx = draw_subset(len(data.train), n, seed, 0)
+    train = encode(bb, [data.train[i].path for i in idx], cache, progress=progress, desc=f"{category} train")
+    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test")
+    labels = data.test_labels
+    chosen = example_images(data, anomalous, good, seed)
+    size = 256
+    train_maps, test_maps = stack_maps(train), stack_maps(test)
+    rows, aurocs = [], {}
+    for method, params in (("padim", {}), ("patchcore", {"coreset": coreset})):
+        det = make_detector(method, **params).fit(train_maps)
+        scores, maps = det.scores_and_maps(test_maps)
+        aurocs[method_label(method)] = image_auroc(labels, scores)
+        rows.append((method_label(method), det.heatmaps(size=size, maps=maps[chosen]), scores[chosen]))
+    images = [resize_rgb(read_image(data.test[i].path), size) for i in chosen]
+    masks = None
+    if any(data.test[i].mask_path is not None for i in chosen):
+        masks = np.stack([load_mask(data.test[i], (size, size)) for i in chosen])
+    return {"images": images, "rows": rows, "masks": masks, "titles": [data.test[i].defect_type for i in chosen],
+            "auroc": aurocs, "n": n}

@@ -99,10 +99,11 @@ def greedy_kcenter_plain(Z: np.ndarray, k: int, start: int) -> np.ndarray:
     return np.array(chosen, np.intp)
 
 
-def _blocks(Z: np.ndarray, size: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _blocks(Z: np.ndarray, size: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A fixed partition of the points into small blocks (one assignment to seeded random centres, on the first
     32 coordinates: only the speed of the greedy depends on it): ``order`` (the points, block after block),
-    ``bounds`` (block ``b`` is ``order[bounds[b]:bounds[b + 1]]``), each block's mean and radius."""
+    ``bounds`` (block ``b`` is ``order[bounds[b]:bounds[b + 1]]``), each block's mean and radius, and each
+    point's distance to its block's mean (in ``order``), in float64."""
     n = len(Z)
     B = int(max(1, min(n // size, 2048)))
     rng = np.random.default_rng(0)
@@ -117,49 +118,63 @@ def _blocks(Z: np.ndarray, size: int = 48) -> tuple[np.ndarray, np.ndarray, np.n
     counts = np.bincount(assign, minlength=B)
     counts = counts[counts > 0]
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    Zs = Z[order]
-    mean = np.add.reduceat(Zs.astype(np.float64), bounds[:-1], axis=0) / counts[:, None]
+    Zs = Z[order].astype(np.float64)
+    mean = np.add.reduceat(Zs, bounds[:-1], axis=0) / counts[:, None]
     member = np.repeat(np.arange(len(counts)), counts)
-    far = np.sqrt(np.einsum("ij,ij->i", Zs - mean[member], Zs - mean[member]))
-    radius = np.maximum.reduceat(far, bounds[:-1])
-    return order, bounds, mean.astype(np.float32), radius
+    diff = Zs - mean[member]
+    spread = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    radius = np.maximum.reduceat(spread, bounds[:-1])
+    return order, bounds, mean, radius, spread
 
 
 def greedy_kcenter(Z: np.ndarray, k: int, start: int) -> np.ndarray:
     """The indices of ``k`` rows of ``Z`` chosen by greedy k-center from ``start``, in the order chosen: the
     same as :func:`greedy_kcenter_plain`, made fast by the triangle inequality. The points are grouped once in
-    small blocks (a mean, a radius); a new centre ``c`` can bring no point of block ``b`` closer when
-    ``|c - mean_b| - radius_b`` is at least the block's largest distance to the centres so far, so each step
-    only measures the blocks near ``c`` (all of them in the first steps, a few once the centres are dense)."""
+    small blocks (a mean, a radius, each point's distance to the mean); a new centre ``c`` can bring no point
+    of block ``b`` closer when ``|c - mean_b| - radius_b`` is at least the block's largest distance to the
+    centres so far, nor a point ``p`` when ``| |c - mean_b| - |p - mean_b| |`` is at least its own, so each
+    step measures only the points near ``c`` (most of them in the first steps, few once the centres are
+    dense). The skips keep a margin of 1e-4 on squared distances: rounding never decides one."""
     Z = np.ascontiguousarray(Z, np.float32)
     n = len(Z)
     k = int(min(k, n))
-    order, bounds, mean, radius = _blocks(Z)
+    order, bounds, mean, radius, spread = _blocks(Z)
     Zs = Z[order]
     where = np.empty(n, np.intp)
     where[order] = np.arange(n)
     lengths = np.diff(bounds)
+    member = np.repeat(np.arange(len(lengths)), lengths)
     d = _sq_dist(Zs, Zs[where[start]])  # squared distance of each point to the nearest centre
     top = np.maximum.reduceat(d, bounds[:-1]).astype(np.float64)  # per block: its largest d
     chosen = np.empty(k, np.intp)
     chosen[0] = where[start]
+    everything = np.arange(n)
     for j in range(1, k):
         b = int(np.argmax(top))
         lo, hi = bounds[b], bounds[b + 1]
         far = lo + int(np.argmax(d[lo:hi]))
         chosen[j] = far
         c = Zs[far]
-        gap = np.sqrt(_sq_dist(mean, c)) - radius  # no point of a block is nearer c than this
-        near = np.flatnonzero(gap * (1 + 1e-5) < np.sqrt(top) + 1e-6)  # 1e-5, 1e-6: rounding
-        if len(near) > len(top) // 2:  # most blocks: one pass over every point
-            np.minimum(d, _sq_dist(Zs, c), out=d)
+        to_mean = np.sqrt(_sq_dist(mean, c.astype(np.float64)))  # |c - mean_b| per block
+        gap = to_mean - radius  # no point of block b is nearer c than this
+        near = np.flatnonzero((gap <= 0) | (gap * gap * (1 - 1e-4) < top))
+        if len(near) > len(top) // 2:
+            idx = everything
+        else:
+            ln = lengths[near]
+            idx = np.repeat(bounds[near] - np.cumsum(ln) + ln, ln) + np.arange(int(ln.sum()))
+        di = d[idx]
+        lower = to_mean[member[idx]] - spread[idx]
+        live = idx[lower * lower * (1 - 1e-4) < di]  # the points c may bring closer: measured
+        sub = Zs[live]
+        sub -= c
+        dd = np.einsum("ij,ij->i", sub, sub)
+        closer = dd < d[live]
+        d[live[closer]] = dd[closer]
+        if idx is everything:
             top[:] = np.maximum.reduceat(d, bounds[:-1])
-            continue
-        ln = lengths[near]
-        idx = np.repeat(bounds[near] - np.cumsum(ln) + ln, ln) + np.arange(int(ln.sum()))
-        dn = np.minimum(d[idx], _sq_dist(Zs[idx], c))
-        d[idx] = dn
-        top[near] = np.maximum.reduceat(dn, np.concatenate([[0], np.cumsum(ln)[:-1]]))
+        else:
+            top[near] = np.maximum.reduceat(d[idx], np.concatenate([[0], np.cumsum(lengths[near])[:-1]]))
     return order[chosen]
 
 

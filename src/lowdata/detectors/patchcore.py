@@ -39,6 +39,8 @@ from .base import Detector, Features, spatial_chunks
 
 #: the memory a block of nearest-neighbour distances may take (bytes)
 BLOCK_BYTES = 128 << 20
+#: training patches up to this size are kept in memory while the coreset is chosen (else made again)
+HOLD_BYTES = 1 << 30
 #: the random projection's dimension for the coreset selection (PatchCore's 128)
 PROJECTION = 128
 
@@ -251,15 +253,22 @@ class PatchCore(Detector):
         else:  # project, choose on the projection, then gather the chosen patches (a second pass)
             rng = np.random.default_rng([int(self.seed), 1])
             proj = (rng.standard_normal((self.d_, PROJECTION)) / math.sqrt(PROJECTION)).astype(np.float32)
-            Z = np.concatenate([self._patches(c) @ proj for c in chunks])
+            held = total * self.d_ * 4 <= HOLD_BYTES  # small enough: the patches are kept, not made twice
+            kept, Z = [], []
+            for c in chunks:
+                p = self._patches(c)
+                Z.append(p @ proj)
+                if held:
+                    kept.append(p)
+            Z = np.concatenate(Z)
             start = int(np.random.default_rng([int(self.seed), 2]).integers(total))
             chosen = np.sort(greedy_kcenter(Z, keep, start))
             del Z
             bank = np.empty((len(chosen), self.d_), np.float32)
-            _, again = self._chunks(X)
+            again = iter(kept) if held else self._chunks(X)[1]
             at, i = 0, 0
             for c in again:
-                p = self._patches(c)
+                p = c if held else self._patches(c)
                 lo = np.searchsorted(chosen, at)
                 hi = np.searchsorted(chosen, at + len(p))
                 bank[i:i + hi - lo] = p[chosen[lo:hi] - at]

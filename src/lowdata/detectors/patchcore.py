@@ -62,25 +62,31 @@ def _kept(fraction: float, total: int) -> int:
 
 def neighbourhood_mean(maps: np.ndarray, size: int = 3) -> np.ndarray:
     """``(b, H, W, D)`` maps, each cell's features averaged over the ``size x size`` cells around it that lie
-    inside the grid."""
-    if size == 1:
-        return np.asarray(maps, np.float32)
-    r = size // 2
+    inside the grid (sums of shifted copies, one axis then the other; divided by each cell's count)."""
     x = np.asarray(maps, np.float32)
-    b, H, W, D = x.shape
+    if size == 1:
+        return x
+    r = size // 2
 
-    def box(a, axis, n):  # sum over a window of 2r+1 along axis (cumulative sums, zero outside)
-        c = np.cumsum(a, axis=axis, dtype=np.float32)
-        pad = [(0, 0)] * a.ndim
-        pad[axis] = (1, 0)
-        c = np.pad(c, pad)
-        hi = np.minimum(np.arange(n) + r + 1, n)
-        lo = np.maximum(np.arange(n) - r, 0)
-        return np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)
+    def box(a, axis):
+        out = a.copy()
+        n = a.shape[axis]
+        for k in range(1, min(r, n - 1) + 1):
+            head = [slice(None)] * a.ndim
+            tail = [slice(None)] * a.ndim
+            head[axis], tail[axis] = slice(k, None), slice(None, -k)
+            out[tuple(head)] += a[tuple(tail)]
+            out[tuple(tail)] += a[tuple(head)]
+        return out
 
-    s = box(box(x, 1, H), 2, W)
-    count = box(box(np.ones((1, H, W, 1), np.float32), 1, H), 2, W)
-    return s / count
+    def counts(n):
+        i = np.arange(n)
+        return (np.minimum(i, r) + np.minimum(n - 1 - i, r) + 1).astype(np.float32)
+
+    _, H, W, _ = x.shape
+    s = box(box(x, 1), 2)
+    s /= (counts(H)[:, None] * counts(W)[None, :])[None, :, :, None]
+    return s
 
 
 def _sq_dist(Z: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -48,8 +48,8 @@ import numpy as np
 from .core.errors import LowdataError
 
 
-def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """ROC AUC of scores against labels (1 = anomalous); NaN (with no error) if one class is missing."""
+def _scores_checked(labels, scores) -> tuple[np.ndarray, np.ndarray] | None:
+    """Labels and float64 scores, checked; ``None`` when one class is missing (the metric is NaN)."""
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if len(labels) != len(scores):
@@ -57,10 +57,18 @@ def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
     if not np.all(np.isfinite(scores)):
         raise LowdataError(f"{int((~np.isfinite(scores)).sum())} scores are not finite")
     if len(np.unique(labels)) < 2:
+        return None
+    return (labels == 1).astype(np.int8), scores
+
+
+def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """ROC AUC of scores against labels (1 = anomalous); NaN (with no error) if one class is missing."""
+    checked = _scores_checked(labels, scores)
+    if checked is None:
         return float("nan")
     from sklearn.metrics import roc_auc_score  # lazy: 0.9 s to import, and `lowdata --help` need not pay it
 
-    return float(roc_auc_score(labels, scores))
+    return float(roc_auc_score(*checked))
 
 
 def auc_percent_area(n_train: Sequence[float], auc: Sequence[float], n_max: float | None = None) -> float:
@@ -99,19 +107,6 @@ def pixel_auroc(masks: np.ndarray, heatmaps: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score  # lazy: 0.9 s to import
 
     return float(roc_auc_score(y, heatmaps.ravel()))
-
-
-def _scores_checked(labels, scores) -> tuple[np.ndarray, np.ndarray] | None:
-    """Labels and float64 scores, checked; ``None`` when one class is missing (the metric is NaN)."""
-    labels = np.asarray(labels)
-    scores = np.asarray(scores, dtype=np.float64)
-    if len(labels) != len(scores):
-        raise LowdataError(f"{len(labels)} labels for {len(scores)} scores")
-    if not np.all(np.isfinite(scores)):
-        raise LowdataError(f"{int((~np.isfinite(scores)).sum())} scores are not finite")
-    if len(np.unique(labels)) < 2:
-        return None
-    return (labels == 1).astype(np.int8), scores
 
 
 def image_average_precision(labels: Sequence[int], scores: Sequence[float]) -> float:

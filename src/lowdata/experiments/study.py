@@ -45,6 +45,7 @@ from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
 from ..detectors.base import MapRows
+from ..detectors.patchcore import check_coreset
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
@@ -184,8 +185,6 @@ class StudyConfig:
         self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
         self.pixel_size = _whole("pixel size", self.pixel_size, 8)
         check_subsets(self.subsets)
-        from ..detectors.patchcore import check_coreset  # the one place the fraction is checked
-
         self.coreset = check_coreset(self.coreset)
         if not self.factors and not self.augment_only:
             raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")

@@ -31,6 +31,7 @@ from ..data.augment import policy_for
 from ..data.images import read_image
 from ..detectors.base import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
+from ..detectors.patchcore import check_coreset
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import load_backbone
 from ..features.encode import Embeddings, cache_for, encode, source_key
@@ -193,8 +194,6 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     if coreset is not None:
         if "coreset" not in method_spec(method).get_params():
             raise LowdataError(f"--coreset {coreset}: only patchcore has a coreset, not {method}")
-        from ..detectors.patchcore import check_coreset
-
         params["coreset"] = check_coreset(coreset)
     check_rule(rule, fpr, method)
     if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < (1 if aug else 0):

@@ -126,11 +126,13 @@ def _blocks(Z: np.ndarray, size: int = 48) -> tuple[np.ndarray, np.ndarray, np.n
     counts = np.bincount(assign, minlength=B)
     counts = counts[counts > 0]
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    Zs = Z[order].astype(np.float64)
-    mean = np.add.reduceat(Zs, bounds[:-1], axis=0) / counts[:, None]
+    Zs = Z[order]
+    mean = np.add.reduceat(Zs, bounds[:-1], axis=0, dtype=np.float64) / counts[:, None]
     member = np.repeat(np.arange(len(counts)), counts)
-    diff = Zs - mean[member]
-    spread = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    spread = np.empty(n)
+    for i in range(0, n, rows):  # in row blocks: no float64 copy of every point
+        diff = Zs[i:i + rows].astype(np.float64) - mean[member[i:i + rows]]
+        spread[i:i + rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     radius = np.maximum.reduceat(spread, bounds[:-1])
     return order, bounds, mean, radius, spread
 

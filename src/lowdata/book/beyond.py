@@ -97,7 +97,7 @@ def localization_table(results: pd.DataFrame) -> pd.DataFrame | None:
         return None
     df = df.assign(method=df["method"].map(method_label),
                    setting=[setting_label(int(f), bool(o)) for f, o in zip(df["aug_factor"], df["augment_only"])])
-    t = df.groupby(["method", "setting", "n_train"])[["pixel_auroc", "aupro"]].mean().unstack("n_train")
+    t = df.groupby(["category", "method", "setting", "n_train"])[["pixel_auroc", "aupro"]].mean().unstack("n_train")
     return t.round(3)
 
 

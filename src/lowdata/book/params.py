@@ -173,7 +173,7 @@ SUMMARY = NotebookSchema("summary", (
 ))
 
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
-SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "reproduction")
+SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "beyond-summary", "reproduction")
 #: every notebook's schema
 SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND,
            **{name: SUMMARY for name in SUMMARY_NOTEBOOKS}}

@@ -14,18 +14,20 @@ from .plots import curve_panels
 
 
 def load_results(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,
-                 run: dict | None = None) -> pd.DataFrame:
-    """The study tables ``study-*.parquet`` in ``out_dir`` as one table: rows of ``backbone`` at
-    ``input_size`` (default 380) if a backbone is given, and, with a runner's record ``run``, only the
-    categories whose study that run completed (a failed one is reported, not averaged in)."""
-    files = sorted(Path(out_dir).glob("study-*.parquet"))
+                 run: dict | None = None, kind: str = "study") -> pd.DataFrame:
+    """The study tables ``<kind>-*.parquet`` in ``out_dir`` (``study``: the paper's; ``beyond``: the part beyond
+    it) as one table of the fits made: rows of ``backbone`` at ``input_size`` (default 380) if a backbone is
+    given, and, with a runner's record ``run``, only the categories whose page that run completed (a failed
+    one is reported, not averaged in)."""
+    files = sorted(Path(out_dir).glob(f"{kind}-*.parquet"))
     parts = [read_results(f) for f in files]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=result_columns())
     if backbone is not None:
         size = input_size or default_input_size(backbone)
         df = df[df["backbone"].astype(str).str.startswith(f"{backbone}-{size}px-")]
-    if run and run.get("categories") is not None:
-        done = {(r["source"], r["category"]) for r in run["categories"] if r["status"] == "done"}
+    part = "categories" if kind == "study" else kind
+    if run and run.get(part) is not None:
+        done = {(r["source"], r["category"]) for r in run[part] if r["status"] == "done"}
         df = df[[(s, c) in done for s, c in zip(df["source"], df["category"])]]
     return df.reset_index(drop=True)
 

@@ -84,7 +84,7 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert "N = 8 left out: widget has 6 training images" in beyond  # the default grid, cut and said
     assert "PatchCore" in (html / "beyond.html").read_text()
     every = (html / "results" / "beyond-summary.html").read_text()
-    assert "1 category, 1" in every and "AnomalyDINO" in every and every.count("<img") >= 2 and "aupro" in every
+    assert "1 category, " in every and "AnomalyDINO" in every and every.count("<img") >= 2 and "aupro" in every
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so

@@ -100,3 +100,17 @@ def test_two_processes_build_the_store_once_and_read_the_same_maps(tmp_path):
     assert b0 + b1 == 1  # one built it, the other waited on its lock and read it
     folder = FeatureStore(cache, "mvtec", "bottle", "01" * 32, 0).dir
     assert [p.name for p in folder.iterdir()] == [f"train-{keys_digest(keys)}.npy"]
+
+
+def test_a_store_that_does_not_fit_on_the_disk_is_one_clear_error(tmp_path, monkeypatch):
+    """A memory-mapped write to a full disk kills the process (SIGBUS): the space is checked first."""
+    import collections
+    import shutil
+
+    cache, keys, _ = _cache(tmp_path / "cache", 3)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 ** 9, 10 ** 9 - 1000, 1000))
+    store = FeatureStore(cache, "mvtec", "widget", "p" * 16, 0)
+    with pytest.raises(LowdataError, match="not enough disk for the feature store .* it needs"):
+        store.maps("train", keys, progress=False)
+    assert not list(store.dir.glob("*.npy"))  # nothing half-written left

@@ -22,8 +22,10 @@ right shapes, CRCs) when read from the cache.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -49,6 +51,21 @@ def keys_digest(keys: Sequence[str]) -> str:
         h.update(k.encode())
         h.update(b"\n")
     return h.hexdigest()[:16]
+
+
+def _reserve(tmp: Path, path: Path) -> None:
+    """The blocks of a new store file, allocated now: a disk that fills up meanwhile is an error here, not a
+    crash of the process at the first write into the memory map (file systems that cannot allocate ahead
+    are left as they are)."""
+    try:
+        with open(tmp, "rb+") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise LowdataError(f"not enough disk for the feature store {path} (free some, or point LOWDATA_CACHE "
+                               "elsewhere)") from None
+    except AttributeError:  # no posix_fallocate on this platform
+        pass
 
 
 def _safe(name: str) -> str:
@@ -115,8 +132,14 @@ class FeatureStore:
         shape = (len(keys),) + first.shape[1:]
         bar = tqdm(total=len(keys), desc=f"feature store {path.parent.name}/{path.stem.split('-')[0]}", unit="map",
                    leave=False, disable=not progress, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        need = int(np.prod(shape)) * 4
+        free = shutil.disk_usage(self.dir).free
+        if free < need + (64 << 20):  # a memory-mapped write to a full disk kills the process: say it before
+            raise LowdataError(f"not enough disk for the feature store {path}: it needs {need / 1e9:.1f} GB, "
+                               f"{free / 1e9:.1f} GB are free there (free some, or point LOWDATA_CACHE elsewhere)")
         with bar, atomic_path(path) as tmp, writing(path):
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            _reserve(tmp, path)
             out[0] = first[0]
             bar.update(1)
             for i in range(1, len(keys)):

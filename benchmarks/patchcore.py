@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MVTEC = REPO.parent / "shared" / "data" / "mvtec_ad"
-BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def _rss_mb() -> float:
@@ -139,12 +137,9 @@ def child(args) -> None:
 
 
 def run_child(args, blas: str) -> dict:
-    env = dict(os.environ)
-    if blas in ("native", "haswell"):
-        for v in BLAS_VARS:
-            env.pop(v, None)
-    if blas == "haswell":
-        env["OPENBLAS_CORETYPE"] = "Haswell"
+    from study import blas_env  # benchmarks/study.py, beside this script
+
+    env = blas_env(blas)
     cmd = [sys.executable, __file__, "--child", "--category", args.category, "--data", str(args.data),
            "--sizes", ",".join(map(str, args.sizes)), "--coreset", str(args.coreset)] + \
         (["--cache", str(args.cache)] if args.cache else []) + (["--full"] if args.full else [])

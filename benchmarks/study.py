@@ -102,14 +102,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(args, blas: str, subsets: str, sizes: str, reps: int, pythonpath: str | None = None,
-              warm: bool = False) -> dict:
+def blas_env(blas: str) -> dict:
+    """The environment of a child under a BLAS setting: ``as-set``, ``native`` (both variables unset) or
+    ``haswell`` (``OPENBLAS_CORETYPE=Haswell``)."""
     env = dict(os.environ)
     if blas in ("native", "haswell"):
         for v in BLAS_VARS:
             env.pop(v, None)
     if blas == "haswell":
         env["OPENBLAS_CORETYPE"] = "Haswell"
+    return env
+
+
+def run_child(args, blas: str, subsets: str, sizes: str, reps: int, pythonpath: str | None = None,
+              warm: bool = False) -> dict:
+    env = blas_env(blas)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     cmd = [sys.executable, __file__, "--child", "--category", args.category, "--data", str(args.data),

@@ -370,9 +370,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
 
     for n, r, f, only, m in jobs:
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
-        det = make_detector(m)
-        if "coreset" in det.get_params():
-            det.set_params(coreset=config.coreset)
+        det = make_detector(m, **({"coreset": config.coreset} if config.coreset_of(m) == config.coreset else {}))
         grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
         if det.consumes == "maps":  # the same images, in the same order, from the feature store
             fit_set = MapRows(pool_maps, picks_of(idx, f, only))

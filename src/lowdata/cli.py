@@ -12,6 +12,8 @@
 ``lowdata fit``             fit an inspection model on a folder of good images and save it (a folder:
                             model.json + arrays), with a threshold set from the good images alone.
 ``lowdata score``           score images with a saved model: score, verdict, and PaDiM heatmaps.
+``lowdata policy search``   choose an augmentation policy from good images alone (no defect): a policy
+                            JSON that ``--policy`` and ``fit --aug`` read, and every candidate's fitness.
 
 Errors print one line, ``lowdata: error: ...``, and exit with status 2 (``LOWDATA_DEBUG=1`` shows the
 traceback). What each command writes, and what it refuses to replace: the README's "What lowdata reads
@@ -36,19 +38,21 @@ from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, os_error_text
 from .core.errors import LowdataError
+from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
+from .autoaug.space import load_space
 from .data.augment import describe, policy_for, preview_grid
 from .data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
 from .data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
 from .data.mvtec import MVTEC_CATEGORIES, list_categories
 from .data.sources import SOURCES, available_categories, load_category
-from .detectors.registry import method_names, paper_methods
+from .detectors.registry import check_method, method_names, paper_methods
 from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
-from .experiments.study import StudyConfig, check_results_path, check_subsets, format_summary, parse_factors, \
-    parse_sizes, results_path, run_study
+from .experiments.study import StudyConfig, check_results_path, check_subsets, draw_subset, format_summary, \
+    parse_factors, parse_sizes, results_path, run_study
 from .features.backbones import DEFAULT_BACKBONE, backbone_names, load_backbone
 from .features.efficientnet_b4 import use_b4_weights
-from .features.encode import cache_for, encode
+from .features.encode import cache_for, encode, source_key
 from .inspection import model as inspection
 from .inspection.inputs import collect_images
 from .inspection.overlays import plan_overlays
@@ -225,12 +229,26 @@ def cmd_pollution(args) -> int:
     return 0
 
 
+def _search_config(args) -> SearchConfig:
+    return SearchConfig(budget=args.budget, eta=args.eta, folds=args.search_folds, seed=args.seed).validate()
+
+
 def cmd_fit(args) -> int:
     check_model_folder(args.out)  # before any encoding: a folder that is not a lowdata model is refused at once
+    auto = args.aug == "auto"
+    if not auto and (args.budget is not None or args.space is not None):
+        raise LowdataError("--budget and --space set the policy search: give them with --aug auto")
+    search = _search_config(argparse.Namespace(budget=32 if args.budget is None else args.budget, eta=2,
+                                               search_folds=5, seed=args.seed)) if auto else None
+    space = load_space(args.space) if auto and args.space is not None else None
     model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
-                      progress=not args.no_progress, coreset=args.coreset)
+                      progress=not args.no_progress, coreset=args.coreset, search=search, search_space=space)
+    found = model.meta.get("policy_search")
+    if found:
+        print(f"policy search: {found['candidates']} candidates in {found['seconds']:.1f} s; chosen "
+              f"{found['top'][0]['policy']}: {found['top'][0]['transforms']} (fitness {found['fitness']:.4f})")
     t = model.meta["timings"]
     replaced = (Path(args.out) / MODEL_FILE).is_file()
     path = model.save(args.out)
@@ -243,6 +261,55 @@ def cmd_fit(args) -> int:
         print(f"note: {model.meta['threshold']['note']}")
     print(f"model {'replaced' if replaced else 'written'}: {path.parent} ({size / 1e6:.1f} MB)")
     print(f"score new images: lowdata score {path.parent} IMAGES_OR_FOLDER")
+    return 0
+
+
+def cmd_policy_search(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise LowdataError(f"--out {out}: the policy is written as a .json file")
+    table = out.with_name(out.stem + ".search.csv")
+    for target in (out, table):
+        if target.is_dir():
+            raise LowdataError(f"{target} is a folder: give --out a .json file name")
+        if target.exists() and not args.force:
+            raise LowdataError(f"{target} exists: give another --out, or --force to replace it")
+    config = _search_config(args)
+    space = load_space(args.space) if args.space is not None else None
+    check_method(args.method)
+    if (args.folder is None) == (args.category is None):
+        raise LowdataError("give a folder of good images, or --category (with --data for an MVTec-layout root) "
+                           "and --n, not both")
+    if args.folder is not None:
+        if args.n is not None or args.data is not None:
+            raise LowdataError("--n and --data pick a category's training subset: give them with --category, not a folder")
+        paths = collect_images(args.folder, "good images")
+        where = str(args.folder)
+    else:
+        if args.n is None:
+            raise LowdataError("--category needs --n: the number of good training images to search on")
+        data = _category_data(args)
+        if isinstance(args.n, bool) or args.n < 1 or args.n > len(data.train):
+            raise LowdataError(f"--n {args.n}: {data.category} has {len(data.train)} training images")
+        idx = draw_subset(len(data.train), args.n, args.subset_seed, args.replicate)
+        paths = [data.train[i].path for i in idx]
+        where = (f"{data.source}/{data.category}: {args.n} of {len(data.train)} training images (subset seed "
+                 f"{args.subset_seed}, replicate {args.replicate}, as the study draws them)")
+    hashes = [source_key(p) for p in paths]
+    unique = list(dict.fromkeys(hashes))
+    if len(unique) < len(hashes):
+        warnings.warn(f"{len(hashes) - len(unique)} duplicate image(s) are used once")
+        first = {h: p for h, p in reversed(list(zip(hashes, paths)))}
+        paths, hashes = [first[h] for h in unique], unique
+    check_search_images(len(paths), config.folds, args.method)  # before the backbone is loaded
+    backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
+    print(f"{where}; {args.method}; {backbone.name} at {backbone.input_size}px; budget {config.budget}, "
+          f"rungs of {config.rungs()} copies, seed {config.seed}")
+    result = search_policy(paths, args.method, backbone, cache_for(backbone, args.cache), config, space=space,
+                           hashes=hashes, progress=not args.no_progress)
+    print(result.format())
+    policy_file, table_file = write_search(result, out)
+    print(f"policy: {policy_file} (read by --policy and fit --aug); every candidate: {table_file}")
     return 0
 
 
@@ -492,7 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
     _add_weights_arg(f)
     f.add_argument("--aug", default="none", help="augmentation policy: none (default), default, a Table 4 "
-                                                 "category (e.g. bottle) or a .json policy file")
+                                                 "category (e.g. bottle), a .json policy file, or auto (chosen "
+                                                 "from the good images by a policy search)")
+    f.add_argument("--budget", type=int, help="--aug auto: candidate policies of the search (default 32)")
+    f.add_argument("--space", type=Path, help="--aug auto: a search space file (JSON; default: Table 4's families)")
     f.add_argument("--copies", type=int, default=10, help="augmented copies per image with --aug (default 10)")
     f.add_argument("--fpr", type=float, help="target false-positive rate of the threshold (default 0.05)")
     f.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES),
@@ -504,6 +574,34 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(func=cmd_fit)
+
+    pol = sub.add_parser("policy", help="augmentation policies: policy search chooses one from good images alone")
+    psub = pol.add_subparsers(dest="policy_command", required=True)
+    ps = psub.add_parser("search", help="choose an augmentation policy for N good images and a detector, without "
+                                        "any defect (held-out good images against synthetic defects)")
+    ps.add_argument("folder", type=Path, nargs="?", help="folder of good images (or --category with --n)")
+    ps.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
+    ps.add_argument("--source", choices=list(SOURCES), help="default: mvtec with --data, else elpv")
+    ps.add_argument("--category", help="search on N training images of this category (e.g. bottle, mono)")
+    ps.add_argument("--n", type=int, help="with --category: how many training images")
+    ps.add_argument("--replicate", type=int, default=0, help="with --category: which seeded subset (default 0)")
+    ps.add_argument("--subset-seed", type=int, default=0, help="with --category: the study's subset seed (default 0)")
+    ps.add_argument("--method", default="maha-lw", help=f"the detector the policy is for, of {', '.join(methods)} "
+                                                         "(default maha-lw)")
+    ps.add_argument("--out", type=Path, required=True, help="policy file to write (.json); the candidates' fitness "
+                                                            "goes beside it (<stem>.search.csv)")
+    ps.add_argument("--force", action="store_true", help="replace --out if it exists")
+    ps.add_argument("--budget", type=int, default=32, help="candidate policies (default 32)")
+    ps.add_argument("--eta", type=int, default=2, help="successive halving: keep 1/eta per rung (default 2)")
+    ps.add_argument("--search-folds", type=int, default=5, help="folds over the good images (default 5)")
+    ps.add_argument("--space", type=Path, help="search space file (JSON; default: Table 4's transform families)")
+    ps.add_argument("--seed", type=int, default=0, help="seed of the candidates, folds, copies and defects (default 0)")
+    ps.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=backbones)
+    ps.add_argument("--input-size", type=int, help="input size in pixels (default 380)")
+    _add_weights_arg(ps)
+    ps.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
+    ps.add_argument("--no-progress", action="store_true")
+    ps.set_defaults(func=cmd_policy_search)
 
     sc = sub.add_parser("score", help="score images with a saved model: score and verdict per image")
     sc.add_argument("model", type=Path, help="model folder written by lowdata fit")

@@ -27,6 +27,8 @@ from ..core.version import __version__
 from ..core.atomic import atomic_path
 from ..core.errors import LowdataError
 from ..core.machine import usable_cpus
+from ..autoaug.search import SearchConfig, check_search_images, search_policy
+from ..autoaug.space import DEFAULT_SPACE, check_space
 from ..data.augment import policy_for
 from ..data.images import read_image
 from ..detectors.base import stack_maps
@@ -73,6 +75,10 @@ class InspectionModel:
         m, t = self.meta, Threshold.from_dict(self.meta["threshold"])
         aug = m["augmentation"]
         copies = f" + {aug['copies']} augmented copies each (policy {aug['policy']['name']})" if aug else ""
+        found = m.get("policy_search")
+        if found:
+            copies += (f" (policy chosen automatically, fitness {found['fitness']:.3f} over {found['candidates']} "
+                       "candidates" + (": no augmentation" if not aug else "") + ")")
         return (f"{self.method} on {m['training']['n_images']} images{copies}; backbone {m['backbone']['name']} "
                 f"at {self.input_size} px; threshold {t.describe()}")
 
@@ -176,12 +182,15 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
 def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0", input_size: int | None = None,
               aug: str | Path | None = None, copies: int = 10, fpr: float | None = None, rule: str | None = None,
               folds: int | None = None, seed: int = 0, cache_dir=None, progress: bool = True,
-              coreset: float | None = None) -> InspectionModel:
+              coreset: float | None = None, search=None, search_space: dict | None = None) -> InspectionModel:
     """Fit an inspection model on good images (a folder, files, or a list of them; at least 5).
 
     ``backbone``: a name or a loaded :class:`~lowdata.features.base.Backbone`. ``aug``: ``None`` (no
-    augmentation), or a policy (a Table 4 category, ``'default'``, a ``.json`` file) giving ``copies``
-    augmented copies of each image, drawn from ``seed``. ``rule``, ``fpr``, ``folds``: the threshold
+    augmentation), a policy (a Table 4 category, ``'default'``, a ``.json`` file) giving ``copies``
+    augmented copies of each image, drawn from ``seed``, or ``'auto'``: the policy chosen for these images and
+    this method by :func:`lowdata.autoaug.search.search_policy` (``search``: its
+    :class:`~lowdata.autoaug.search.SearchConfig`, seeded by ``seed`` by default; ``search_space``: its space),
+    recorded with its fitness in ``model.json`` (``policy_search``). ``rule``, ``fpr``, ``folds``: the threshold
     (:mod:`lowdata.inspection.threshold`; default: log-normal bound at a 5 % false-positive rate, leave-one-out up to
     10 images). ``coreset``: PatchCore's fraction of the training patches kept (default 0.1). Duplicate files
     (same bytes) are used once, with a warning.
@@ -198,7 +207,11 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     check_rule(rule, fpr, method)
     if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < (1 if aug else 0):
         raise LowdataError(f"copies must be a whole number of at least 1 with augmentation, got {copies!r}")
-    policy = policy_for("", aug) if aug not in (None, "none") else None
+    auto = isinstance(aug, str) and aug == "auto"
+    policy = policy_for("", aug) if aug not in (None, "none") and not auto else None
+    if auto:
+        search = (SearchConfig(seed=seed) if search is None else search).validate()
+        space = check_space(DEFAULT_SPACE if search_space is None else search_space)
     factor = int(copies) if policy is not None else 0
 
     paths = collect_images(images, "training images")
@@ -220,12 +233,19 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         where = Path(images) if isinstance(images, (str, Path)) else "the images given"
         raise LowdataError(f"{where} has {len(paths)} distinct image(s); a model needs at least {MIN_IMAGES} "
                            "good images")
+    if auto:  # too few images for the search's folds: said before the backbone is loaded
+        check_search_images(len(paths), search.folds, method)
     t_load = time.perf_counter()
     bb = load_backbone(backbone, input_size) if isinstance(backbone, str) else backbone
     t_backbone = time.perf_counter() - t_load
     sizes = check_sizes(paths, bb.input_size)
 
     cache = cache_for(bb, cache_dir)
+    searched = None
+    if auto:  # the policy is chosen from these images alone: held-out good images against synthetic defects
+        searched = search_policy(paths, method, bb, cache, search, space=space, hashes=hashes, progress=progress)
+        policy = None if searched.best.is_identity() else searched.best
+        factor = int(copies) if policy is not None else 0
     t0 = time.perf_counter()
     emb = encode(bb, paths, cache, keys=hashes, progress=progress, desc="encoding")
     copies_emb = encode_augmented(bb, paths, hashes, cache, policy, factor, seed, progress) if factor else []
@@ -259,13 +279,14 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "threshold": thr.to_dict(),
         "augmentation": None if policy is None else {"policy": policy.to_dict(), "digest": policy.digest(),
                                                      "copies": factor, "seed": seed},
+        "policy_search": None if searched is None else searched.summary(),
         "training": {"n_images": len(paths), "folder": str(Path(images)) if isinstance(images, (str, Path)) else None,
                      "files": [{"name": p.name, "sha256": h.split("-")[0]} for p, h in zip(paths, hashes)],
                      "image_sizes": sorted([list(s) for s in sizes]), "duplicates_dropped": dupes, "seed": seed},
         "timings": {"backbone_load_s": round(t_backbone, 4), "encode_s": round(t_encode, 4),
                     "detector_fit_s": round(t_fit, 4), "threshold_s": round(t_thr, 4),
                     "total_s": round(time.perf_counter() - t_start, 4), "machine": platform.machine(),
-                    "cpus": usable_cpus(),
+                    "cpus": usable_cpus(), "policy_search_s": round(searched.seconds, 4) if searched else 0.0,
                     # the copies share one encoding call, so its count is taken once
                     "encoded": emb.stats.encoded + (copies_emb[0].stats.encoded if copies_emb else 0)},
     }

@@ -225,6 +225,7 @@ def model_schema() -> S.Dict:
                             optional=("folds", "seed", "oof_scores", "note")),
         "augmentation": S.Opt(S.Dict({"policy": S.Dict(), "digest": S.Str(max_len=200), "copies": S.Int(1, 10 ** 6),
                                       "seed": S.Int()})),
+        "policy_search": S.Opt(S.Dict(values=S.Any())),
         "training": S.Dict({"n_images": S.Int(1, 10 ** 7), "folder": S.Opt(S.Str()),
                             "files": S.List(S.Dict({"name": S.Str(), "sha256": S.Str(max_len=200)})),
                             "image_sizes": S.List(S.List(S.Int(1, 10 ** 6), 2, 2)),
@@ -233,7 +234,7 @@ def model_schema() -> S.Dict:
         "timings": S.Opt(S.Dict(values=S.Any())),
         "arrays": S.Dict({"file": S.Str(pattern=ARRAYS_NAME.pattern), "sha256": _SHA256, "bytes": S.Int(0, 1 << 40),
                           "names": S.List(S.Str(pattern=r"[A-Za-z0-9_.]{1,100}"), 1, 10_000)}),
-    }, optional=("created", "preprocessing", "augmentation", "timings"))
+    }, optional=("created", "preprocessing", "augmentation", "policy_search", "timings"))
 
 
 def _regular_file_inside(directory: Path, name: str, what: str) -> Path:

@@ -1,0 +1,252 @@
+"""The automatic augmentation search: a policy chosen for N good images and a detector, without any real defect.
+
+**Fitness.** The N good images are split into ``K`` seeded folds (``K = min(folds, N)``). For fold ``k``, the
+detector is fitted on the other folds' images and ``c`` augmented copies of each, made with the candidate
+policy ``p``; it scores the fold's held-out good images ``G_k`` and the synthetic defects ``D_k`` made from
+those same images (:mod:`lowdata.data.synthetic`: ``patch``, ``scar``, ``noise``, ``blob``, ``V`` variants
+each). The fitness is the mean over folds of the AUROC of held-out good images against their defects,
+
+.. math::  F(p) = \\frac{1}{K} \\sum_k \\frac{1}{|G_k| |D_k|} \\sum_{g \\in G_k} \\sum_{d \\in D_k}
+           \\left( [s_k(d) > s_k(g)] + \\tfrac12 [s_k(d) = s_k(g)] \\right),
+
+and ties of ``F`` are broken by the margin ``M(p) = \\frac1K \\sum_k (\\overline{\\log s_k(D_k)} -
+\\overline{\\log s_k(G_k)})``: how far, in log score, the defects stand above the good images (scores are
+positive distances for every detector here). A policy whose copies lie far from real good images widens
+every held-out score (their distance to the training set grows) and lowers ``F``; one that adds plausible
+variation tightens the good images' scores without hiding local defects, and raises it.
+
+**Budget.** ``budget`` candidates (:func:`lowdata.autoaug.space.sample_candidates`: no augmentation and the
+generic ``default`` first, then random draws) go through successive halving: every candidate is scored with
+``first_copies`` copies per image, the best ``1/eta`` of them again with ``eta`` times more copies, and so on
+up to ``max_copies``; the best at the last rung wins. Copies are cached (:func:`lowdata.features.cache.entry_key`),
+so a candidate that goes on encodes only its new copies, and a search run again encodes nothing. "No
+augmentation" is fitted on the originals alone at every rung.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..core.errors import LowdataError
+from ..data.augment import AugmentPolicy, describe
+from ..data.synthetic import GENERATORS, check_generators, defect_sources
+from ..detectors.base import stack_maps
+from ..detectors.crossfit import folds_of
+from ..detectors.registry import check_method, make_detector, method_spec
+from ..features.encode import Embeddings, encode, source_key
+from ..features.pool import FeaturePool, encode_augmented
+from ..metrics import image_auroc
+from .space import DEFAULT_SPACE, check_space, sample_candidates
+
+
+def _whole(what: str, value, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise LowdataError(f"{what} must be a whole number of at least {least}, got {value!r}")
+    return int(value)
+
+
+@dataclass
+class SearchConfig:
+    """The search's settings (all recorded with its result)."""
+
+    budget: int = 32  # candidate policies
+    eta: int = 2  # successive halving: keep 1/eta of the candidates, with eta times more copies
+    first_copies: int = 2  # copies per image at the first rung
+    max_copies: int = 8  # copies per image at the last rung
+    folds: int = 5  # K = min(folds, N)
+    variants: int = 2  # synthetic defects per generator and held-out image
+    generators: tuple[str, ...] = GENERATORS
+    seed: int = 0  # candidates, folds, copies and defects
+
+    def validate(self) -> "SearchConfig":
+        self.budget = _whole("the search budget (--budget)", self.budget, 1)
+        self.eta = _whole("eta (--eta)", self.eta, 2)
+        self.first_copies = _whole("the first rung's copies", self.first_copies, 1)
+        self.max_copies = _whole("the last rung's copies", self.max_copies, self.first_copies)
+        self.folds = _whole("the search's folds (--folds)", self.folds, 2)
+        self.variants = _whole("the synthetic defects per generator", self.variants, 1)
+        self.seed = _whole("the search seed", self.seed, 0)
+        self.generators = check_generators(self.generators)
+        return self
+
+    def rungs(self) -> list[int]:
+        """Copies per image at each rung: first_copies, times eta, ..., max_copies."""
+        out, c = [], self.first_copies
+        while c < self.max_copies:
+            out.append(c)
+            c *= self.eta
+        return out + [self.max_copies]
+
+
+@dataclass
+class SearchResult:
+    """The chosen policy, every candidate's fitness at every rung it reached, and what the search cost."""
+
+    best: AugmentPolicy
+    table: pd.DataFrame
+    method: str
+    n_images: int
+    folds: int
+    seconds: float
+    encode_seconds: float
+    fit_seconds: float
+    config: dict = field(default_factory=dict)
+
+    def best_rows(self, k: int = 5) -> pd.DataFrame:
+        """The last rung's ``k`` best candidates (ranked by fitness, then margin)."""
+        last = self.table[self.table["rung"] == self.table["rung"].max()]
+        return last.sort_values(["fitness", "margin"], ascending=False, kind="stable").head(k)
+
+    def summary(self) -> dict:
+        """JSON-able: what a model file or a policy search records."""
+        top = self.best_rows(5)
+        return {"method": self.method, "n_images": self.n_images, "folds": self.folds, "config": self.config,
+                "candidates": int((self.table["rung"] == 0).sum()), "seconds": round(self.seconds, 2),
+                "encode_seconds": round(self.encode_seconds, 2), "fit_seconds": round(self.fit_seconds, 2),
+                "chosen": self.best.name, "fitness": float(top["fitness"].iloc[0]),
+                "top": [{"policy": r.policy, "transforms": r.transforms, "fitness": round(float(r.fitness), 4),
+                         "margin": round(float(r.margin), 4)} for r in top.itertuples()]}
+
+    def format(self, k: int = 5) -> str:
+        """A few lines: the chosen transforms and the fitness of the best few."""
+        lines = [f"chosen: {self.best.name}: {describe(self.best)}",
+                 f"{self.method} on {self.n_images} good images, {self.folds} folds; {int((self.table['rung'] == 0).sum())} "
+                 f"candidates, rungs of {', '.join(map(str, self.config.get('rungs', [])))} copies per image; "
+                 f"{self.seconds:.1f} s (encoding {self.encode_seconds:.1f} s, fits {self.fit_seconds:.1f} s)",
+                 f"best {k} at the last rung (fitness: held-out good images against their synthetic defects, "
+                 "mean fold AUROC; margin: mean log-score gap):"]
+        for r in self.best_rows(k).itertuples():
+            lines.append(f"  {r.fitness:.4f}  margin {r.margin:+.3f}  {r.policy}: {r.transforms}")
+        return "\n".join(lines)
+
+
+def _fit_size(n: int, folds: int) -> int:
+    k = min(folds, n)
+    return n - math.ceil(n / k) if k >= 2 else 0
+
+
+def check_search_images(n: int, folds: int, method: str) -> int:
+    """The number of folds for ``n`` images (``min(folds, n)``), or one clear error when ``n`` images are too
+    few: every fold holds out at least one image and fits ``method`` on the others."""
+    least = method_spec(method).min_train
+    if n >= 2 and _fit_size(n, folds) >= least:
+        return min(folds, n)
+    need = next(m for m in range(2, 10 ** 6) if _fit_size(m, folds) >= least)
+    raise LowdataError(f"{n} good image(s) are too few for a policy search with {method} and {folds} folds: each "
+                       f"fold holds one out and {method} needs {least} to fit; give at least {need} images")
+
+
+def _fold_scores(det, take_good, take_defects):
+    return det.anomaly_score(take_good), det.anomaly_score(take_defects)
+
+
+def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchConfig | None = None, *,
+                  space: dict | None = None, hashes: Sequence[str] | None = None, progress: bool = True,
+                  desc: str = "policy search") -> SearchResult:
+    """Choose an augmentation policy for the good images ``paths`` and ``method`` (see the module docstring)."""
+    t_start = time.perf_counter()
+    config = (config or SearchConfig()).validate()
+    check_method(method)
+    space = check_space(DEFAULT_SPACE if space is None else space)
+    paths = list(paths)
+    hashes = [source_key(p) for p in paths] if hashes is None else list(hashes)
+    n = len(paths)
+    k = check_search_images(n, config.folds, method)
+    spec = method_spec(method)
+    maps_needed = spec.consumes == "maps"
+    folds = folds_of(n, k, config.seed)
+
+    t0 = time.perf_counter()
+    originals = encode(backbone, paths, cache, keys=hashes, progress=progress, desc="search: good images")
+    sources, keys, owner = defect_sources(paths, hashes, config.generators, config.variants, config.seed,
+                                          backbone.preprocessing)
+    defects = encode(backbone, sources, cache, keys=keys, progress=progress, desc="search: synthetic defects")
+    owner = np.asarray(owner)
+    orig_maps = stack_maps(originals, 256) if maps_needed else None
+    defect_pool = FeaturePool(list(defects.pooled), stack_maps(defects, 256) if maps_needed else None, len(defects), 0)
+    encode_s = time.perf_counter() - t0
+    fit_s = 0.0
+
+    candidates = sample_candidates(space, config.budget, config.seed)
+    rungs = config.rungs()
+    sizes, left = [], len(candidates)
+    for _ in rungs:
+        sizes.append(left)
+        left = max(1, math.ceil(left / config.eta))
+    bar = tqdm(total=sum(sizes), desc=desc, unit="policy", disable=not progress, leave=False,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0)
+    rows, alive, memo = [], list(range(len(candidates))), {}
+    with bar:
+        for rung, copies in enumerate(rungs):
+            results = []
+            for ci in alive:
+                pol = candidates[ci]
+                factor = 0 if pol.is_identity() else copies
+                t1 = time.perf_counter()
+                if (pol.digest(), factor) in memo:
+                    fitness, margin, per_fold = memo[(pol.digest(), factor)]
+                else:
+                    copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
+                                                progress=False) if factor else []
+                    allp = Embeddings.concat([originals] + copy_emb)
+                    maps = None
+                    if maps_needed:
+                        maps = np.concatenate([orig_maps] + [stack_maps(e, 256) for e in copy_emb]) if copy_emb \
+                            else orig_maps
+                    encode_s += time.perf_counter() - t1
+                    t2 = time.perf_counter()
+                    pool = FeaturePool(list(allp.pooled), maps, n, factor)
+                    per_fold, gaps = [], []
+                    for j in range(k):
+                        train = np.flatnonzero(folds != j)
+                        held = np.flatnonzero(folds == j)
+                        det = make_detector(method).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
+                        d_rows = np.flatnonzero(np.isin(owner, held))
+                        good, bad = _fold_scores(det, pool.take(spec.consumes, held),
+                                                 defect_pool.take(spec.consumes, d_rows))
+                        per_fold.append(image_auroc(np.r_[np.zeros(len(good)), np.ones(len(bad))], np.r_[good, bad]))
+                        gaps.append(float(np.mean(np.log(np.maximum(bad, 1e-12)))
+                                          - np.mean(np.log(np.maximum(good, 1e-12)))))
+                    fitness, margin = float(np.mean(per_fold)), float(np.mean(gaps))
+                    memo[(pol.digest(), factor)] = (fitness, margin, per_fold)
+                    fit_s += time.perf_counter() - t2
+                results.append((ci, fitness, margin))
+                rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
+                             "digest": pol.digest(), "fitness": fitness, "margin": margin,
+                             "fold_auroc": " ".join(f"{a:.4f}" for a in per_fold),
+                             "seconds": time.perf_counter() - t1})
+                bar.update(1)
+                best = max(results, key=lambda r: (r[1], r[2]))
+                bar.set_postfix_str(f"copies {copies}, best {best[1]:.3f} ({candidates[best[0]].name})", refresh=False)
+            results.sort(key=lambda r: (r[1], r[2]), reverse=True)  # stable: earlier candidates win exact ties
+            keep = max(1, math.ceil(len(results) / config.eta))
+            alive = [ci for ci, _, _ in results[:keep]] if rung < len(rungs) - 1 else [results[0][0]]
+    table = pd.DataFrame(rows)
+    cfg = {**asdict(config), "generators": list(config.generators), "rungs": rungs,
+           "space": {f: list(v) for f, v in space.items()}}
+    return SearchResult(candidates[alive[0]], table, method, n, k, time.perf_counter() - t_start, encode_s, fit_s, cfg)
+
+
+def write_search(result: SearchResult, out: str | Path) -> tuple[Path, Path]:
+    """The chosen policy as a JSON file that ``--policy`` reads (its fields only), and every candidate's
+    fitness beside it (``<stem>.search.csv``); both written atomically."""
+    import json
+
+    from ..core.atomic import atomic_path
+
+    out = Path(out)
+    table = out.with_name(out.stem + ".search.csv")
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result.best.to_dict(), indent=2) + "\n", encoding="utf-8")
+    with atomic_path(table) as tmp:
+        result.table.to_csv(tmp, index=False)
+    return out, table

@@ -1,0 +1,246 @@
+"""Validating the automatic augmentation policy on real defects (the book's "Choosing the augmentation
+automatically").
+
+For one category, each (N, replicate) draws the study's training subset (:func:`lowdata.experiments.study.draw_subset`,
+seeded by ``(seed, N, replicate)``) and, per detector, three fits of that subset with ``factor`` augmented
+copies of each image: ``none`` (no copies), ``hand`` (the paper's Table 4 row of the category, or the generic
+``default`` policy where Table 4 has none) and ``auto`` (the policy :func:`lowdata.autoaug.search.search_policy`
+chooses on that subset alone, for that detector; the test set is never seen by the search). Each is scored on
+the category's full test set: image AUROC, AP and F1-max.
+
+Rows are journaled (``<out>.journal.jsonl``) as they come, so an interrupted run resumes; the table is written
+atomically (Parquet, or CSV by suffix). The search's encodings are cached, so a resumed search costs its fits only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..autoaug.search import SearchConfig, check_search_images, search_policy
+from ..core.atomic import atomic_path, make_dirs, writing
+from ..core.errors import LowdataError
+from ..data.augment import describe, policy_for
+from ..data.dataset import CategoryData
+from ..detectors.base import MapRows
+from ..detectors.registry import check_method, make_detector, method_spec
+from ..features.encode import Embeddings, encode, source_key
+from ..features.pool import encode_augmented
+from ..features.store import FeatureStore
+from ..metrics import image_auroc, image_average_precision, image_f1_max
+from .study import check_results_path, draw_subset, results_lock
+
+KINDS = ("none", "hand", "auto")
+KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
+       "search_digest", "n_pool", "n_test"]
+COLUMNS = KEY[:6] + ["kind", "policy", "transforms", "policy_digest", "aug_factor", "auroc", "ap", "f1_max",
+                     "search_fitness", "search_seconds", "fit_seconds", "score_seconds", "seed", "aug_seed",
+                     "search_seed", "budget", "search_digest", "copies", "n_pool", "n_test", "subset"]
+
+
+@dataclass
+class AutoAugConfig:
+    methods: list[str] = field(default_factory=lambda: ["maha-lw"])
+    sizes: list[int] = field(default_factory=lambda: [10])
+    reps: int = 5
+    factor: int = 10  # copies per image of the hand-made and the automatic policy
+    seed: int = 0  # the training subsets (the study's)
+    aug_seed: int = 0  # the evaluated fits' copies (the study's)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def validate(self) -> "AutoAugConfig":
+        if not self.methods:
+            raise LowdataError("no method given")
+        for m in self.methods:
+            check_method(m)
+        for what, v, least in (("replicates", self.reps, 1), ("augmentation factor", self.factor, 1),
+                               ("seed", self.seed, 0), ("augmentation seed", self.aug_seed, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+                raise LowdataError(f"{what} must be a whole number of at least {least}, got {v!r}")
+        if not self.sizes:
+            raise LowdataError("no sample size given")
+        for n in self.sizes:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise LowdataError(f"sample size must be a whole number of at least 1, got {n!r}")
+        self.search.validate()
+        return self
+
+    def search_digest(self) -> str:
+        """What identifies the search's settings in a row (a changed budget or seed is searched again)."""
+        d = {**asdict(self.search), "generators": list(self.search.generators)}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _journal(out: Path) -> Path:
+    return out.with_name(out.name + ".journal.jsonl")
+
+
+def read_autoaug(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise LowdataError(f"results file not found: {path}")
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype={c: str for c in ("source", "category", "backbone", "method", "kind", "policy",
+                                                          "transforms", "policy_digest", "search_digest", "subset")})
+    return pd.read_parquet(path)
+
+
+def _existing(out: Path) -> list[dict]:
+    rows = read_autoaug(out).to_dict("records") if out.exists() else []
+    j = _journal(out)
+    if j.exists():
+        for line in j.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash: that fit is done again
+                continue
+    return rows
+
+
+def _key(row: dict) -> tuple:
+    return tuple(str(row[k]) for k in KEY)
+
+
+def _write(rows: list[dict], out: Path) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS).drop_duplicates(subset=KEY, keep="last")
+    df = df.sort_values(["category", "method", "n_train", "replicate", "kind"], kind="stable").reset_index(drop=True)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp, index=False)
+    return df
+
+
+def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out: str | Path,
+                progress: bool = True) -> pd.DataFrame:
+    """Run (or resume) the validation of one category; returns this run's rows (see the module docstring)."""
+    config.validate()
+    out = check_results_path(out)
+    make_dirs(out.parent)
+    n_pool = len(data.train)
+    too_big = [n for n in config.sizes if n > n_pool]
+    if too_big:
+        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of {data.category}")
+    for n in config.sizes:
+        for m in config.methods:
+            check_search_images(n, config.search.folds, m)
+    labels = data.test_labels
+    if len(np.unique(labels)) < 2:
+        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    hand = policy_for(data.category)
+    sdigest = config.search_digest()
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
+            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed,
+            "search_seed": config.search.seed, "budget": config.search.budget, "search_digest": sdigest,
+            "copies": config.factor}
+    train_paths = [s.path for s in data.train]
+    hashes = [source_key(p) for p in train_paths]
+    test_keys = [source_key(s.path) for s in data.test]
+    cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
+
+    with results_lock(out):
+        rows = _existing(out)
+        done = {_key(r) for r in rows}
+
+        def key_of(n, r, m, kind):
+            return _key({**base, "method": m, "n_train": n, "replicate": r, "kind": kind})
+
+        todo = [c for c in cells if not all(key_of(*c, k) in done for k in KINDS)]
+        test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
+                      desc=f"{data.category} test")
+        test_maps = None
+        if any(method_spec(m).consumes == "maps" for _, _, m in todo):
+            test_maps = FeatureStore(cache, data.source, data.category, hand.digest(), config.aug_seed).maps(
+                "test", test_keys, progress)
+        journal = _journal(out)
+        with writing(journal, "write the journal"):
+            jf = open(journal, "a")
+        bar = tqdm(total=len(todo), desc=f"{data.category} auto vs hand", unit="cell", disable=not progress or not todo,
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        with jf, bar:
+            def keep(row):
+                with writing(journal, "write the journal"):
+                    jf.write(json.dumps(row) + "\n")
+                    jf.flush()
+                    os.fsync(jf.fileno())
+                rows.append(row)
+
+            for n, r, m in todo:
+                idx = draw_subset(n_pool, n, config.seed, r)
+                paths, keys = [train_paths[i] for i in idx], [hashes[i] for i in idx]
+                t0 = time.perf_counter()
+                found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False)
+                t_search = time.perf_counter() - t0
+                originals = encode(backbone, paths, cache, keys=keys, progress=False)
+                for kind, pol in (("none", None), ("hand", hand), ("auto", found.best)):
+                    factor = 0 if pol is None or pol.is_identity() else config.factor
+                    if key_of(n, r, m, kind) in done:
+                        continue
+                    copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
+                                              progress=False) if factor else []
+                    fit_set = Embeddings.concat([originals] + copies)
+                    det = make_detector(m)
+                    t1 = time.perf_counter()
+                    det.fit(MapRows(_maps(fit_set), np.arange(len(fit_set))) if det.consumes == "maps" else fit_set)
+                    t2 = time.perf_counter()
+                    scores = det.anomaly_score(test_maps if det.consumes == "maps" else test)
+                    t3 = time.perf_counter()
+                    fitness = float("nan")
+                    if pol is None or kind == "auto":
+                        rows_of = found.table[found.table["digest"] == (pol or found.best).digest()] if pol else \
+                            found.table[found.table["policy"] == "none"]
+                        fitness = float(rows_of["fitness"].iloc[-1]) if len(rows_of) else float("nan")
+                    keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "kind": kind,
+                          "policy": "none" if pol is None else pol.name,
+                          "transforms": "no augmentation" if pol is None else describe(pol),
+                          "policy_digest": "" if pol is None else pol.digest(), "aug_factor": int(factor),
+                          "auroc": image_auroc(labels, scores), "ap": image_average_precision(labels, scores),
+                          "f1_max": image_f1_max(labels, scores), "search_fitness": fitness,
+                          "search_seconds": t_search if kind == "auto" else 0.0, "fit_seconds": t2 - t1,
+                          "score_seconds": t3 - t2, "subset": " ".join(map(str, idx))})
+                bar.set_postfix_str(f"{m} N={n} r={r}: auto {describe(found.best)[:40]}", refresh=False)
+                bar.update(1)
+        if journal.exists() and journal.stat().st_size == 0:
+            journal.unlink(missing_ok=True)
+        df = _write(rows, out)
+        journal.unlink(missing_ok=True)
+    mine = np.ones(len(df), bool)
+    for column, value in base.items():
+        mine &= (df[column].astype(str) == str(value)).to_numpy()
+    return df[mine].reset_index(drop=True)
+
+
+def _maps(emb: Embeddings) -> np.ndarray:
+    from ..detectors.base import stack_maps
+
+    return stack_maps(emb, 256)
+
+
+def comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean (and standard deviation over replicates) AUROC per category, method, N and policy kind, and how
+    often auto beat, tied or lost to the hand-made policy."""
+    if df.empty:
+        return pd.DataFrame()
+    g = df.pivot_table(index=["category", "method", "n_train", "replicate"], columns="kind", values="auroc")
+    rows = []
+    for (cat, m, n), sub in g.groupby(level=[0, 1, 2]):
+        row = {"category": cat, "method": m, "N": int(n), "replicates": len(sub)}
+        for kind in KINDS:
+            if kind in sub:
+                row[f"{kind} AUROC"] = sub[kind].mean()
+                row[f"{kind} sd"] = sub[kind].std(ddof=1) if len(sub) > 1 else float("nan")
+        if {"auto", "hand"} <= set(sub.columns):
+            d = sub["auto"] - sub["hand"]
+            row["auto - hand"] = d.mean()
+            row["auto wins / ties / losses"] = f"{int((d > 1e-9).sum())} / {int((d.abs() <= 1e-9).sum())} / {int((d < -1e-9).sum())}"
+        if {"auto", "none"} <= set(sub.columns):
+            row["auto - none"] = (sub["auto"] - sub["none"]).mean()
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -85,6 +85,13 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert "PatchCore" in (html / "beyond.html").read_text()
     every = (html / "results" / "beyond-summary.html").read_text()
     assert "1 category, " in every and "AnomalyDINO" in every and every.count("<img") >= 2 and "aupro" in every
+    assert run["autoaug"][0]["status"] == "done" and "autoaug mvtec/widget: done" in out
+    auto = (html / "autoaug" / "mvtec-widget.html").read_text()
+    assert "Choosing the augmentation automatically: MVTec AD widget" in auto and auto.count("<img") >= 2
+    assert "N = 10 left out: widget has 6 training images" in auto and "chosen automatically" in auto
+    assert "successive halving" in (html / "autoaug.html").read_text()
+    every = (html / "results" / "autoaug-summary.html").read_text()
+    assert "1 category, 3 fits" in every and "<img" in every and "against the hand-made policy" in every
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so

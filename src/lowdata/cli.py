@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .book.params import BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
+from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, os_error_text
@@ -385,12 +385,14 @@ def cmd_book(args) -> int:
     pollution = None if args.no_pollution else POLLUTION.preset(args.preset)
     workflow = None if args.no_workflow else WORKFLOW.preset(args.preset)
     beyond = None if args.no_beyond else BEYOND.preset(args.preset)
+    autoaug = None if args.no_autoaug else AUTOAUG.preset(args.preset)
     with _runner(args) as runner:
         run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
                          progress=not args.no_progress, pollution=pollution, workflow=workflow, beyond=beyond,
-                         runner=runner, rerun=args.rerun)
+                         autoaug=autoaug, runner=runner, rerun=args.rerun)
     failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
-        [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow", "beyond") for r in run[part]
+        [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow", "beyond", "autoaug")
+         for r in run[part]
          if r["status"] != "done"] + \
         [r["notebook"] for r in run["summaries"] if r["status"] != "done"]
     print(f"done in {run['total_seconds'] / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
@@ -511,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-workflow", action="store_true", help="leave out the practitioner workflow chapter")
     b.add_argument("--no-beyond", action="store_true", help="leave out the part beyond the paper (PatchCore, 1 to 8 "
                                                             "shots, localization)")
+    b.add_argument("--no-autoaug", action="store_true", help="leave out the chapter on choosing the augmentation "
+                                                             "automatically")
     b.add_argument("--rerun", action="store_true",
                    help="execute every notebook again (default: keep the pages the last run made with the same "
                         "template, parameters and code)")

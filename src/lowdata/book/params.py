@@ -159,6 +159,21 @@ BEYOND = NotebookSchema("beyond", _category(
     "paper": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10", "coreset": 0.1},
 })
 
+#: notebooks/autoaug.ipynb: the augmentation policy chosen automatically against the hand-made one, on real defects
+AUTOAUG = NotebookSchema("autoaug", _category(
+    Param("methods", (str,), "maha-lw", "the detectors the policy is searched for (one search each)"),
+    Param("sizes", (str, int), "10", "training images N"),
+    Param("reps", (int,), 5),
+    Param("factor", (int,), 10, "copies per training image of the hand-made and the automatic policy"),
+    Param("budget", (int,), 32, "candidate policies of each search"),
+    Param("search_seed", (int,), 0, "seed of the candidates, folds, copies and synthetic defects"),
+), presets={
+    # the default is one detector at N = 10 (about 4 minutes a category on 2 cores); the whole grid is
+    # "paper" / "fewshot" (four detectors, N = 5, 10 and 30: an hour a category)
+    "paper": {"methods": "maha-lw,padim,knn,patchcore", "sizes": "5,10,30", "reps": 5, "factor": 10, "budget": 32},
+    "fewshot": {"methods": "maha-lw,padim,knn,patchcore", "sizes": "5,10,30", "reps": 5, "factor": 10, "budget": 32},
+})
+
 #: the summary notebooks (sample-size, augmentation, heatmaps, reproduction): every category's results
 SUMMARY = NotebookSchema("summary", (
     Param("results_dir", (str,), "data/results", "the folder of study-*.parquet tables"),
@@ -173,8 +188,8 @@ SUMMARY = NotebookSchema("summary", (
 ))
 
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
-SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "beyond-summary", "reproduction")
+SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "beyond-summary", "autoaug-summary", "reproduction")
 #: every notebook's schema
-SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND,
+SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND, "autoaug": AUTOAUG,
            **{name: SUMMARY for name in SUMMARY_NOTEBOOKS}}
 PRESETS = tuple(CATEGORY.presets)

@@ -170,11 +170,12 @@ def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root
 
 def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
                *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
-               pollution: dict | None = None, workflow: dict | None = None, beyond: dict | None = None, runner=None,
-               rerun: bool = False) -> dict:
+               pollution: dict | None = None, workflow: dict | None = None, beyond: dict | None = None,
+               autoaug: dict | None = None, runner=None, rerun: bool = False) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
     for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
-    "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), then the summary notebooks,
+    "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), the notebooks choosing the
+    augmentation automatically (``autoaug``: their settings, ``None`` for none), then the summary notebooks,
     then (``build``) Jupyter Book 1.x. The per-category notebooks are tasks of
     ``runner`` (:func:`lowdata.cluster.connect`; ``None``: serial, here): in parallel on a Dask cluster.
     A page the previous run made with the same template, parameters and code is kept, unless ``rerun``.
@@ -187,7 +188,7 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
     if not rerun and (results_dir / "run.json").is_file():
         try:
             old = read_run(results_dir / "run.json")
-            previous = {r["page"]: r for part in ("categories", "pollution", "workflow", "beyond")
+            previous = {r["page"]: r for part in ("categories", "pollution", "workflow", "beyond", "autoaug")
                         for r in old.get(part, [])
                         if isinstance(r, dict) and "page" in r}
         except (LowdataError, ValueError, KeyError, TypeError):
@@ -216,9 +217,13 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
                                      {**(beyond or {}), **shared}, "Beyond the paper: {source} {category}", progress,
                                      runner, previous)
     show("beyond ", report_b)
+    report_a = run_chapter_notebooks("autoaug", done if autoaug is not None else [], data_root, book_root,
+                                     {**(autoaug or {}), **shared}, "Choosing the augmentation automatically: {source} "
+                                     "{category}", progress, runner, previous)
+    show("autoaug ", report_a)
     run_file = results_dir / "run.json"
     run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
-           else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "beyond": report_b, "absent": list(absent), "environment": environment(),
+           else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "beyond": report_b, "autoaug": report_a, "absent": list(absent), "environment": environment(),
            "scheduler": "none" if runner is None else runner.describe(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}
     write_run(run_file, run)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..autoaug.search import SearchConfig, check_search_images, search_policy
 from ..core.atomic import atomic_path, make_dirs, writing
 from ..core.errors import LowdataError
-from ..data.augment import describe, policy_for
+from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.base import MapRows
 from ..detectors.registry import check_method, make_detector, method_spec
@@ -42,7 +42,7 @@ from .study import check_results_path, draw_subset, results_lock
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
        "search_digest", "n_pool", "n_test"]
-COLUMNS = KEY[:6] + ["kind", "policy", "transforms", "policy_digest", "aug_factor", "auroc", "ap", "f1_max",
+COLUMNS = KEY[:6] + ["kind", "policy", "transforms", "policy_digest", "policy_fields", "aug_factor", "auroc", "ap", "f1_max",
                      "search_fitness", "search_seconds", "fit_seconds", "score_seconds", "seed", "aug_seed",
                      "search_seed", "budget", "search_digest", "copies", "n_pool", "n_test", "subset"]
 
@@ -90,7 +90,8 @@ def read_autoaug(path: str | Path) -> pd.DataFrame:
         raise LowdataError(f"results file not found: {path}")
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype={c: str for c in ("source", "category", "backbone", "method", "kind", "policy",
-                                                          "transforms", "policy_digest", "search_digest", "subset")})
+                                                          "transforms", "policy_digest", "policy_fields", "search_digest",
+                                                          "subset")})
     return pd.read_parquet(path)
 
 
@@ -200,7 +201,9 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
                     keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "kind": kind,
                           "policy": "none" if pol is None else pol.name,
                           "transforms": "no augmentation" if pol is None else describe(pol),
-                          "policy_digest": "" if pol is None else pol.digest(), "aug_factor": int(factor),
+                          "policy_digest": "" if pol is None else pol.digest(),
+                          "policy_fields": json.dumps((pol or AugmentPolicy(name="none")).to_dict()),
+                          "aug_factor": int(factor),
                           "auroc": image_auroc(labels, scores), "ap": image_average_precision(labels, scores),
                           "f1_max": image_f1_max(labels, scores), "search_fitness": fitness,
                           "search_seconds": t_search if kind == "auto" else 0.0, "fit_seconds": t2 - t1,

@@ -145,10 +145,6 @@ def check_search_images(n: int, folds: int, method: str) -> int:
                        f"fold holds one out and {method} needs {least} to fit; give at least {need} images")
 
 
-def _fold_scores(det, take_good, take_defects):
-    return det.anomaly_score(take_good), det.anomaly_score(take_defects)
-
-
 def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchConfig | None = None, *,
                   space: dict | None = None, hashes: Sequence[str] | None = None, progress: bool = True,
                   desc: str = "policy search") -> SearchResult:
@@ -211,8 +207,8 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                         held = np.flatnonzero(folds == j)
                         det = make_detector(method).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
                         d_rows = np.flatnonzero(np.isin(owner, held))
-                        good, bad = _fold_scores(det, pool.take(spec.consumes, held),
-                                                 defect_pool.take(spec.consumes, d_rows))
+                        good = det.anomaly_score(pool.take(spec.consumes, held))
+                        bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))
                         per_fold.append(image_auroc(np.r_[np.zeros(len(good)), np.ones(len(bad))], np.r_[good, bad]))
                         gaps.append(float(np.mean(np.log(np.maximum(bad, 1e-12)))
                                           - np.mean(np.log(np.maximum(good, 1e-12)))))

@@ -176,6 +176,9 @@ def test_fitness_equals_a_hand_computation_with_scikit_learn(elpv_goods, lite0_s
             aucs.append(roc_auc_score(np.r_[np.zeros(len(held)), np.ones(len(d))], s))
         row = t[(t["rung"] == 0) & (t["digest"] == cand.digest())].iloc[0]
         assert row["fitness"] == pytest.approx(np.mean(aucs), abs=1e-12)
+        d2 = ((orig[:, None].astype(float) - orig[None].astype(float)) ** 2).sum(-1) + np.diag(np.full(6, np.inf))
+        shift = np.median([((c - orig) ** 2).sum(1) for c in copies]) / np.median(d2.min(1)) if copies else 0.0
+        assert row["copy_shift"] == pytest.approx(shift, rel=1e-6)
         assert row["copies"] == (0 if cand.is_identity() else 1)
 
     again = search_policy(paths, "maha-lw", lite0_small, cache, config, progress=False)

@@ -13,7 +13,10 @@ and ties of ``F`` are broken by the margin ``M(p) = \\frac1K \\sum_k (\\overline
 \\overline{\\log s_k(G_k)})``: how far, in log score, the defects stand above the good images (scores are
 positive distances for every detector here). A policy whose copies lie far from real good images widens
 every held-out score (their distance to the training set grows) and lowers ``F``; one that adds plausible
-variation tightens the good images' scores without hiding local defects, and raises it.
+variation tightens the good images' scores without hiding local defects, and raises it. Each row also
+reports (not used to rank) ``copy_shift``: the median squared distance of a copy's pooled vector to its own
+original, over the originals' median squared distance to their nearest other original (how far the copies
+move, in units of the spacing of real good images).
 
 **Budget.** ``budget`` candidates (:func:`lowdata.autoaug.space.sample_candidates`: no augmentation and the
 generic ``default`` first, then random draws) go through successive halving: every candidate is scored with
@@ -114,7 +117,8 @@ class SearchResult:
                 "encode_seconds": round(self.encode_seconds, 2), "fit_seconds": round(self.fit_seconds, 2),
                 "chosen": self.best.name, "fitness": float(top["fitness"].iloc[0]),
                 "top": [{"policy": r.policy, "transforms": r.transforms, "fitness": round(float(r.fitness), 4),
-                         "margin": round(float(r.margin), 4)} for r in top.itertuples()]}
+                         "margin": round(float(r.margin), 4), "copy_shift": round(float(r.copy_shift), 3)}
+                        for r in top.itertuples()]}
 
     def format(self, k: int = 5) -> str:
         """A few lines: the chosen transforms and the fitness of the best few."""
@@ -123,9 +127,10 @@ class SearchResult:
                  f"candidates, rungs of {', '.join(map(str, self.config.get('rungs', [])))} copies per image; "
                  f"{self.seconds:.1f} s (encoding {self.encode_seconds:.1f} s, fits {self.fit_seconds:.1f} s)",
                  f"best {k} at the last rung (fitness: held-out good images against their synthetic defects, "
-                 "mean fold AUROC; margin: mean log-score gap):"]
+                 "mean fold AUROC; margin: mean log-score gap; shift: how far copies move, in nearest-neighbour spacings "
+                 "of the originals):"]
         for r in self.best_rows(k).itertuples():
-            lines.append(f"  {r.fitness:.4f}  margin {r.margin:+.3f}  {r.policy}: {r.transforms}")
+            lines.append(f"  {r.fitness:.4f}  margin {r.margin:+.3f}  shift {r.copy_shift:5.2f}  {r.policy}: {r.transforms}")
         return "\n".join(lines)
 
 
@@ -171,6 +176,10 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     defect_pool = FeaturePool(list(defects.pooled), stack_maps(defects, 256) if maps_needed else None, len(defects), 0)
     encode_s = time.perf_counter() - t0
     fit_s = 0.0
+    x = originals.pooled_concat().astype(np.float64)
+    gaps_nn = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(gaps_nn, np.inf)
+    nn = float(np.median(gaps_nn.min(axis=1)))  # the originals' median squared distance to their nearest other
 
     candidates = sample_candidates(space, config.budget, config.seed)
     rungs = config.rungs()
@@ -189,7 +198,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                 factor = 0 if pol.is_identity() else copies
                 t1 = time.perf_counter()
                 if (pol.digest(), factor) in memo:
-                    fitness, margin, per_fold = memo[(pol.digest(), factor)]
+                    fitness, margin, per_fold, shift = memo[(pol.digest(), factor)]
                 else:
                     copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
                                                 progress=False) if factor else []
@@ -213,12 +222,14 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                         gaps.append(float(np.mean(np.log(np.maximum(bad, 1e-12)))
                                           - np.mean(np.log(np.maximum(good, 1e-12)))))
                     fitness, margin = float(np.mean(per_fold)), float(np.mean(gaps))
-                    memo[(pol.digest(), factor)] = (fitness, margin, per_fold)
+                    shift = float(np.median([((e.pooled_concat() - x) ** 2).sum(1) for e in copy_emb]) / nn) \
+                        if copy_emb else 0.0
+                    memo[(pol.digest(), factor)] = (fitness, margin, per_fold, shift)
                     fit_s += time.perf_counter() - t2
                 results.append((ci, fitness, margin))
                 rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
                              "digest": pol.digest(), "fitness": fitness, "margin": margin,
-                             "fold_auroc": " ".join(f"{a:.4f}" for a in per_fold),
+                             "copy_shift": shift, "fold_auroc": " ".join(f"{a:.4f}" for a in per_fold),
                              "seconds": time.perf_counter() - t1})
                 bar.update(1)
                 best = max(results, key=lambda r: (r[1], r[2]))

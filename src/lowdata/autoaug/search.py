@@ -152,8 +152,9 @@ def check_search_images(n: int, folds: int, method: str) -> int:
 
 def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchConfig | None = None, *,
                   space: dict | None = None, hashes: Sequence[str] | None = None, progress: bool = True,
-                  desc: str = "policy search") -> SearchResult:
-    """Choose an augmentation policy for the good images ``paths`` and ``method`` (see the module docstring)."""
+                  desc: str = "policy search", params: dict | None = None) -> SearchResult:
+    """Choose an augmentation policy for the good images ``paths`` and ``method`` (with ``params``, e.g.
+    PatchCore's coreset; see the module docstring)."""
     t_start = time.perf_counter()
     config = (config or SearchConfig()).validate()
     check_method(method)
@@ -214,7 +215,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                     for j in range(k):
                         train = np.flatnonzero(folds != j)
                         held = np.flatnonzero(folds == j)
-                        det = make_detector(method).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
+                        det = make_detector(method, **(params or {})).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
                         d_rows = np.flatnonzero(np.isin(owner, held))
                         good = det.anomaly_score(pool.take(spec.consumes, held))
                         bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))

@@ -243,7 +243,8 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     cache = cache_for(bb, cache_dir)
     searched = None
     if auto:  # the policy is chosen from these images alone: held-out good images against synthetic defects
-        searched = search_policy(paths, method, bb, cache, search, space=space, hashes=hashes, progress=progress)
+        searched = search_policy(paths, method, bb, cache, search, space=space, hashes=hashes, progress=progress,
+                                 params=params)
         policy = None if searched.best.is_identity() else searched.best
         factor = int(copies) if policy is not None else 0
     t0 = time.perf_counter()

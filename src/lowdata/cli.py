@@ -45,7 +45,8 @@ from .data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
 from .data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
 from .data.mvtec import MVTEC_CATEGORIES, list_categories
 from .data.sources import SOURCES, available_categories, load_category
-from .detectors.registry import check_method, method_names, paper_methods
+from .detectors.patchcore import check_coreset
+from .detectors.registry import check_method, method_names, method_spec, paper_methods
 from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
 from .experiments.study import StudyConfig, check_results_path, check_subsets, draw_subset, format_summary, \
@@ -277,6 +278,11 @@ def cmd_policy_search(args) -> int:
     config = _search_config(args)
     space = load_space(args.space) if args.space is not None else None
     check_method(args.method)
+    params = {}
+    if args.coreset is not None:
+        if "coreset" not in method_spec(args.method).get_params():
+            raise LowdataError(f"--coreset {args.coreset}: only patchcore has a coreset, not {args.method}")
+        params["coreset"] = check_coreset(args.coreset)
     if (args.folder is None) == (args.category is None):
         raise LowdataError("give a folder of good images, or --category (with --data for an MVTec-layout root) "
                            "and --n, not both")
@@ -306,7 +312,7 @@ def cmd_policy_search(args) -> int:
     print(f"{where}; {args.method}; {backbone.name} at {backbone.input_size}px; budget {config.budget}, "
           f"rungs of {config.rungs()} copies, seed {config.seed}")
     result = search_policy(paths, args.method, backbone, cache_for(backbone, args.cache), config, space=space,
-                           hashes=hashes, progress=not args.no_progress)
+                           hashes=hashes, progress=not args.no_progress, params=params)
     print(result.format())
     policy_file, table_file = write_search(result, out)
     print(f"policy: {policy_file} (read by --policy and fit --aug); every candidate: {table_file}")
@@ -595,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--out", type=Path, required=True, help="policy file to write (.json); the candidates' fitness "
                                                             "goes beside it (<stem>.search.csv)")
     ps.add_argument("--force", action="store_true", help="replace --out if it exists")
+    ps.add_argument("--coreset", type=float, help="patchcore: its coreset fraction in the search's fits (default 0.1)")
     ps.add_argument("--budget", type=int, default=32, help="candidate policies (default 32)")
     ps.add_argument("--eta", type=int, default=2, help="successive halving: keep 1/eta per rung (default 2)")
     ps.add_argument("--search-folds", type=int, default=5, help="folds over the good images (default 5)")

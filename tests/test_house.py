@@ -150,9 +150,11 @@ def test_the_command_line_takes_its_defaults_from_the_schemas_and_registries():
 
 # the layers, from the ground up: a module may import its own layer and the layers listed for it
 LAYERS = {"core": set(), "data": {"core"}, "features": {"core", "data"}, "detectors": {"core"}, "metrics": {"core"},
-          "cluster": {"core", "features"}, "inspection": {"core", "data", "features", "detectors"},
-          "experiments": {"core", "data", "features", "detectors", "metrics", "cluster"},
-          "book": {"core", "data", "features", "detectors", "metrics", "cluster", "inspection", "experiments"}}
+          "cluster": {"core", "features"}, "autoaug": {"core", "data", "features", "detectors", "metrics"},
+          "inspection": {"core", "data", "features", "detectors", "autoaug"},
+          "experiments": {"core", "data", "features", "detectors", "metrics", "cluster", "autoaug"},
+          "book": {"core", "data", "features", "detectors", "metrics", "cluster", "autoaug", "inspection",
+                   "experiments"}}
 
 
 def _layer(path):

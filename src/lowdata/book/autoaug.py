@@ -156,7 +156,7 @@ def auroc_figure(df: pd.DataFrame) -> Figure:
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     if panels:
-        axes[0].legend(fontsize=7, loc="lower right")
+        axes[0].legend(fontsize=7, loc="upper right")
     return fig
 
 

@@ -330,6 +330,7 @@ def test_validation_rows_resume_and_never_show_the_search_a_test_image(tiny_mvte
     assert set(hand["policy"]) == {"default"} and set(hand["aug_factor"]) == {2}  # widget has no Table 4 row
     assert set(df[df["kind"] == "none"]["aug_factor"]) == {0}
     assert df["auroc"].between(0, 1).all()
+    assert df[df["kind"] != "none"]["search_fitness"].notna().all()  # auto and default are both candidates
     for (m, r), g in df.groupby(["method", "replicate"]):
         assert g["subset"].nunique() == 1  # the three fits share the replicate's subset
     # the none fit equals a direct fit on the subset

@@ -37,7 +37,7 @@ from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import encode_augmented
 from ..features.store import FeatureStore
 from ..metrics import image_auroc, image_average_precision, image_f1_max
-from .study import check_results_path, draw_subset, results_lock
+from .study import append_row, check_results_path, draw_subset, results_lock
 
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
@@ -160,58 +160,65 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
         if any(method_spec(m).consumes == "maps" for _, _, m in todo):
             test_maps = FeatureStore(cache, data.source, data.category, hand.digest(), config.aug_seed).maps(
                 "test", test_keys, progress)
-        journal = _journal(out)
-        with writing(journal, "write the journal"):
-            jf = open(journal, "a")
-        bar = tqdm(total=len(todo), desc=f"{data.category} auto vs hand", unit="cell", disable=not progress or not todo,
-                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
-        with jf, bar:
-            def keep(row):
-                with writing(journal, "write the journal"):
-                    jf.write(json.dumps(row) + "\n")
-                    jf.flush()
-                    os.fsync(jf.fileno())
-                rows.append(row)
 
-            for n, r, m in todo:
-                idx = draw_subset(n_pool, n, config.seed, r)
-                paths, keys = [train_paths[i] for i in idx], [hashes[i] for i in idx]
-                t0 = time.perf_counter()
-                found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False)
-                t_search = time.perf_counter() - t0
-                originals = encode(backbone, paths, cache, keys=keys, progress=False)
-                for kind, pol in (("none", None), ("hand", hand), ("auto", found.best)):
-                    factor = 0 if pol is None or pol.is_identity() else config.factor
-                    if key_of(n, r, m, kind) in done:
-                        continue
-                    copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
-                                              progress=False) if factor else []
-                    fit_set = Embeddings.concat([originals] + copies)
-                    det = make_detector(m)
-                    t1 = time.perf_counter()
-                    det.fit(MapRows(_maps(fit_set), np.arange(len(fit_set))) if det.consumes == "maps" else fit_set)
-                    t2 = time.perf_counter()
-                    scores = det.anomaly_score(test_maps if det.consumes == "maps" else test)
-                    t3 = time.perf_counter()
-                    fitness = float("nan")
-                    if pol is None or kind == "auto":
-                        rows_of = found.table[found.table["digest"] == (pol or found.best).digest()] if pol else \
-                            found.table[found.table["policy"] == "none"]
-                        fitness = float(rows_of["fitness"].iloc[-1]) if len(rows_of) else float("nan")
-                    keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "kind": kind,
-                          "policy": "none" if pol is None else pol.name,
-                          "transforms": "no augmentation" if pol is None else describe(pol),
-                          "policy_digest": "" if pol is None else pol.digest(),
-                          "policy_fields": json.dumps((pol or AugmentPolicy(name="none")).to_dict()),
-                          "aug_factor": int(factor),
-                          "auroc": image_auroc(labels, scores), "ap": image_average_precision(labels, scores),
-                          "f1_max": image_f1_max(labels, scores), "search_fitness": fitness,
-                          "search_seconds": t_search if kind == "auto" else 0.0, "fit_seconds": t2 - t1,
-                          "score_seconds": t3 - t2, "subset": " ".join(map(str, idx))})
-                bar.set_postfix_str(f"{m} N={n} r={r}: auto {describe(found.best)[:40]}", refresh=False)
-                bar.update(1)
-        if journal.exists() and journal.stat().st_size == 0:
-            journal.unlink(missing_ok=True)
+        def cell_rows(n, r, m):
+            """The rows of one (N, replicate, method) still missing, and the search's result."""
+            out_rows = []
+            idx = draw_subset(n_pool, n, config.seed, r)
+            paths, keys = [train_paths[i] for i in idx], [hashes[i] for i in idx]
+            t0 = time.perf_counter()
+            found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False)
+            t_search = time.perf_counter() - t0
+            originals = encode(backbone, paths, cache, keys=keys, progress=False)
+            for kind, pol in (("none", None), ("hand", hand), ("auto", found.best)):
+                factor = 0 if pol is None or pol.is_identity() else config.factor
+                if key_of(n, r, m, kind) in done:
+                    continue
+                copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
+                                          progress=False) if factor else []
+                fit_set = Embeddings.concat([originals] + copies)
+                det = make_detector(m)
+                t1 = time.perf_counter()
+                det.fit(MapRows(_maps(fit_set), np.arange(len(fit_set))) if det.consumes == "maps" else fit_set)
+                t2 = time.perf_counter()
+                scores = det.anomaly_score(test_maps if det.consumes == "maps" else test)
+                t3 = time.perf_counter()
+                # the policy's fitness at the last rung it reached (NaN: not among the candidates, as Table 4's)
+                hit = found.table[found.table["digest"] == (pol or AugmentPolicy(name="none")).digest()]
+                out_rows.append({
+                    **base, "method": m, "n_train": int(n), "replicate": int(r), "kind": kind,
+                    "policy": "none" if pol is None else pol.name,
+                    "transforms": "no augmentation" if pol is None else describe(pol),
+                    "policy_digest": "" if pol is None else pol.digest(),
+                    "policy_fields": json.dumps((pol or AugmentPolicy(name="none")).to_dict()),
+                    "aug_factor": int(factor),
+                    "auroc": image_auroc(labels, scores), "ap": image_average_precision(labels, scores),
+                    "f1_max": image_f1_max(labels, scores),
+                    "search_fitness": float(hit["fitness"].iloc[-1]) if len(hit) else float("nan"),
+                    "search_seconds": t_search if kind == "auto" else 0.0, "fit_seconds": t2 - t1,
+                    "score_seconds": t3 - t2, "subset": " ".join(map(str, idx))})
+            return out_rows, found
+
+        journal = _journal(out)
+        try:
+            with writing(journal, "write the journal"):
+                jf = open(journal, "a")
+            bar = tqdm(total=len(todo), desc=f"{data.category} auto vs hand", unit="cell",
+                       disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+            with jf, bar:
+                def keep(row):
+                    append_row(jf, journal, row)
+                    rows.append(row)
+
+                for n, r, m in todo:
+                    made, found = cell_rows(n, r, m)
+                    for row in made:
+                        keep(row)
+                    bar.set_postfix_str(f"{m} N={n} r={r}: auto {describe(found.best)[:40]}", refresh=False)
+                    bar.update(1)
+        finally:  # a journal that holds no row is not left behind
+            if journal.exists() and journal.stat().st_size == 0:
+                journal.unlink(missing_ok=True)
         df = _write(rows, out)
         journal.unlink(missing_ok=True)
     mine = np.ones(len(df), bool)

@@ -229,6 +229,15 @@ def _journal_path(out: Path) -> Path:
     return out.with_name(out.name + ".journal.jsonl")
 
 
+def append_row(jf, journal: Path, row: dict) -> None:
+    """``row`` appended to the open journal ``jf`` (of path ``journal``), flushed and synced: a crash loses at
+    most the row being written."""
+    with writing(journal, "write the journal"):
+        jf.write(json.dumps(row) + "\n")
+        jf.flush()
+        os.fsync(jf.fileno())
+
+
 def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
     """A results table; the rows of fits that were skipped (too few images: no metric) only with ``skipped``
     (:func:`skipped_fits` lists them)."""
@@ -488,10 +497,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
                 jf = open(journal, "a")
             with jf:
                 def keep(row):
-                    with writing(journal, "write the journal"):
-                        jf.write(json.dumps(row) + "\n")
-                        jf.flush()
-                        os.fsync(jf.fileno())
+                    append_row(jf, journal, row)
                     rows.append(row)
 
                 for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason

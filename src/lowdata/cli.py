@@ -255,7 +255,8 @@ def cmd_fit(args) -> int:
     path = model.save(args.out)
     size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())
     print(f"fitted {model.describe()}")
-    print(f"time: {t['total_s']:.2f} s in all: backbone {t['backbone_load_s']:.2f} s, encoding {t['encode_s']:.2f} s "
+    search = f"policy search {t['policy_search_s']:.1f} s, " if t.get("policy_search_s") else ""
+    print(f"time: {t['total_s']:.2f} s in all: backbone {t['backbone_load_s']:.2f} s, {search}encoding {t['encode_s']:.2f} s "
           f"({t['encoded']} images not in the cache), detector fit {t['detector_fit_s']:.3f} s, "
           f"threshold {t['threshold_s']:.3f} s")
     if model.meta["threshold"]["note"]:

@@ -74,11 +74,12 @@ class InspectionModel:
     def describe(self) -> str:
         m, t = self.meta, Threshold.from_dict(self.meta["threshold"])
         aug = m["augmentation"]
-        copies = f" + {aug['copies']} augmented copies each (policy {aug['policy']['name']})" if aug else ""
         found = m.get("policy_search")
-        if found:
-            copies += (f" (policy chosen automatically, fitness {found['fitness']:.3f} over {found['candidates']} "
-                       "candidates" + (": no augmentation" if not aug else "") + ")")
+        chosen = f", chosen automatically: fitness {found['fitness']:.3f} over {found['candidates']} candidates" \
+            if found else ""
+        copies = f" + {aug['copies']} augmented copies each (policy {aug['policy']['name']}{chosen})" if aug else \
+            (f" without augmentation (the policy search's choice: fitness {found['fitness']:.3f} over "
+             f"{found['candidates']} candidates)" if found else "")
         return (f"{self.method} on {m['training']['n_images']} images{copies}; backbone {m['backbone']['name']} "
                 f"at {self.input_size} px; threshold {t.describe()}")
 

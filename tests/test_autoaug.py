@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from lowdata.autoaug.search import SearchConfig, check_search_images, search_policy
 from lowdata.autoaug.space import DEFAULT_SPACE, check_space, load_space, policy_of, sample_candidates
 from lowdata.core.errors import LowdataError
-from lowdata.data.augment import DEFAULT_POLICY, augment_image, load_policy
+from lowdata.data.augment import DEFAULT_POLICY, load_policy
 from lowdata.data.images import read_image, resize_rgb
 from lowdata.data.synthetic import GENERATORS, check_generators, defect_key, defect_sources, defect_examples, \
     make_defect

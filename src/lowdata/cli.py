@@ -239,8 +239,8 @@ def cmd_fit(args) -> int:
     auto = args.aug == "auto"
     if not auto and (args.budget is not None or args.space is not None):
         raise LowdataError("--budget and --space set the policy search: give them with --aug auto")
-    search = _search_config(argparse.Namespace(budget=32 if args.budget is None else args.budget, eta=2,
-                                               search_folds=5, seed=args.seed)) if auto else None
+    search = SearchConfig(budget=32 if args.budget is None else args.budget, seed=args.seed).validate() \
+        if auto else None
     space = load_space(args.space) if auto and args.space is not None else None
     model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
@@ -296,7 +296,7 @@ def cmd_policy_search(args) -> int:
         if args.n is None:
             raise LowdataError("--category needs --n: the number of good training images to search on")
         data = _category_data(args)
-        if isinstance(args.n, bool) or args.n < 1 or args.n > len(data.train):
+        if args.n < 1 or args.n > len(data.train):
             raise LowdataError(f"--n {args.n}: {data.category} has {len(data.train)} training images")
         idx = draw_subset(len(data.train), args.n, args.subset_seed, args.replicate)
         paths = [data.train[i].path for i in idx]

@@ -11,7 +11,7 @@ STAMP   = $(VENV)/.installed
 MATHJAX = book/_mathjax/mathjax/tex-chtml.js
 MATHJAX_VERSION = 3.2.2
 
-.PHONY: run test bench book-assets clean-venv screenshots
+.PHONY: run test bench book-assets clean-venv screenshots publish
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: $(STAMP) $(MATHJAX)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The built book for readers who do not build it (after `make run`): _build/publish/lowdata-book-<version>.zip
+# (the site; opens from disk or any static server, MathJax inside), every table as CSV (tables/ and its zip)
+publish: $(STAMP)
+	$(BIN)/lowdata publish
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/embed.py

@@ -1,6 +1,6 @@
 """The book's notebooks under nbval: re-executed on the tiny configuration of
 ``tests/notebooks/make_reference.py`` and compared, cell by cell, with the committed outputs
-(timings, paths and addresses sanitized; cells marked ``# NBVAL_IGNORE_OUTPUT`` not compared);
+(timings, paths and addresses sanitized; cells tagged ``nbval-ignore-output`` not compared);
 then the seeded study rows are compared with ``tests/notebooks/reference-results.csv``."""
 
 import os

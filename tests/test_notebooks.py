@@ -1,5 +1,7 @@
 """notebooks/category.ipynb executed by papermill on a tiny MVTec-layout folder."""
 
+import re
+
 import pandas as pd
 import pytest
 from conftest import REPO
@@ -47,6 +49,8 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
         shutil.copy(REPO / f, root / f)
     for f in (REPO / "book").glob("*.md"):
         shutil.copy(f, root / "book" / f.name)
+    for d in ("_ext", "_static"):
+        shutil.copytree(REPO / "book" / d, root / "book" / d, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "book" / "categories").mkdir()
     (root / "book" / "pollution").mkdir()
     (root / "book" / "pollution" / "mvtec-gone.ipynb").write_text("{}")
@@ -92,6 +96,20 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert "successive halving" in (html / "autoaug.html").read_text()
     every = (html / "results" / "autoaug-summary.html").read_text()
     assert "1 category, 3 fits" in every and "<img" in every and "against the hand-made policy" in every
+    # what readers see: no folder of this machine on any page, thebe's doubled script gone, tables as CSV
+    for f in (root / "_build" / "html").rglob("*"):
+        if f.suffix in (".html", ".ipynb"):
+            text = f.read_text()
+            assert str(tmp_path) not in text and str(REPO) not in text, f
+    assert run["machine_paths"] == []
+    assert "THEBE_JS_URL" not in sample and "injected-parameters" not in sample
+    assert "<out_dir>" not in (html / "categories" / "mvtec-widget.html").read_text()  # the parameter cell is hidden
+    link = "../../tables/book/results/sample-size/table-1.csv"
+    assert link in sample and (html / "results" / link).resolve().is_file()
+    csv = pd.read_csv((html / "results" / link).resolve(), header=None)
+    assert csv.shape[0] > 1
+    for f in html.rglob("*.html"):  # warnings are one line, without the source file that raised them
+        assert not re.search(r"\.py:\d+: \w*Warning", f.read_text()), f
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so

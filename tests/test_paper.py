@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO
 
 from lowdata.core.errors import LowdataError
-from lowdata.book.paper import auc_at, compare, group_means, paper_tables, table_view
+from lowdata.book.paper import SAME, WHOLE, auc_at, compare, group_means, paper_tables, table_view
 
 SHARED = REPO.parent / "shared" / "papers" / "low-data-augmentation-tables.csv"
 
@@ -59,12 +59,16 @@ def test_other_data_sits_beside_the_papers_all_row_and_is_labelled():
     rows += [dict(r, source="elpv") for r in _rows("poly", 60, {10: 0.6, 30: 0.65, 60: 0.7})]
     t1 = compare(1, pd.DataFrame(rows)).set_index(["data", "group", "method"])
     assert t1.loc[("elpv", "all", "maha-lw"), "ours"] == pytest.approx(0.75)  # mean of mono and poly
-    assert t1.loc[("elpv", "all", "maha-lw"), "paper"] == 0.962  # beside the paper's MVTec "all"
+    assert t1.loc[("elpv", "all", "maha-lw"), "paper_group"] == 0.962  # beside the paper's MVTec "all", for reading
+    assert np.isnan(t1.loc[("elpv", "all", "maha-lw"), "paper"]) and np.isnan(t1.loc[("elpv", "all", "maha-lw"), "diff"])
     assert t1.loc[("mvtec", "all", "maha-lw"), "ours"] == pytest.approx(1.0)
     assert ("elpv", "textures", "maha-lw") not in t1.index  # ELPV has no textures / objects
     view = table_view(1, pd.DataFrame(rows))
     assert view.loc[("all", "ELPV (mono, poly)", "Mahalanobis (Ledoit)"), "ours"] == "0.750"
-    assert view.loc[("all", "MVTec AD (1 of 15)", "Mahalanobis (Ledoit)"), "diff"] == "+0.038"
+    # like with like: bottle's own paper value (Table 5: 1.000), not the mean of all 15 (0.962)
+    assert view.loc[("all", "MVTec AD (1 of 15)", "Mahalanobis (Ledoit)"), "diff"] == "+0.000"
+    assert view.loc[("all", "MVTec AD (1 of 15)", "Mahalanobis (Ledoit)"), WHOLE] == "0.962"
+    assert view.loc[("all", "ELPV (mono, poly)", "Mahalanobis (Ledoit)"), "diff"] == "—"
     assert view.loc[("textures", "(none)", "KNN"), "ours"] == "—"  # the paper's row stays, ours empty
     t5 = table_view(5, pd.DataFrame(rows))
     assert t5.loc[("mono", "ELPV", "Mahalanobis (Ledoit)"), "paper"] == "—"  # not a paper category
@@ -79,7 +83,36 @@ def test_table_view_with_augmentation_factors_and_auc_at():
     t8 = table_view(8, pd.DataFrame(rows))
     assert list(t8.columns.get_level_values(0).unique()) == [0, 10]
     assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "ours")] == "0.950"
-    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "paper")] == "0.939"
+    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, WHOLE)] == "0.939"
+    # the paper gives Table 8 per group only: no same-category value, so no difference
+    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, SAME)] == "—"
+    assert t8.loc[("objects", "MVTec AD (1 of 10)", "Mahalanobis (Ledoit)"), (10, "diff")] == "—"
     at = auc_at(pd.DataFrame(rows))
     assert at.loc[("bottle", "Mahalanobis (Ledoit)", "x10"), "30"] == pytest.approx(0.95)
     assert at.loc[("bottle", "Mahalanobis (Ledoit)", "none"), "max"] == pytest.approx(1.0)
+
+
+def test_group_rows_compare_like_with_like():
+    """A group row puts the paper's mean over the same categories beside ours (from its Tables 5 and 6), the
+    difference taken against it; the whole group's value stays in its own column. Where the paper has group
+    values only (Table 8), a complete group is compared with it and a partial one is not."""
+    t = paper_tables()
+    t5 = t[(t.table == 5) & (t.method == "maha-lw")].set_index("group")["value"]
+    rows = _rows("bottle", 40, {10: 0.8, 30: 0.9, 40: 0.95}) + _rows("carpet", 60, {10: 0.7, 30: 0.8, 60: 0.9})
+    t1 = compare(1, pd.DataFrame(rows)).set_index(["group", "method"])
+    same = (t5["bottle"] + t5["carpet"]) / 2
+    assert t1.loc[("all", "maha-lw"), "paper"] == pytest.approx(same)
+    assert t1.loc[("all", "maha-lw"), "diff"] == pytest.approx((0.95 + 0.9) / 2 - same)
+    assert t1.loc[("all", "maha-lw"), "paper_group"] == 0.962
+    assert t1.loc[("objects", "maha-lw"), "paper"] == pytest.approx(t5["bottle"])  # bottle is the only object
+    assert "the same 2 categories" in t1.loc[("all", "maha-lw"), "basis"]
+    t6 = t[(t.table == 6) & (t.method == "maha-lw")].set_index("group")["value"]
+    t2 = compare(2, pd.DataFrame(rows)).set_index(["group", "method"])
+    assert t2.loc[("textures", "maha-lw"), "paper"] == pytest.approx(t6["carpet"])
+    textures = sum((_rows(c, 60, {10: 0.7, 30: 0.8, 60: 0.9}) for c in ("carpet", "grid", "leather", "tile", "wood")), [])
+    t8 = compare(8, pd.DataFrame(textures)).set_index(["group", "method", "aug_factor"])
+    row = t8.loc[("textures", "maha-lw", 0)]
+    assert row["paper"] == row["paper_group"] and row["basis"] == "the whole group"
+    assert row["diff"] == pytest.approx(0.8 - row["paper_group"])
+    partial = compare(8, pd.DataFrame(rows)).set_index(["group", "method", "aug_factor"]).loc[("textures", "maha-lw", 0)]
+    assert np.isnan(partial["paper"]) and np.isnan(partial["diff"]) and "group's value only" in partial["basis"]

@@ -361,7 +361,25 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from .book.publish import publish
+
+    root = Path(args.root).resolve()
+    if not (root / "_build" / "html" / "index.html").is_file():
+        raise LowdataError(f"no built book in {root / '_build' / 'html'}: build it first with `make run` "
+                           "(or `lowdata book`), then run `make publish` again")
+    folders = [os.environ[k] for k in ("MVTEC_ROOT", "LOWDATA_CACHE") if os.environ.get(k)]
+    done = publish(root, args.out, folders)
+    print(f"{done['book']}: {done['pages']} pages, {done['files']} files, {done['book_bytes'] / 1e6:.1f} MB "
+          "(open lowdata-book/index.html from disk, or serve the folder)")
+    print(f"{done['tables_zip']}: {done['n_tables']} tables as CSV ({done['tables_bytes'] / 1e6:.2f} MB); "
+          f"also in {done['tables']}/ (index.csv names each one's page)")
+    return 0
+
+
 def cmd_book(args) -> int:
+    if args.verbose:  # the kernels inherit it
+        os.environ["LOWDATA_VERBOSE"] = "1"
     root = Path(args.root)
     if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
@@ -494,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scheduler_args(st)
     st.set_defaults(func=cmd_study)
 
+    pb = sub.add_parser("publish", help="the built book as a self-contained zip, and every table as CSV "
+                                         "(_build/publish/)")
+    pb.add_argument("--root", default=".", help="the book's root (default: here)")
+    pb.add_argument("--out", type=Path, help="default: <root>/_build/publish")
+    pb.set_defaults(func=cmd_publish)
+
     b = sub.add_parser("book", help="run the category notebooks with papermill and build the book")
     b.add_argument("--data", type=Path, help="MVTec-layout root whose categories are added (default $MVTEC_ROOT)")
     b.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
@@ -527,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "template, parameters and code)")
     _add_scheduler_args(b)
     b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--verbose", action="store_true",
+                   help="also show what TensorFlow and the notebooks' kernels print (LOWDATA_VERBOSE=1)")
     b.set_defaults(func=cmd_book)
 
     a = sub.add_parser("augment-preview", help="save a grid of augmented training images")

@@ -89,15 +89,40 @@ def _our_groups(results: pd.DataFrame, metric: str, n_train: str, aug: int) -> p
     return pd.DataFrame(out, columns=["data", "group", "method", "ours", "n_categories", "of", "categories"])
 
 
+#: group table -> the paper's per-category table with the same metric and setting (Table 5: AUC at the full
+#: training set without augmentation; Table 6: its % area). Tables 3, 7 (augmented), 8 and 9 (N = 30, 10)
+#: have group values only in the paper.
+PER_CATEGORY = {("auc", 0, "max"): 5, ("auc_percent_area", 0, "max"): 6}
+
+
+def paper_same_categories(metric: str, aug_factor: int, n_train: str, categories: list[str],
+                          method: str) -> float:
+    """The paper's mean over ``categories`` (MVTec names) for ``method``, from its per-category Table 5 or 6
+    (:data:`PER_CATEGORY`); NaN where the paper gives no per-category values for this setting, or lacks one
+    of the categories."""
+    table = PER_CATEGORY.get((metric, int(aug_factor), str(n_train)))
+    if table is None or not categories:
+        return np.nan
+    t = paper_tables()
+    values = t[(t["table"] == table) & (t["method"] == method)].set_index("group")["value"]
+    if not set(categories) <= set(values.index):
+        return np.nan
+    return float(values.loc[list(categories)].mean())
+
+
 def compare(number: int, results: pd.DataFrame) -> pd.DataFrame:
     """Table ``number``: the paper's value beside ours and their difference (ours - paper), one row per
     (group or category, method, augmentation factor) and data source of ours.
 
-    Group rows say how many of the group's categories our value averages (``n_categories`` of ``of``;
-    a partial group is not the paper's). Ours from another data set than MVTec AD (``data`` is
-    ``elpv``) is put beside the paper's ``all`` row: the same protocol on other images, not a
-    reproduction of the number. Categories the paper does not have (ELPV's, a user's own) get rows
-    with no paper value."""
+    Like with like: on a group row, ``paper`` is the paper's mean over the *same* categories as ours
+    (:func:`paper_same_categories`, from its per-category tables), and ``diff`` is taken against it;
+    ``paper_group`` keeps the paper's own group value (all 15, the 5 textures, the 10 objects). Where the
+    paper gives group values only (Tables 3, 7 with augmentation, 8, 9), ``paper`` is that group value
+    when ours covers the whole group, else empty (``basis`` says which). Group rows say how many of the
+    group's categories our value averages (``n_categories`` of ``of``). Ours from another data set than
+    MVTec AD (``data`` is ``elpv``) is put beside the paper's ``all`` row, for reading only: the same
+    protocol on other images, so no same-category value and no difference. Categories the paper does
+    not have (ELPV's, a user's own) get rows with no paper value."""
     if number not in TABLES:
         raise LowdataError(f"the paper has no Table {number} of results; known: {', '.join(map(str, TABLES))}")
     metric, kind = TABLES[number]
@@ -125,14 +150,44 @@ def compare(number: int, results: pd.DataFrame) -> pd.DataFrame:
     df["n_categories"] = df["n_categories"].fillna(0).astype(int)
     df["of"] = df["of"].fillna(0).astype(int)
     df["aug_factor"] = df["aug_factor"].astype(int)
+    df["paper_group"] = df["paper"]
+    if kind == "groups":
+        same, basis = [], []
+        for _, r in df.iterrows():
+            cats = [c for c in str(r["categories"]).split(", ") if c] if isinstance(r["categories"], str) else []
+            if r["data"] != "mvtec" or pd.isna(r["ours"]):
+                same.append(np.nan)
+                basis.append("" if pd.isna(r["ours"]) else "other data: no paper value to compare")
+                continue
+            v = paper_same_categories(metric, r["aug_factor"], r["n_train"], cats, r["method"])
+            if not np.isnan(v):
+                same.append(v)
+                basis.append(f"Table {PER_CATEGORY[(metric, int(r['aug_factor']), str(r['n_train']))]}, "
+                             f"the same {len(cats)} categories")
+            elif r["n_categories"] == r["of"]:
+                same.append(r["paper_group"])
+                basis.append("the whole group")
+            else:
+                same.append(np.nan)
+                basis.append("the paper gives this group's value only"
+                             if (metric, int(r["aug_factor"]), str(r["n_train"])) not in PER_CATEGORY
+                             else "some of these categories are not the paper's")
+        df["paper"], df["basis"] = same, basis
+    else:
+        df["basis"] = np.where(df["paper"].notna() & df["ours"].notna(), "the same category", "")
     df["diff"] = df["ours"] - df["paper"]
     return df[["table", "metric", "data", "group", "method", "aug_factor", "n_train", "paper", "ours", "diff",
-               "n_categories", "of", "categories"]]
+               "paper_group", "basis", "n_categories", "of", "categories"]]
+
+
+#: the column names of a group table's paper values: over our categories, and the paper's whole group
+SAME, WHOLE = "paper, same categories", "paper, whole group"
 
 
 def table_view(number: int, results: pd.DataFrame, digits: int = 3, na_rep: str | None = "—") -> pd.DataFrame:
     """Table ``number`` laid out for reading: rows (group or category, our data, method), columns
-    ([augmentation factor,] paper / ours / diff). Our data reads e.g. ``MVTec AD (1 of 15)``: how many
+    ([augmentation factor,] paper / ours / diff; on group tables :data:`SAME`, ours, diff and
+    :data:`WHOLE`, see :func:`compare`). Our data reads e.g. ``MVTec AD (1 of 15)``: how many
     of the group's categories our value averages. Paper rows without a value of ours are kept, with
     ``na_rep`` (``None``: NaN, and the table stays numeric) where a value is missing."""
     df = compare(number, results)
@@ -156,15 +211,17 @@ def table_view(number: int, results: pd.DataFrame, digits: int = 3, na_rep: str 
     df = df.sort_values(["_g", "group", "ours_data", "_m", "aug_factor"])
     df["method"] = df["method"].map(method_label)
     index = ["group", "ours_data", "method"]
+    groups = TABLES[number][1] == "groups"
+    values = ["paper", "ours", "diff", "paper_group"] if groups else ["paper", "ours", "diff"]
     if df["aug_factor"].nunique() > 1:
-        wide = df.pivot_table(index=index, columns="aug_factor", values=["paper", "ours", "diff"], aggfunc="first",
+        wide = df.pivot_table(index=index, columns="aug_factor", values=values, aggfunc="first",
                               dropna=False, sort=False)
         wide = wide.reorder_levels([1, 0], axis=1)
         keys = sorted(set(wide.columns.get_level_values(0)))
-        wide = wide.reindex(columns=pd.MultiIndex.from_tuples([(k, v) for k in keys for v in ("paper", "ours", "diff")]))
+        wide = wide.reindex(columns=pd.MultiIndex.from_tuples([(k, v) for k in keys for v in values]))
         wide.columns.names = ["augmentation factor", ""]
     else:
-        wide = df.set_index(index)[["paper", "ours", "diff"]]
+        wide = df.set_index(index)[values]
     rows = list(dict.fromkeys(df[index].itertuples(index=False, name=None)))
     wide = wide.reindex(rows).round(digits)
     wide.index.names = ["", "ours on", "method"]
@@ -173,6 +230,9 @@ def table_view(number: int, results: pd.DataFrame, digits: int = 3, na_rep: str 
         for col in wide.columns:
             fmt = f"{{:+.{digits}f}}" if (col[-1] if isinstance(col, tuple) else col) == "diff" else f"{{:.{digits}f}}"
             wide[col] = [na_rep if pd.isna(v) else fmt.format(v) for v in wide[col]]
+    if groups:  # like with like: the paper over our categories beside ours, its whole group apart
+        names = {"paper": SAME, "paper_group": WHOLE}
+        wide = wide.rename(columns=names, level=-1 if isinstance(wide.columns, pd.MultiIndex) else None)
     return wide
 
 

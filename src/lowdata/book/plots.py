@@ -27,6 +27,10 @@ from ..data.sources import source_label
 from ..detectors.registry import method_label, method_names, method_order
 
 
+#: the titles of image grids, in points: a 5-image figure (11 in wide) is shown at about 0.7 times its size
+TITLE_SIZE = 12
+
+
 def setting_label(factor: int, augment_only: bool) -> str:
     """``none``, ``x10`` (10 copies added to each image) or ``x1 only`` (copies without the originals)."""
     return f"x{factor} only" if augment_only else (f"x{factor}" if factor else "none")
@@ -62,6 +66,69 @@ def _select(results: pd.DataFrame, categories, exclude, settings, methods) -> pd
     return df.assign(setting=[setting_label(f, o) for f, o in zip(df["aug_factor"], df["augment_only"].astype(bool))])
 
 
+def n_ticks(sizes, ratio: float = 1.4) -> list[int]:
+    """The sizes labelled on a log N axis: the smallest, then each one at least ``ratio`` times the last
+    labelled, and the largest (the one before it dropped when too close)."""
+    sizes = sorted({int(n) for n in sizes})
+    if len(sizes) <= 2:
+        return sizes
+    ticks = [sizes[0]]
+    for n in sizes[1:-1]:
+        if n >= ratio * ticks[-1]:
+            ticks.append(n)
+    if len(ticks) > 1 and sizes[-1] < ratio * ticks[-1]:
+        ticks.pop()
+    return ticks + [sizes[-1]]
+
+
+def log_n_axis(ax, sizes) -> None:
+    """N on a log scale (the low-data end, 1 to 10 images, gets as much room as 10 to 100), ticks at the sizes
+    run (:func:`n_ticks`), written as plain numbers."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    sizes = [int(n) for n in pd.unique(pd.Series(sizes)) if n > 0]
+    if not sizes:
+        return
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(n_ticks(sizes)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    lo, hi = min(sizes), max(sizes)
+    if lo < hi:
+        ax.set_xlim(lo / 1.15, hi * 1.15)
+
+
+def caption(df: pd.DataFrame, panels: Sequence[pd.DataFrame] | None = None) -> str:
+    """What a figure of AUROC against N averages: replicates (how many, fewer at the full training set),
+    then categories (how many, at the sizes they all have), and what the band is."""
+    keys = ["category", "method", "aug_factor", "augment_only", "n_train"]
+    if "replicate" not in df:
+        return "Each point: one fit."
+    full = (df["n_train"] == df["n_pool"]) if "n_pool" in df else pd.Series(False, index=df.index)
+    below = df[~full] if (~full).any() else df
+    most = int(below.groupby(keys)["replicate"].nunique().max())
+    text = f"Each point: the mean image AUROC over {most} replicate{'s' if most != 1 else ''} (seeded training subsets)"
+    if full.any() and (~full).any():
+        at_full = int(df[full].groupby(keys)["replicate"].nunique().max())
+        if at_full != most:
+            text += f", {at_full} at a category's full training set"
+    panels = [df] if not panels else panels
+    cats = max(p["category"].nunique() for p in panels)
+    if cats > 1:
+        where = "each panel's categories (its title says how many)" if len(panels) > 1 else f"the {cats} categories"
+        text += f"; then the mean over {where}, at the N they all ran; band: 95 % bootstrap interval over categories"
+    else:
+        text += "; band: 95 % bootstrap interval over replicates"
+    return text + "."
+
+
+def add_caption(fig, text: str) -> None:
+    """``text`` under the figure, wrapped to its width (part of the image: it travels with it)."""
+    import textwrap
+
+    fig.supxlabel(textwrap.fill(text, int(fig.get_figwidth() * 15)), fontsize=8, color="0.25")
+
+
 def _panel(ax, df: pd.DataFrame, hue: str, title: str | None, legend: bool) -> None:
     import seaborn as sns  # lazy: 1.6 s to import (measured), and only figures need it
 
@@ -82,8 +149,9 @@ def _panel(ax, df: pd.DataFrame, hue: str, title: str | None, legend: bool) -> N
                  style_order=style_order, errorbar=("ci", 95), marker="o", markersize=3, ax=ax, legend=legend)
     if legend and ax.get_legend() is not None:  # beside the axes, never over the curves
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title_fontsize=8, frameon=False)
-    ax.set_xlabel("training images N" + (" (original, before augmentation)" if "setting" in (hue, style)
-                                           and df["setting"].nunique() > 1 else ""))
+    log_n_axis(ax, df["n_train"])
+    ax.set_xlabel("training images N, log scale" + (" (original, before augmentation)" if "setting" in (hue, style)
+                                                      and df["setting"].nunique() > 1 else ""))
     ax.set_ylabel("image AUROC" + (f" (mean of {len(cats)} categories)" if len(cats) > 1 else ""))
     ax.set_title(title or (cats[0] if len(cats) == 1 else f"{len(cats)} categories"), fontsize=10)
     ax.grid(alpha=0.3)
@@ -131,6 +199,7 @@ def curve_panels(results: pd.DataFrame, *, by: str | None = None, settings: Sequ
         handles, labels = axes[0].get_legend_handles_labels()
         axes[0].get_legend().remove()
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    add_caption(fig, caption(df, [sub for _, sub in panels]))
     return fig
 
 
@@ -150,6 +219,8 @@ def auc_curves(results: pd.DataFrame, categories: Sequence[str] | None = None, *
         fig = Figure(figsize=(7.6, 4.0), layout="constrained")
         ax = fig.subplots()
     _panel(ax, df, "method", title, legend=True)
+    if fig is not None:
+        add_caption(fig, caption(df))
     return fig if fig is not None else ax.figure
 
 
@@ -170,10 +241,11 @@ def heatmap_grid(images: Sequence[np.ndarray], heatmaps: np.ndarray, masks: np.n
         if masks is not None and masks[i].any():
             axes[1, i].contour(masks[i], levels=[0.5], colors="white", linewidths=0.8)
         if titles is not None:
-            axes[0, i].set_title(titles[i], fontsize=8)
+            axes[0, i].set_title(titles[i], fontsize=TITLE_SIZE)
         for ax in axes[:, i]:
             ax.set_axis_off()
-    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="Mahalanobis distance")
+    bar = fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8)
+    bar.set_label("Mahalanobis distance", fontsize=TITLE_SIZE - 1)
     return fig
 
 
@@ -190,7 +262,7 @@ def heatmap_rows(images: Sequence[np.ndarray], rows: Sequence[tuple[str, np.ndar
     for i in range(n):
         axes[0, i].imshow(images[i])
         if titles is not None:
-            axes[0, i].set_title(titles[i], fontsize=8)
+            axes[0, i].set_title(titles[i], fontsize=TITLE_SIZE)
     for r, (label, heat, scores) in enumerate(rows, start=1):
         vmax = float(np.max(heat))
         for i in range(n):
@@ -198,8 +270,8 @@ def heatmap_rows(images: Sequence[np.ndarray], rows: Sequence[tuple[str, np.ndar
             im = axes[r, i].imshow(heat[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
             if masks is not None and masks[i].any():
                 axes[r, i].contour(masks[i], levels=[0.5], colors="white", linewidths=0.8)
-            axes[r, i].set_title(f"{label}: {scores[i]:.3g}", fontsize=7)
-        fig.colorbar(im, ax=axes[r, :].tolist(), shrink=0.8, label=label)
+            axes[r, i].set_title(f"{label}: {scores[i]:.3g}", fontsize=TITLE_SIZE - 1)
+        fig.colorbar(im, ax=axes[r, :].tolist(), shrink=0.8).set_label(label, fontsize=TITLE_SIZE - 1)
     for ax in axes.ravel():
         ax.set_axis_off()
     return fig

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from ..cluster import Runner, Task, run_tasks
-from ..core.atomic import atomic_path
 from ..core.errors import LowdataError
+from ..core.quiet import verbose
 from ..data.sources import source_label
+from .pages import finish_page, machine_paths, path_labels, relabel_files
 from .params import SUMMARY, SUMMARY_NOTEBOOKS
+from .tables import DIR_ENV, URL_ENV, page_tables
 from .record import environment, read_run, write_run
 
 REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/runner.py -> the repository
@@ -30,24 +34,6 @@ REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/runner.py -> the 
 
 def _template(name: str) -> Path:
     return REPO / "notebooks" / f"{name}.ipynb"
-
-
-def _retitle(page: Path, title: str, failure: str | None) -> None:
-    """The executed page's first heading becomes ``title`` (the book's toc shows it); a failed study
-    gets a warning under it. Written atomically."""
-
-    import nbformat  # lazy, with papermill
-
-    nb = nbformat.read(page, as_version=4)
-    first = next(c for c in nb.cells if c.cell_type == "markdown")
-    lines = first.source.split("\n")
-    first.source = "\n".join([f"# {title}"] + lines[1:])
-    if failure:
-        note = nbformat.v4.new_markdown_cell(f"```{{warning}}\nThis study failed, so its results are missing from "
-                                             f"the summary tables and figures:\n\n`{failure}`\n```")
-        nb.cells.insert(nb.cells.index(first) + 1, note)
-    with atomic_path(page) as tmp:
-        nbformat.write(nb, tmp)
 
 
 def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: str | None = None,
@@ -59,15 +45,29 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
 
     t0 = time.perf_counter()
     page.parent.mkdir(parents=True, exist_ok=True)
+    folder, url = page_tables(cwd, page)  # the page's tables as CSV, linked under each (lowdata.book.tables)
+    shutil.rmtree(folder, ignore_errors=True)
+    before = {k: os.environ.get(k) for k in (DIR_ENV, URL_ENV)}
+    os.environ.update({DIR_ENV: str(folder), URL_ENV: url})  # the kernel inherits them; one task per process
     try:
+        # the kernel's own log (its "running over TCP without encryption" warning) only when asked for
+        quiet = [] if verbose() else ["--IPKernelApp.log_level=ERROR"]
         papermill.execute_notebook(str(_template(name)), str(page), parameters=parameters, progress_bar=False,
-                                   cwd=str(cwd), kernel_name="python3",
+                                   cwd=str(cwd), kernel_name="python3", extra_arguments=quiet,
                                    stderr_file=sys.stderr if live_stderr else None)
         status, why = "done", ""
     except papermill.PapermillExecutionError as exc:  # the executed notebook, with its error, is the page
         status, why = "failed", f"{exc.ename}: {exc.evalue}"
-    if title is not None:
-        _retitle(page, title, why or None)
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if page.is_file():  # the injected parameters hidden, the title set, this machine's folders relabelled
+        labels = path_labels(parameters, cwd)
+        finish_page(page, labels, title, why or None)
+        relabel_files(folder, labels)
     return {"status": status, "error": why, "seconds": time.perf_counter() - t0, "page": str(page)}
 
 
@@ -105,6 +105,7 @@ def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book
     for old in sorted(out_dir.glob("*.ipynb")):  # generated pages of categories not in this run
         if old.name not in wanted:
             old.unlink()
+            shutil.rmtree(page_tables(book_root, old)[0], ignore_errors=True)
             print(f"removed the page of a category not in this run: {old}")
     # the notebooks' own progress bars go to this terminal when they cannot interleave: serially, or on a
     # single local worker (its output is this process's terminal)
@@ -248,6 +249,11 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
             raise LowdataError(f"jupyter-book build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         run["build_seconds"] = time.perf_counter() - t1
         print(f"book: {book_root / '_build' / 'html' / 'index.html'} (built in {run['build_seconds']:.0f} s)")
+        folders = [str(book_root), str(REPO), str(Path.home()), *(str(v) for k, v in params.items()
+                   if k in ("out_dir", "cache_dir") and v), *([str(data_root)] if data_root else [])]
+        run["machine_paths"] = [f"{f}: {around}" for f, around in machine_paths(book_root / "_build" / "html", folders)]
+        for line in run["machine_paths"][:5]:
+            print(f"lowdata: warning: a page shows a folder of this machine: {line}", file=sys.stderr)
     run["total_seconds"] = time.perf_counter() - t0
     write_run(run_file, run)
     return run

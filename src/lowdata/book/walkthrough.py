@@ -238,7 +238,7 @@ def _image_grid(paths: Sequence[Path], ncols: int, cell: tuple[float, float], ti
     for ax, p in zip(axes, paths):
         ax.imshow(read_image(p))
         if titles:
-            ax.set_title(Path(p).name, fontsize=7)
+            ax.set_title(Path(p).name, fontsize=10)
     return fig
 
 

@@ -27,6 +27,9 @@ OFFLINE_ENV = "LOWDATA_OFFLINE"
 
 def _keras_home() -> Path:
     try:
+        from ..core.quiet import tensorflow
+
+        tensorflow()  # Keras imports TensorFlow: its start-up notes kept from the console
         from keras.src.backend.config import keras_home
 
         return Path(os.path.expanduser(keras_home()))
@@ -65,7 +68,10 @@ B4_HELP = (
 def load_b4(input_size: int, weights, seed: int) -> KerasBackbone:
     """EfficientNet-B4 at ``input_size``: Keras' ImageNet weights (``'imagenet'``, or a local copy's path), or
     random ones drawn from ``seed`` (``None``)."""
-    import keras  # lazy: importing Keras takes seconds (TensorFlow)
+    from ..core.quiet import tensorflow
+
+    tensorflow()  # lazy: importing Keras takes seconds (TensorFlow); its start-up notes kept from the console
+    import keras
 
     home = _keras_home()
     if weights is None:

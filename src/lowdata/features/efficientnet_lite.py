@@ -84,7 +84,10 @@ def build_lite(variant: str, input_size: int, *, weights: str | None = "imagenet
     stages 4, 6 and 7 (named ``stage4``, ``stage6``, ``stage7``); with it, the 1000 ImageNet logits.
     ``weights=None`` gives random weights (for timing only), drawn from ``seed``.
     """
-    import keras  # lazy: importing Keras takes seconds (TensorFlow)
+    from ..core.quiet import tensorflow
+
+    tensorflow()  # lazy: importing Keras takes seconds (TensorFlow); its start-up notes kept from the console
+    import keras
     from keras import layers
 
     state = load_legacy_state_dict(weights_path(variant))

@@ -22,7 +22,9 @@ class KerasBackbone(Backbone):
     level_shapes: tuple[tuple[int, int, int], ...] = ()
 
     def __post_init__(self):
-        import tensorflow as tf  # lazy: importing TensorFlow takes about 3 s, and only encoding needs it
+        from ..core.quiet import tensorflow
+
+        tf = tensorflow()  # lazy: importing TensorFlow takes about 3 s, and only encoding needs it
 
         s = self.input_size
         self._forward = tf.function(

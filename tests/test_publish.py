@@ -1,0 +1,102 @@
+"""The published artefacts: the site as one zip that works offline, every table as CSV, the CI workflow that
+runs the README's commands, and the citation file."""
+
+import re
+import zipfile
+
+import pytest
+import yaml
+from conftest import REPO
+
+from lowdata.book.publish import check_site, publish
+from lowdata.cli import main
+from lowdata.core.errors import LowdataError
+
+
+def _site(root):
+    html = root / "_build" / "html"
+    (html / "_static" / "mathjax").mkdir(parents=True)
+    (html / "_static" / "mathjax" / "tex-chtml.js").write_text("// MathJax\n")
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    (html / "book" / "results").mkdir(parents=True)
+    (html / "book" / "results" / "sample-size.html").write_text(
+        '<script src="../../_static/mathjax/tex-chtml.js"></script><table></table>'
+        '<a href="../../tables/book/results/sample-size/table-1.csv">CSV</a><a href="https://arxiv.org/abs/2106.01277">')
+    (html / "tables" / "book" / "results" / "sample-size").mkdir(parents=True)
+    (html / "tables" / "book" / "results" / "sample-size" / "table-1.csv").write_text("method,auroc\nknn,0.9\n")
+    (html / ".doctrees").mkdir()
+    (html / ".doctrees" / "x.pickle").write_bytes(b"\0")
+    return html
+
+
+def test_publish_writes_the_site_and_its_tables_and_the_same_book_gives_the_same_archive(tmp_path):
+    root = tmp_path / "repo"
+    _site(root)
+    done = publish(root)
+    with zipfile.ZipFile(done["book"]) as z:
+        names = z.namelist()
+        assert "lowdata-book/index.html" in names and "lowdata-book/_static/mathjax/tex-chtml.js" in names
+        assert "lowdata-book/tables/book/results/sample-size/table-1.csv" in names
+        assert not any(".doctrees" in n for n in names)
+    index = (root / "_build" / "publish" / "tables" / "index.csv").read_text().splitlines()
+    assert index == ["table,page", "book/results/sample-size/table-1.csv,book/results/sample-size.html"]
+    with zipfile.ZipFile(done["tables_zip"]) as z:
+        assert z.read("tables/book/results/sample-size/table-1.csv") == b"method,auroc\nknn,0.9\n"
+    sums = (root / "_build" / "publish" / "SHA256SUMS").read_text()
+    again = publish(root)
+    assert (root / "_build" / "publish" / "SHA256SUMS").read_text() == sums and again["n_tables"] == 1
+
+
+def test_publish_refuses_a_site_that_would_not_work_offline_or_shows_this_machine(tmp_path):
+    root = tmp_path / "repo"
+    html = _site(root)
+    assert check_site(html, [str(root)]) == []
+    page = html / "book" / "results" / "sample-size.html"
+    page.write_text(page.read_text() + '<script src="https://unpkg.com/thebe@0.8.2/lib/index.js"></script>'
+                    + f"<pre>{tmp_path}/mvtec/bottle</pre>")
+    problems = check_site(html, [str(tmp_path / "mvtec")])
+    assert any("unpkg.com/thebe" in p and "another site" in p for p in problems)
+    assert any("shows a folder of this machine" in p for p in problems)
+    with pytest.raises(LowdataError, match="cannot publish"):
+        publish(root, folders=[str(tmp_path / "mvtec")])
+    (html / "_static" / "mathjax" / "tex-chtml.js").unlink()
+    assert any("make book-assets" in p for p in check_site(html, []))
+
+
+def test_publish_before_a_build_says_which_command_builds_the_book(tmp_path, capsys):
+    assert main(["publish", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no built book" in err and "make run" in err
+
+
+def _readme_commands():
+    text = (REPO / "README.md").read_text()
+    return set(re.findall(r"^(make \w+)", text.split("```bash", 1)[1].split("```", 1)[0], re.M)) | \
+        set(re.findall(r"`(make publish)`", text))
+
+
+def test_the_ci_workflow_runs_the_readme_commands_and_publishes_the_archive():
+    wf = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "push" in on and set(wf["jobs"]) == {"build", "deploy"}
+    steps = wf["jobs"]["build"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs == ["make test", "make run", "make publish"] and set(runs) <= _readme_commands()
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert "actions/upload-pages-artifact" in uses and "actions/upload-artifact" in uses
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"].rstrip("/") == "_build/publish"
+    assert wf["jobs"]["deploy"]["needs"] == "build" and wf["permissions"]["pages"] == "write"
+
+
+def test_citation_file_cites_the_package_and_both_papers():
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and "lowdata" in cff["title"]
+    from lowdata import __version__
+
+    assert cff["version"] == __version__
+    titles = [r["title"] for r in cff["references"]]
+    assert any("extremely low data regimes" in t for t in titles) and any("Data refinement" in t for t in titles)
+    first = next(r for r in cff["references"] if "low data" in r["title"])
+    assert [a["family-names"] for a in first["authors"]] == ["Gutierrez", "Cordier", "Caldeira", "Sautory"]
+    assert first["year"] == 2021 and "2106.01277" in first["url"]

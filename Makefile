@@ -11,7 +11,7 @@ STAMP   = $(VENV)/.installed
 MATHJAX = book/_mathjax/mathjax/tex-chtml.js
 MATHJAX_VERSION = 3.2.2
 
-.PHONY: run test bench book-assets clean-venv screenshots publish
+.PHONY: run test bench book-assets clean-venv screenshots publish verify
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(STAMP) $(MATHJAX)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# A reviewer's check, after `make run`: the embedded default's figures against the expected ones (±0.005)
+verify: $(STAMP)
+	$(BIN)/lowdata verify
 
 # The built book for readers who do not build it (after `make run`): _build/publish/lowdata-book-<version>.zip
 # (the site; opens from disk or any static server, MathJax inside), every table as CSV (tables/ and its zip)
@@ -54,8 +58,8 @@ clean-venv:
 	rm -rf $(VENV)
 
 # Full-page PNGs of the built book (_build/html -> _build/screenshots) in headless Chromium, and a
-# check of what a reader sees: title, images loaded, tables, MathJax, console errors. Debian's
+# check of what a reader sees: title, images loaded, tables, MathJax; any console error fails it. Debian's
 # chromium is installed when missing. Some pages only: make screenshots PAGES="book/methods.html"
 screenshots: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y chromium chromium-driver)
-	$(BIN)/python scripts/book_screenshots.py $(PAGES)
+	$(BIN)/python scripts/book_screenshots.py --strict $(PAGES)

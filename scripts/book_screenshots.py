@@ -67,7 +67,7 @@ def default_pages(html: Path) -> list[str]:
         results = html / f"{prefix}results"
         if results.is_dir():
             extra += sorted(p.relative_to(html).as_posix() for p in results.rglob("*.html"))
-    for part in ("categories", "pollution", "workflow"):  # the first generated page of each part
+    for part in ("categories", "pollution", "workflow", "beyond", "autoaug"):  # the first generated page of each part
         for prefix in ("", "book/"):
             folder = html / f"{prefix}{part}"
             if folder.is_dir():
@@ -75,7 +75,8 @@ def default_pages(html: Path) -> list[str]:
                 if pages:
                     extra.append(pages[0])
                     break
-    for chapter in ("book/pollution.html", "book/workflow.html"):
+    for chapter in ("book/methods.html", "book/pollution.html", "book/workflow.html", "book/beyond.html",
+                    "book/autoaug.html"):
         if (html / chapter).is_file():
             extra.append(chapter)
     if not extra:

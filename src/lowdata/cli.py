@@ -361,6 +361,49 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    import subprocess
+
+    from .book.record import read_run
+    from .book.reproduce import SETTINGS, TOLERANCE, check, comparable, read_expected, verdict, write_expected
+    from .book.summary import load_results
+
+    tolerance = TOLERANCE if args.tolerance is None else args.tolerance
+    if not tolerance > 0:
+        raise LowdataError(f"--tolerance must be positive, got {args.tolerance}")
+    if not args.results.is_dir() or not any(args.results.glob("study-*.parquet")):
+        raise LowdataError(f"no study results in {args.results}: run `make run` (or `lowdata book`) first")
+    run = read_run(args.run) if args.run.is_file() else {}
+    params = run.get("params", {})
+    results = load_results(args.results, params.get("backbone", "efficientnet-lite0"), params.get("input_size"),
+                           run or None)
+    if args.write is not None:
+        if not run:
+            raise LowdataError(f"no run record {args.run}: the expected figures must come from a `lowdata book` run")
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            commit = "unknown"
+        meta = {"made by": "lowdata verify --write, from a real `make run` of the embedded default",
+                "commit": commit, "started": run.get("started", ""), "command": run.get("command", ""),
+                "minutes": f"{run.get('total_seconds', float('nan')) / 60:.1f}",
+                **{k: str(params.get(k)) for k in SETTINGS}}
+        fig = write_expected(results, args.write, meta, force=args.force)
+        print(f"{args.write}: {len(fig)} expected figures of the run started {run.get('started', '?')}")
+        return 0
+    expected, meta = read_expected(args.expected)
+    for why in comparable(run, meta):
+        print(f"lowdata: warning: not the expected run's settings: {why}", file=sys.stderr)
+    table = check(results, expected, tolerance)
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"expected: the run of {meta.get('started', '?')} at commit {meta.get('commit', '?')} "
+          f"({meta.get('minutes', '?')} min)")
+    print(("verified: " if table["within"].all() else "NOT verified: ") + verdict(table, tolerance))
+    return 0 if table["within"].all() else 1
+
+
 def cmd_publish(args) -> int:
     from .book.publish import publish
 
@@ -511,6 +554,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-progress", action="store_true")
     _add_scheduler_args(st)
     st.set_defaults(func=cmd_study)
+
+    vf = sub.add_parser("verify", help="compare a run's figures (Tables 1, 5, 7 on ELPV) with the embedded default's "
+                                       "expected ones; exit 1 if one is off")
+    vf.add_argument("--results", type=Path, default=Path("data/results"), help="the study tables (default: data/results)")
+    vf.add_argument("--run", type=Path, default=Path("book/results/run.json"), help="the book run's record")
+    vf.add_argument("--expected", type=Path, help="default: the figures shipped with lowdata")
+    vf.add_argument("--tolerance", type=float, default=None, help="default 0.005")
+    vf.add_argument("--write", type=Path, help="write this run's figures as the expected ones to this file instead")
+    vf.add_argument("--force", action="store_true", help="with --write: replace an existing file")
+    vf.set_defaults(func=cmd_verify)
 
     pb = sub.add_parser("publish", help="the built book as a self-contained zip, and every table as CSV "
                                          "(_build/publish/)")

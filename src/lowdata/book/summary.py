@@ -73,7 +73,11 @@ def describe_results(results: pd.DataFrame) -> str:
          else "; **independent and nested subsets mixed** (their AUCs are averaged together)")
     return (f"Ours: {'; '.join(parts)}; backbone {backbones}; up to {reps} replicates per size; subset seed "
             f"{seeds}{nested}; image AUROC.{not_paper} Group values are plain means over the categories we have "
-            "(the row says how many of the paper's); `diff` is ours minus the paper's.")
+            "(the row says how many of the paper's). Like with like: *paper, same categories* is the paper's mean "
+            "over those same categories (from its per-category Tables 5 and 6), and `diff` is ours minus it; "
+            "*paper, whole group* is the paper's own value over all 15 (5 textures, 10 objects), for reading. Where "
+            "the paper gives group values only (Tables 3 and 7 with augmentation, 8, 9), a partial group has no "
+            "same-category value and no `diff`; ELPV's row sits beside the paper's `all` row without one either.")
 
 
 def curves(results: pd.DataFrame, **kwargs):

@@ -3,7 +3,6 @@ axes with captions."""
 
 import subprocess
 import sys
-import warnings
 
 import nbformat
 import numpy as np
@@ -62,9 +61,13 @@ def test_warnings_are_one_line_without_a_source_path():
     line = one_line_warning(UserWarning("40 defect image(s) of transistor\n have no mask"), UserWarning,
                             "/x/src/lowdata/dataset.py", 76, "warnings.warn(...)")
     assert line == "UserWarning: 40 defect image(s) of transistor have no mask\n"
-    import lowdata.book  # noqa: F401  (pages import it: their warnings look so)
-
-    assert warnings.formatwarning(UserWarning("a"), UserWarning, "/x/y.py", 1) == "UserWarning: a\n"
+    # a page imports lowdata.book: its warnings look so, and lowdata's same warning is shown once
+    code = ("import warnings, lowdata.book\nfrom lowdata.book import paper\n"
+            "for _ in range(3):\n    warnings.warn('stretched', UserWarning)\n"
+            "warnings.warn_explicit('twice?', UserWarning, 'x.py', 1, module='lowdata.book.x')\n"
+            "warnings.warn_explicit('twice?', UserWarning, 'x.py', 2, module='lowdata.book.x')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr == "UserWarning: stretched\nUserWarning: twice?\n", done.stderr
 
 
 def test_tensorflow_start_up_notes_are_kept_from_the_console_and_errors_are_not():

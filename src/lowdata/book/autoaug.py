@@ -15,6 +15,7 @@ from ..data.augment import policy_for
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, source_label
 from ..data.synthetic import GENERATORS, defect_examples
+from .plots import add_caption
 from ..detectors.registry import method_label, method_order
 from ..experiments.autoaug import KINDS, AutoAugConfig, comparison, read_autoaug, run_autoaug
 from ..experiments.study import results_path
@@ -157,6 +158,10 @@ def auroc_figure(df: pd.DataFrame) -> Figure:
         ax.set_axis_off()
     if panels:
         axes[0].legend(fontsize=7, loc="upper right")
+        reps = int(df.groupby(["category", "method", "n_train", "kind"])["replicate"].nunique().max())
+        add_caption(fig, f"Each bar: the mean image AUROC on the real test defects over {reps} replicate"
+                         f"{'s' if reps != 1 else ''} (the study's seeded training subsets; each searched on its own "
+                         "images); whisker: 1 sd over replicates.")
     return fig
 
 

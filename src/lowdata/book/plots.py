@@ -311,4 +311,9 @@ def pollution_curves(df: pd.DataFrame, *, factors: Sequence[int] = (0,), refinem
         handles, labels = axes[0].get_legend_handles_labels()
         axes[0].get_legend().remove()
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    reps = int(d.groupby(["category", "method", "rate", "aug_factor", "refinement"])["replicate"].nunique().max())
+    cats = d["category"].nunique()
+    add_caption(fig, f"Each point: the mean image AUROC over {reps} replicate{'s' if reps != 1 else ''} (seeded draws of "
+                     f"the polluted training set)" + (f" and {cats} categories" if cats > 1 else "")
+                + f"; band: 95 % bootstrap interval over {'replicates and categories' if cats > 1 else 'replicates'}.")
     return fig

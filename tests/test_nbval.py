@@ -53,7 +53,9 @@ def test_references_are_the_current_notebooks(template, name):
 
     def sources(path):
         nb = nbformat.read(path, as_version=4)
-        return [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        # the source and the tags (nbval's markers are tags: nbval-ignore-output)
+        return [(c.source, sorted(c.metadata.get("tags", []))) for c in nb.cells
+                if "injected-parameters" not in c.metadata.get("tags", [])]
 
     assert sources(HERE / f"{name}.ipynb") == sources(REPO / "notebooks" / f"{template}.ipynb"), \
         f"tests/notebooks/{name}.ipynb is stale: run tests/notebooks/make_reference.py"

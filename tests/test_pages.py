@@ -23,6 +23,14 @@ def test_folders_are_shown_relative_to_the_repository_or_as_placeholders(tmp_pat
             f"{root}/book/x.ipynb in {root} not {tmp_path}/mvtec2")
     assert relabel(text, labels) == ("lowdata fit $MVTEC_ROOT/bottle/train/good --out data/results/m --cache <cache_dir>. "
                                      f"book/x.ipynb in . not {tmp_path}/mvtec2")  # a longer name is not the folder
+    # a folder inside another path or an address is not that folder (MVTEC_ROOT=/data)
+    short = path_labels({"data_root": "/data"}, root)
+    assert relabel(f"{root}/src/lowdata/data/sources.py, https://example.com/data/x, /mnt/data/y, /data/bottle",
+                   short) == "src/lowdata/data/sources.py, https://example.com/data/x, /mnt/data/y, $MVTEC_ROOT/bottle"
+    link = tmp_path / "link"
+    link.symlink_to(root, target_is_directory=True)
+    assert relabel(f"{link}/data/results and {root}/data/results", path_labels({}, link)) == \
+        "data/results and data/results"  # the folder as given and as resolved
 
 
 def test_a_finished_page_hides_its_parameters_and_shows_no_machine_folder(tmp_path):
@@ -53,6 +61,7 @@ def test_a_finished_page_hides_its_parameters_and_shows_no_machine_folder(tmp_pa
     (html / "book").mkdir(parents=True)
     (html / "book" / "ok.html").write_text("<p>data/results</p>")
     (html / "book" / "bad.html").write_text(f"<p>cache at {tmp_path}/cache/x</p>")
+    (html / "book" / "source.html").write_text(f"<p>see src/lowdata{tmp_path}x and https://host{tmp_path}/a</p>")
     found = machine_paths(html, [str(tmp_path), "/"])
     assert [f for f, _ in found] == ["book/bad.html"] and str(tmp_path) in found[0][1]
 
@@ -82,6 +91,11 @@ def test_tensorflow_start_up_notes_are_kept_from_the_console_and_errors_are_not(
     assert done.stderr == "E0000 real failure: libfoo.so not found\n"  # TensorFlow's import said nothing
     loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "LOWDATA_DEBUG": "1"})
     assert "oneDNN custom operations are on" in loud.stderr and "absl::InitializeLog" in loud.stderr
+    # what a native library writes just before it aborts the process still reaches the terminal
+    crash = ("import os\nfrom lowdata.core.quiet import quiet_native_stderr\nwith quiet_native_stderr():\n"
+             "    os.write(2, b'F0000 check failed: the CPU lacks AVX\\n')\n    os.abort()\n")
+    died = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, env=env)
+    assert died.returncode != 0 and "F0000 check failed: the CPU lacks AVX" in died.stderr
     assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
     assert not is_noise("Traceback (most recent call last):")
 

@@ -116,3 +116,16 @@ def test_group_rows_compare_like_with_like():
     assert row["diff"] == pytest.approx(0.8 - row["paper_group"])
     partial = compare(8, pd.DataFrame(rows)).set_index(["group", "method", "aug_factor"]).loc[("textures", "maha-lw", 0)]
     assert np.isnan(partial["paper"]) and np.isnan(partial["diff"]) and "group's value only" in partial["basis"]
+
+
+def test_a_group_with_a_category_of_our_own_is_not_the_papers_whole_group():
+    """14 MVTec categories and one of ours make 15 in 'all', but not the paper's 15: no comparison at N = 30."""
+    from lowdata.data.mvtec import MVTEC_CATEGORIES
+
+    cats = [c for c in MVTEC_CATEGORIES if c != "hazelnut"] + ["widget"]
+    rows = sum((_rows(c, 60, {10: 0.7, 30: 0.8, 60: 0.9}) for c in cats), [])
+    row = compare(8, pd.DataFrame(rows)).set_index(["group", "method", "aug_factor"]).loc[("all", "maha-lw", 0)]
+    assert row["n_categories"] == row["of"] == 15
+    assert np.isnan(row["paper"]) and np.isnan(row["diff"]) and row["paper_group"] == 0.913
+    t1 = compare(1, pd.DataFrame(rows)).set_index(["group", "method"]).loc[("all", "maha-lw")]
+    assert np.isnan(t1["diff"]) and t1["basis"] == "some of these categories are not the paper's"

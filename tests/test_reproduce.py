@@ -55,6 +55,15 @@ def test_expected_figures_round_trip_and_a_changed_figure_is_caught(tmp_path):
     assert "no run record" in comparable({}, got)[0]
 
 
+def test_a_malformed_expected_file_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("# commit: x\ntable,group\n1,all\n")
+    with pytest.raises(LowdataError, match="bad.csv has columns"):
+        read_expected(bad)
+    with pytest.raises(LowdataError, match="cannot read the expected figures"):
+        read_expected(tmp_path / "none.csv")
+
+
 def test_the_shipped_expected_figures_are_the_embedded_defaults():
     try:
         expected, meta = read_expected()

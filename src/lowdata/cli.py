@@ -400,8 +400,9 @@ def cmd_verify(args) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"expected: the run of {meta.get('started', '?')} at commit {meta.get('commit', '?')} "
           f"({meta.get('minutes', '?')} min)")
-    print(("verified: " if table["within"].all() else "NOT verified: ") + verdict(table, tolerance))
-    return 0 if table["within"].all() else 1
+    ok = len(table) > 0 and bool(table["within"].all())
+    print(("verified: " if ok else "NOT verified: ") + verdict(table, tolerance))
+    return 0 if ok else 1
 
 
 def cmd_publish(args) -> int:

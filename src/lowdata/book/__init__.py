@@ -14,8 +14,10 @@ cell shows is also written as CSV and linked under it (:mod:`~lowdata.book.table
 import warnings as _warnings
 
 from ..core.quiet import one_line_warning as _one_line_warning
+from ..core.quiet import verbose as _verbose
 
-_warnings.formatwarning = _one_line_warning
+if not _verbose():  # LOWDATA_VERBOSE / LOWDATA_DEBUG: Python's own format, with the source line
+    _warnings.formatwarning = _one_line_warning
 _warnings.filterwarnings("once", module=r"lowdata\.")  # the same warning of lowdata once per page
 
 from .tables import install as _install_tables  # noqa: E402

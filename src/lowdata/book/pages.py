@@ -35,33 +35,45 @@ def _rel(path: Path, root: Path) -> str | None:
 def path_labels(parameters: dict, root: str | Path) -> list[tuple[str, str]]:
     """(absolute folder, how a page shows it), longest first: the folders named by ``parameters`` and
     the book's ``root``, the repository, the virtual environment and the home folder."""
-    root = Path(root).resolve()
+    given = Path(root).absolute()
+    root = given.resolve()
     named = [(k, v) for k, v in parameters.items() if isinstance(v, str) and os.path.isabs(v)]
     labels: dict[str, str] = {}
+
+    def add(path: Path, label: str) -> None:  # as given and as resolved: a page may show either
+        for form in (str(Path(os.path.normpath(path))), str(path.resolve())):
+            if form not in ("/", "") and form not in labels:
+                labels[form] = label
+
     for key, value in named:
-        path = Path(value).resolve()
+        path = Path(value)
         for base in (root, REPO):
-            rel = _rel(path, base)
+            rel = _rel(path.resolve(), base)
             if rel is not None:
-                labels[str(path)] = rel
+                add(path, rel)
                 break
         else:
-            labels[str(path)] = PLACEHOLDERS.get(key, f"<{key}>")
-    venv = Path(sys.prefix).resolve()
-    for base, label in ((root, "."), (REPO, "."), (venv, _rel(venv, REPO) or "$VIRTUAL_ENV"),
-                        (Path.home().resolve(), "~")):
-        if str(base) not in ("/", "") and str(base) not in labels:
-            labels[str(base)] = label
+            add(path, PLACEHOLDERS.get(key, f"<{key}>"))
+    venv = Path(sys.prefix)
+    for base, label in ((given, "."), (REPO, "."), (venv, _rel(venv.resolve(), REPO) or "$VIRTUAL_ENV"),
+                        (Path.home(), "~")):
+        add(base, label)
     return sorted(labels.items(), key=lambda kv: -len(kv[0]))
+
+
+def _pattern(path: str) -> str:
+    """``path`` as a whole folder name: not inside another path or address (``/x/data`` in ``/x/src/data``
+    or ``https://host/data``), not a prefix of a longer name (``/x/res`` of ``/x/results``)."""
+    return r"(?<![\w.~$/:-])" + re.escape(path) + r"(/|(?![\w-]|\.\w))"
 
 
 def relabel(text: str, labels: list[tuple[str, str]]) -> str:
     """``text`` with every absolute folder of ``labels`` replaced (``/x/repo/data/results`` ->
     ``data/results``, ``/x/repo`` -> ``.``)."""
     for path, label in labels:
-        if path in text:  # the folder itself or below it, not a longer name (/x/res of /x/results)
-            text = re.sub(re.escape(path) + r"(/|(?![\w-]|\.\w))",
-                          lambda m: ("" if label == "." else label + "/") if m.group(1) else label, text)
+        if path in text:
+            text = re.sub(_pattern(path), lambda m: ("" if label == "." else label + "/") if m.group(1) else label,
+                          text)
     return text
 
 
@@ -133,8 +145,9 @@ def machine_paths(html: str | Path, folders: list[str]) -> list[tuple[str, str]]
             continue
         text = f.read_text(errors="replace")
         for folder in folders:
-            i = text.find(folder)
-            if i >= 0:
+            m = re.search(_pattern(folder), text) if folder in text else None
+            if m:
+                i = m.start()
                 found.append((f.relative_to(html).as_posix(), " ".join(text[max(0, i - 40):i + len(folder) + 40].split())))
                 break
     return found

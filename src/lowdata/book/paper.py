@@ -164,7 +164,7 @@ def compare(number: int, results: pd.DataFrame) -> pd.DataFrame:
                 same.append(v)
                 basis.append(f"Table {PER_CATEGORY[(metric, int(r['aug_factor']), str(r['n_train']))]}, "
                              f"the same {len(cats)} categories")
-            elif r["n_categories"] == r["of"]:
+            elif set(cats) == set(GROUPS[r["group"]]):  # exactly the paper's group (no category of ours beside)
                 same.append(r["paper_group"])
                 basis.append("the whole group")
             else:

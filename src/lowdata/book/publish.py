@@ -57,8 +57,9 @@ def _zip(target: Path, files: list[tuple[Path, str]]) -> None:
             for path, name in files:
                 info = zipfile.ZipInfo(name, EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED
+                info.create_system = 3  # unix, whatever the platform: the same book, the same bytes
                 info.external_attr = 0o644 << 16
-                z.writestr(info, path.read_bytes())
+                z.writestr(info, path.read_bytes(), compresslevel=9)
 
 
 def _sha256(path: Path) -> str:
@@ -67,6 +68,27 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _ours(out: Path) -> bool:
+    """``out`` holds only what an earlier :func:`publish` wrote (its zips, SHA256SUMS, tables/)."""
+    names = {p.name for p in out.iterdir()}
+    return "SHA256SUMS" in names and all(n == "SHA256SUMS" or n == "tables" or re.fullmatch(r"lowdata-book(-tables)?-.+\.zip", n)
+                                         for n in names)
+
+
+def _clear(out: Path) -> None:
+    """An empty ``out``: made, or emptied when an earlier publish wrote it; anything else is refused (nothing a
+    user owns is removed)."""
+    if out.exists() and not out.is_dir():
+        raise LowdataError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not _ours(out):
+            raise LowdataError(f"--out {out} is not empty and not an earlier `lowdata publish` output: give an empty "
+                               "or new folder")
+        for p in out.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def publish(root: str | Path, out: str | Path | None = None, folders: list[str] = ()) -> dict:
@@ -82,9 +104,7 @@ def publish(root: str | Path, out: str | Path | None = None, folders: list[str] 
         raise LowdataError("cannot publish the book: " + "; ".join(problems[:5]) + more)
     files = sorted(p for p in html.rglob("*") if p.is_file() and ".doctrees" not in p.parts and p.name != ".buildinfo")
     tables = sorted(p for p in (html / "tables").rglob("*.csv")) if (html / "tables").is_dir() else []
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    _clear(out)
     book = out / f"lowdata-book-{__version__}.zip"
     _zip(book, [(p, "lowdata-book/" + p.relative_to(html).as_posix()) for p in files])
     index = io.StringIO()

@@ -66,9 +66,15 @@ def read_expected(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
             meta[k.strip()] = v.strip()
     from io import StringIO
 
-    df = pd.read_csv(StringIO(text), comment="#", dtype={"n_train": str})
+    where = path or "lowdata/book/expected_default.csv"
+    try:
+        df = pd.read_csv(StringIO(text), comment="#", dtype={"n_train": str})
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise LowdataError(f"{where} is not a table of expected figures: {' '.join(str(exc).split())}") from None
     if list(df.columns) != KEY + ["value"]:
-        raise LowdataError(f"the expected figures have columns {list(df.columns)}, not {KEY + ['value']}")
+        raise LowdataError(f"{where} has columns {list(df.columns)}, not {KEY + ['value']}")
+    if df.empty or not pd.api.types.is_numeric_dtype(df["value"]):
+        raise LowdataError(f"{where} has no numeric expected figures")
     return df, meta
 
 

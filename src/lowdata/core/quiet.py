@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 
 #: start-up notes of TensorFlow and its libraries that say nothing to our users
@@ -30,7 +30,6 @@ NOISE = tuple(re.compile(p) for p in (
     r"TF-TRT Warning: Could not find TensorRT",
     r"failed call to cuInit",
     r"Could not find cuda drivers on your machine",
-    r"^E0000 00:00:\d+\.\d+ +\d+ cuda_",
 ))
 
 
@@ -49,11 +48,25 @@ def is_noise(line: str) -> bool:
     return any(p.search(line) for p in NOISE)
 
 
+#: the filter between file descriptor 2 and the terminal: a process of its own, so that what a native library
+#: writes just before it aborts the process still gets through
+_FILTER = """import re, sys
+notes = [re.compile(p) for p in sys.argv[1:]]
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    text = line.decode(errors="replace")
+    if text.strip() and not any(p.search(text) for p in notes):
+        out.write(line if line.endswith(b"\\n") else line + b"\\n")
+        out.flush()
+"""
+
+
 @contextmanager
 def quiet_native_stderr():
-    """Capture file descriptor 2 (what C and C++ code writes) while the block runs, then print back every
-    line that is not a known start-up note (:data:`NOISE`). Python's ``sys.stderr`` written meanwhile is
-    kept too, in order. Nothing is captured when :func:`verbose`, or when fd 2 cannot be duplicated."""
+    """Send file descriptor 2 (what C and C++ code writes) through a filter process while the block runs: every
+    line that is not a known start-up note (:data:`NOISE`) reaches the terminal at once, whole, even when the
+    library then aborts this process. Python's ``sys.stderr`` written meanwhile passes the same way. Nothing
+    is filtered when :func:`verbose`, or when fd 2 cannot be duplicated or the filter cannot start."""
     if verbose():
         yield
         return
@@ -63,22 +76,30 @@ def quiet_native_stderr():
     except (OSError, ValueError, AttributeError):
         yield
         return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
+    try:
+        read_end, write_end = os.pipe()
+        filt = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, *(p.pattern for p in NOISE)],
+                                stdin=read_end, stdout=saved, stderr=saved)
+        os.close(read_end)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
         try:
-            yield
-        finally:
-            try:
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            kept = [line for line in tmp.read().decode(errors="replace").splitlines()
-                    if line.strip() and not is_noise(line)]
-            if kept:
-                os.write(2, ("\n".join(kept) + "\n").encode())
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)  # the pipe's last write end closes: the filter reads its end and exits
+        try:
+            filt.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a child of ours still holds the pipe: let the filter run on
+            pass
+        os.close(saved)
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:

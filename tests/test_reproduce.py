@@ -65,12 +65,18 @@ def test_a_malformed_expected_file_is_one_clear_line(tmp_path):
 
 
 def test_the_shipped_expected_figures_are_the_embedded_defaults():
-    try:
-        expected, meta = read_expected()
-    except LowdataError:
-        pytest.skip("no expected figures shipped yet")
+    expected, meta = read_expected()  # shipped with the package: a missing file fails here
     assert set(expected["group"]) == {"all", "mono", "poly"} and meta["backbone"] == "efficientnet-lite0"
-    assert meta["seed"] == "0" and expected["value"].between(0.5, 1).all()
+    assert meta["seed"] == "0" and meta["input_size"] == "None" and expected["value"].between(0.5, 1).all()
+    assert set(expected["table"]) == {1, 5, 7} and len(expected) == 20
+    from lowdata.book.params import CATEGORY
+
+    default = CATEGORY.preset("default")  # the expected run was the default preset
+    assert {k: meta[k] for k in default} == {k: str(v) for k, v in default.items()}
+    # Table 1's "all" is the mean of mono and poly (Table 5), as computed
+    t = expected.set_index(["table", "group", "method", "aug_factor"])["value"]
+    assert t[(1, "all", "padim", 0)] == pytest.approx((t[(5, "mono", "padim", 0)] + t[(5, "poly", "padim", 0)]) / 2,
+                                                      abs=1e-6)
 
 
 def test_verify_without_results_says_which_command_makes_them(tmp_path, capsys):

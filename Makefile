@@ -11,7 +11,7 @@ STAMP   = $(VENV)/.installed
 MATHJAX = book/_mathjax/mathjax/tex-chtml.js
 MATHJAX_VERSION = 3.2.2
 
-.PHONY: run test bench book-assets clean-venv screenshots publish verify
+.PHONY: run test bench book-assets clean-venv screenshots publish verify pdf
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test: $(STAMP)
 # A reviewer's check, after `make run`: the embedded default's figures against the expected ones (±0.005)
 verify: $(STAMP)
 	$(BIN)/lowdata verify
+
+# The book as one PDF (optional; TeX Live from Debian's packages), after `make run`: _build/latex/lowdata-book.pdf,
+# also put beside the site (book/_extra/ -> _build/html/lowdata-book.pdf) and linked from the index
+TEX_PACKAGES = texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended tex-gyre latexmk fonts-freefont-otf
+pdf: $(STAMP)
+	@test -f _build/html/index.html || { echo "make pdf: no built book in _build/html: run make run first"; exit 2; }
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "make pdf: needs TeX Live; on Debian: apt-get install $(TEX_PACKAGES)"; exit 2; }
+	$(BIN)/jupyter-book build . --builder pdflatex > _build/pdf.log 2>&1 || { tail -30 _build/pdf.log; echo "make pdf: the LaTeX build failed (whole log: _build/pdf.log)"; exit 1; }
+	mkdir -p book/_extra && cp _build/latex/lowdata-book.pdf book/_extra/lowdata-book.pdf.tmp && mv book/_extra/lowdata-book.pdf.tmp book/_extra/lowdata-book.pdf
+	$(BIN)/jupyter-book build . > _build/html.log 2>&1 || { tail -30 _build/html.log; exit 1; }
+	@echo "PDF: _build/latex/lowdata-book.pdf, linked from _build/html/book/intro.html"
 
 # The built book for readers who do not build it (after `make run`): _build/publish/lowdata-book-<version>.zip
 # (the site; opens from disk or any static server, MathJax inside), every table as CSV (tables/ and its zip)

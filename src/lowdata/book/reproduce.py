@@ -115,7 +115,7 @@ def check(results: pd.DataFrame, expected: pd.DataFrame | None = None, tolerance
         expected, _ = read_expected()
     ours = figures(results).rename(columns={"value": "this run"})
     df = expected.rename(columns={"value": "expected"}).merge(ours, on=KEY, how="left")
-    df["diff"] = df["this run"] - df["expected"]
+    df["diff"] = (df["this run"] - df["expected"]).round(6) + 0.0  # + 0.0: no "-0.0" shown
     df["within"] = (df["diff"].abs() <= tolerance + 1e-12) & df["this run"].notna()
     return df
 

@@ -122,3 +122,19 @@ def test_citation_file_cites_the_package_and_both_papers():
     first = next(r for r in cff["references"] if "low data" in r["title"])
     assert [a["family-names"] for a in first["authors"]] == ["Gutierrez", "Cordier", "Caldeira", "Sautory"]
     assert first["year"] == 2021 and "2106.01277" in first["url"]
+
+
+def test_duplicate_images_are_dropped_in_one_place_and_named(tmp_path):
+    """fit and `policy search` both use lowdata.inspection.inputs.distinct_images."""
+    import numpy as np
+    from PIL import Image
+
+    from lowdata.inspection.inputs import distinct_images
+
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "c.png").write_bytes((tmp_path / "a.png").read_bytes())
+    with pytest.warns(UserWarning, match=r"1 duplicate image\(s\) are used once: c.png \(= a.png\)"):
+        paths, hashes, dupes = distinct_images(sorted(tmp_path.glob("*.png")))
+    assert [p.name for p in paths] == ["a.png", "b.png"] and len(set(hashes)) == 2 and dupes == ["c.png (= a.png)"]

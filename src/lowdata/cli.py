@@ -38,6 +38,7 @@ from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, os_error_text
 from .core.errors import LowdataError
+from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
 from .autoaug.space import load_space
 from .data.augment import describe, policy_for, preview_grid
@@ -53,9 +54,9 @@ from .experiments.study import StudyConfig, check_results_path, check_subsets, d
     parse_factors, parse_sizes, results_path, run_study
 from .features.backbones import DEFAULT_BACKBONE, backbone_names, load_backbone
 from .features.efficientnet_b4 import use_b4_weights
-from .features.encode import cache_for, encode, source_key
+from .features.encode import cache_for, encode
 from .inspection import model as inspection
-from .inspection.inputs import collect_images
+from .inspection.inputs import collect_images, distinct_images
 from .inspection.overlays import plan_overlays
 from .inspection.store import MODEL_FILE, check_model_folder, check_scores_output
 from .inspection.threshold import RULES as THRESHOLD_RULES
@@ -302,12 +303,7 @@ def cmd_policy_search(args) -> int:
         paths = [data.train[i].path for i in idx]
         where = (f"{data.source}/{data.category}: {args.n} of {len(data.train)} training images (subset seed "
                  f"{args.subset_seed}, replicate {args.replicate}, as the study draws them)")
-    hashes = [source_key(p) for p in paths]
-    unique = list(dict.fromkeys(hashes))
-    if len(unique) < len(hashes):
-        warnings.warn(f"{len(hashes) - len(unique)} duplicate image(s) are used once")
-        first = {h: p for h, p in reversed(list(zip(hashes, paths)))}
-        paths, hashes = [first[h] for h in unique], unique
+    paths, hashes, _ = distinct_images(paths)
     check_search_images(len(paths), config.folds, args.method)  # before the backbone is loaded
     backbone = load_backbone(args.backbone, args.input_size, weights="imagenet")
     print(f"{where}; {args.method}; {backbone.name} at {backbone.input_size}px; budget {config.budget}, "
@@ -409,9 +405,6 @@ def cmd_publish(args) -> int:
     from .book.publish import publish
 
     root = Path(args.root).resolve()
-    if not (root / "_build" / "html" / "index.html").is_file():
-        raise LowdataError(f"no built book in {root / '_build' / 'html'}: build it first with `make run` "
-                           "(or `lowdata book`), then run `make publish` again")
     folders = [os.environ[k] for k in ("MVTEC_ROOT", "LOWDATA_CACHE") if os.environ.get(k)]
     done = publish(root, args.out, folders)
     print(f"{done['book']}: {done['pages']} pages, {done['files']} files, {done['book_bytes'] / 1e6:.1f} MB "
@@ -731,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     warnings.formatwarning = _format_warning
-    debug = os.environ.get("LOWDATA_DEBUG", "") not in ("", "0")
+    debug = quiet_debug()
     try:
         if hasattr(args, "backbone"):  # before any work; score knows its backbone from the model (cmd_score)
             _use_weights(args, args.backbone)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.atomic import atomic_path
 
-REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/pages.py -> the repository
+REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/pages.py -> the repository (the runner's too)
 #: parameters naming folders, and how a page shows them when they are not under the repository
 PLACEHOLDERS = {"data_root": "$MVTEC_ROOT", "out_dir": "<out_dir>", "results_dir": "<results_dir>",
                 "cache_dir": "<cache_dir>", "run_file": "<run_file>"}

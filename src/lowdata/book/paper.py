@@ -13,6 +13,7 @@ of its mean curve.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 import numpy as np
@@ -31,10 +32,16 @@ TABLES = {1: ("auc", "groups"), 2: ("auc_percent_area", "groups"), 3: ("auc_perc
           8: ("auc", "groups"), 9: ("auc", "groups")}
 
 
-def paper_tables() -> pd.DataFrame:
-    """Every number of the paper's Tables 1, 2, 3, 5, 6, 7, 8, 9 (``n_train`` is ``"max"``, ``"30"`` or ``"10"``)."""
+@functools.lru_cache(maxsize=1)
+def _read_paper_tables() -> pd.DataFrame:
     with resources.files("lowdata.book").joinpath("paper_tables.csv").open() as f:
         return pd.read_csv(f, dtype={"n_train": str, "group": str, "method": str, "metric": str})
+
+
+def paper_tables() -> pd.DataFrame:
+    """Every number of the paper's Tables 1, 2, 3, 5, 6, 7, 8, 9 (``n_train`` is ``"max"``, ``"30"`` or ``"10"``);
+    read once, a copy each call."""
+    return _read_paper_tables().copy()
 
 
 def category_values(results: pd.DataFrame, metric: str, n_train: str, aug_factor: int) -> pd.DataFrame:

@@ -24,12 +24,11 @@ from ..cluster import Runner, Task, run_tasks
 from ..core.errors import LowdataError
 from ..core.quiet import verbose
 from ..data.sources import source_label
-from .pages import finish_page, machine_paths, path_labels, relabel_files
+from .pages import REPO, finish_page, machine_paths, path_labels, relabel_files
 from .params import SUMMARY, SUMMARY_NOTEBOOKS
 from .tables import DIR_ENV, URL_ENV, page_tables
 from .record import environment, read_run, write_run
 
-REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/runner.py -> the repository
 
 
 def _template(name: str) -> Path:

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from ..core.errors import LowdataError
 from ..data.images import IMAGE_EXTENSIONS, image_size, list_images
+from ..features.encode import source_key
 
 
 def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "images") -> list[Path]:
@@ -31,6 +32,24 @@ def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "image
     if not out:
         raise LowdataError(f"no {what} given")
     return out
+
+
+def distinct_images(paths: Sequence[Path]) -> tuple[list[Path], list[str], list[str]]:
+    """The images with the same content once (the first of each, by content hash, in order): paths, their
+    hashes and the duplicates left out (``name (= first's name)``), with a warning naming them."""
+    seen: dict[str, Path] = {}
+    keep, dupes = [], []
+    for p in paths:
+        h = source_key(p)
+        if h in seen:
+            dupes.append(f"{Path(p).name} (= {seen[h].name})")
+        else:
+            seen[h] = Path(p)
+            keep.append((Path(p), h))
+    if dupes:
+        warnings.warn(f"{len(dupes)} duplicate image(s) are used once: {', '.join(dupes[:5])}"
+                      + (" ..." if len(dupes) > 5 else ""), stacklevel=3)
+    return [p for p, _ in keep], [h for _, h in keep], dupes
 
 
 def _sizes_text(sizes: Counter) -> str:

@@ -36,9 +36,9 @@ from ..detectors.crossfit import fit_on_pool, fit_rows
 from ..detectors.patchcore import check_coreset
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import load_backbone
-from ..features.encode import Embeddings, cache_for, encode, source_key
+from ..features.encode import Embeddings, cache_for, encode
 from ..features.pool import FeaturePool, encode_augmented
-from .inputs import check_sizes, collect_images
+from .inputs import check_sizes, collect_images, distinct_images
 from .overlays import heatmap_overlay, plan_overlays
 from .store import FORMAT, FORMAT_VERSION, MODEL_FILE, read_model, write_model
 from .threshold import DEFAULT_FPR, DEFAULT_RULE, Threshold, check_rule, threshold_from_scores
@@ -215,21 +215,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         space = check_space(DEFAULT_SPACE if search_space is None else search_space)
     factor = int(copies) if policy is not None else 0
 
-    paths = collect_images(images, "training images")
-    hashes = [source_key(p) for p in paths]
-    seen: dict[str, Path] = {}
-    dupes = []
-    keep = []
-    for p, h in zip(paths, hashes):
-        if h in seen:
-            dupes.append(f"{p.name} (= {seen[h].name})")
-        else:
-            seen[h] = p
-            keep.append((p, h))
-    if dupes:
-        warnings.warn(f"{len(dupes)} duplicate image(s) are used once: {', '.join(dupes[:5])}"
-                      + (" ..." if len(dupes) > 5 else ""), stacklevel=2)
-    paths, hashes = [p for p, _ in keep], [h for _, h in keep]
+    paths, hashes, dupes = distinct_images(collect_images(images, "training images"))
     if len(paths) < MIN_IMAGES:
         where = Path(images) if isinstance(images, (str, Path)) else "the images given"
         raise LowdataError(f"{where} has {len(paths)} distinct image(s); a model needs at least {MIN_IMAGES} "

@@ -42,8 +42,7 @@ def child(args) -> None:
     from lowdata.detectors import patchcore as pc
     from lowdata.experiments.study import draw_subset
     from lowdata.features.backbones import load_backbone
-    from lowdata.features.encode import cache_for, encode, source_key
-    from lowdata.features.store import FeatureStore
+    from lowdata.features.encode import cache_for, encode, map_rows, source_key
     from lowdata.metrics import aupro, image_auroc, pixel_auroc
 
     kernels = sorted({f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()})
@@ -54,8 +53,8 @@ def child(args) -> None:
     test_keys = [source_key(s.path) for s in data.test]
     encode(bb, [s.path for s in data.train], cache, keys=train_keys, progress=False)
     encode(bb, [s.path for s in data.test], cache, keys=test_keys, progress=False)
-    store = FeatureStore(cache, "mvtec", args.category, "none", 0)
-    train_maps, test_maps = store.maps("train", train_keys, False), store.maps("test", test_keys, False)
+    train_maps = np.concatenate(list(map_rows(cache, train_keys).chunks()))
+    test_maps = np.concatenate(list(map_rows(cache, test_keys).chunks()))
     labels = data.test_labels
     masks = np.stack([load_mask(s, (224, 224)) for s in data.test])
     out = {"kernels": kernels, "fits": []}

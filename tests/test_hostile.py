@@ -479,7 +479,7 @@ def test_any_error_is_one_line_and_exit_2(exc, line, saved, good_folder, capsys,
 
 
 # ------------------------------------------------------------------------- cache entries (point 11)
-def test_a_cache_entry_with_bad_spatial_maps_is_encoded_again(lite0_small, elpv_images, tmp_path):
+def test_a_damaged_cache_entry_is_encoded_again(lite0_small, elpv_images, tmp_path):
     import zipfile
 
     from lowdata.features.encode import cache_for, encode
@@ -489,7 +489,7 @@ def test_a_cache_entry_with_bad_spatial_maps_is_encoded_again(lite0_small, elpv_
     maps = first.spatial()
     path = cache.path(first.keys[0])
     with zipfile.ZipFile(path) as z:
-        info = z.getinfo(f"spatial_{lite0_small.levels[-1]}.npy")
+        info = z.getinfo(f"pooled_{lite0_small.levels[-1]}.npy")
     raw = bytearray(path.read_bytes())
     name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
         int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")

@@ -1,6 +1,9 @@
 """The study protocol on a tiny MVTec-layout folder with the real Lite0 weights at 96 px."""
 
 import numpy as np
+
+from lowdata.detectors.base import stack_maps
+from lowdata.features.packs import Pack
 import pandas as pd
 import pytest
 
@@ -98,12 +101,16 @@ def test_study_rows_subsets_and_values(widget, lite0_small, tmp_path):
     # augmented copies went through the cache: 6 train + 4 test + 6 copies
     assert len(list(cache.dir.rglob("*.npz"))) == 16
     assert not (tmp_path / "r.parquet.journal.jsonl").exists()
-    # PaDiM fitted on maps from the feature store gives the numbers of PaDiM fitted on the cache's entries
+    # PaDiM fitted on the packs' maps, aligned on read, gives the numbers of PaDiM fitted on aligned arrays
     row = padim[(padim.n_train == 2) & (padim.replicate == 1) & (padim.aug_factor == 0)].iloc[0]
-    direct = PaDiM().fit(train)
-    assert row.auroc == pytest.approx(image_auroc(widget.test_labels, direct.anomaly_score(test)), rel=1e-9)
-    store = list((tmp_path / "cache" / "store").rglob("*.npy"))
-    assert sorted(p.name.split("-")[0] for p in store) == ["copy1", "test", "train"]
+    direct = PaDiM().fit(stack_maps(train))
+    assert row.auroc == pytest.approx(image_auroc(widget.test_labels, direct.anomaly_score(stack_maps(test))), rel=1e-9)
+    # each map is on disk once: 16 rows in the packs, each image's key in one row; no second, aligned copy
+    packs = [Pack.open(p) for p in (tmp_path / "cache" / "maps").rglob("*.pack")]
+    keys = [k for p in packs for k in p.keys]
+    assert len(keys) == len(set(keys)) == 16
+    assert {p.label for p in packs} == {"mvtec/widget"}
+    assert not (tmp_path / "cache" / "store").exists()
 
 
 def test_study_resumes_after_an_interruption(widget, lite0_small, tmp_path, monkeypatch):

@@ -14,6 +14,9 @@
 ``lowdata score``           score images with a saved model: score, verdict, and PaDiM heatmaps.
 ``lowdata policy search``   choose an augmentation policy from good images alone (no defect): a policy
                             JSON that ``--policy`` and ``fit --aug`` read, and every candidate's fitness.
+``lowdata cache``           what the embedding cache holds (per backbone, input size and category: images,
+                            GB, last used) and where it is; ``prune`` frees what no results table needs,
+                            ``clear`` all of it or a backbone's or a category's.
 
 Errors print one line, ``lowdata: error: ...``, and exit with status 2 (``LOWDATA_DEBUG=1`` shows the
 traceback). What each command writes, and what it refuses to replace: the README's "What lowdata reads
@@ -52,8 +55,10 @@ from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_po
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
 from .experiments.study import StudyConfig, check_results_path, check_subsets, draw_subset, format_summary, \
     parse_factors, parse_sizes, results_path, run_study
-from .features.backbones import DEFAULT_BACKBONE, backbone_names, load_backbone
+from .features.backbones import DEFAULT_BACKBONE, backbone_names, default_input_size, load_backbone
 from .features.efficientnet_b4 import use_b4_weights
+from .features import manage
+from .features.cache import cache_root_reason, default_cache_root
 from .features.encode import cache_for, encode
 from .inspection import model as inspection
 from .inspection.inputs import collect_images, distinct_images
@@ -414,6 +419,73 @@ def cmd_publish(args) -> int:
     return 0
 
 
+def _cache_root(args) -> tuple[Path, str]:
+    if args.cache is not None:
+        return Path(args.cache), "--cache"
+    return cache_root_reason()
+
+
+def cmd_cache(args) -> int:
+    root, reason = _cache_root(args)
+    action = args.cache_command or "list"
+    if action == "list":
+        print(manage.format_usage(root, reason))
+        return 0
+    if not root.is_dir():
+        print(f"cache: {root} ({reason}) does not exist: nothing to remove")
+        return 0
+    if action == "prune":
+        results = Path(args.results)
+        keep = manage.needed(results)
+        plan = manage.plan_prune(root, results)
+        print(f"cache: {root} ({reason}); {len(keep)} (backbone, category) pairs are used by the results tables "
+              f"under {results}")
+    else:
+        plan = manage.plan_clear(root, args.backbone, args.category)
+        print(f"cache: {root} ({reason})")
+    if not plan.packs and not plan.entries and not plan.folders:
+        print("nothing to remove")
+        return 0
+    print(f"{'would free' if args.dry_run else 'frees'} {plan.describe()}", flush=True)
+    if not args.dry_run:
+        manage.carry_out(root, plan)
+        print("done")
+    return 0
+
+
+#: the channels of stages 4, 6 and 7 (the disk check's estimate; an unknown backbone counts as the widest)
+_STAGE_CHANNELS = {"efficientnet-lite0": (80, 192, 320), "efficientnet-lite1": (80, 192, 320),
+                   "efficientnet-lite2": (88, 208, 352), "efficientnet-b4": (112, 272, 448)}
+
+
+def _check_disk(targets, data, args, preset: dict) -> None:
+    """Before ``lowdata book``: the disk the category studies' maps need, against the cache's free space."""
+    root = Path(args.cache) if args.cache is not None else default_cache_root()
+    size = int(args.input_size or default_input_size(args.backbone))
+    # stage 4 at stride 16, stages 6 and 7 at 32 (without loading the model: TensorFlow stays out of this process)
+    fine, coarse = -(-size // 16), -(-size // 32)
+    c4, c6, c7 = _STAGE_CHANNELS.get(args.backbone, _STAGE_CHANNELS["efficientnet-b4"])
+    row = (fine * fine * c4 + coarse * coarse * (c6 + c7)) * 4
+    factor = max(int(f) for f in str(preset.get("aug", "0")).split(",") if f.strip().isdigit()) \
+        if preset.get("aug") is not None else 0
+    need = 0
+    for source, category in targets:
+        try:
+            d = load_category(source, category, root=data)
+        except LowdataError:
+            continue
+        images = len(d.train) * (1 + factor) + len(d.test)
+        have = manage.labelled_images(root, args.backbone, f"{source}/{category}", size) if root.is_dir() else 0
+        need += max(0, images - have) * row
+    need = int(need * 1.15) + (256 << 20)  # other chapters' images (synthetic defects, other policies), results
+    free = manage.free_bytes(root)
+    print(f"disk: this run needs about {need / 1e9:.1f} GB in {root} ({free / 1e9:.1f} GB free there)", flush=True)
+    if free < need:
+        raise LowdataError(f"not enough disk for this run: it needs about {need / 1e9:.1f} GB in {root} and "
+                           f"{free / 1e9:.1f} GB are free: free some (`lowdata cache prune`), or point --cache or "
+                           "LOWDATA_CACHE to a larger disk")
+
+
 def cmd_book(args) -> int:
     if args.verbose:  # the kernels inherit it
         os.environ["LOWDATA_VERBOSE"] = "1"
@@ -436,6 +508,7 @@ def cmd_book(args) -> int:
     preset = CATEGORY.preset(args.preset)
     given = {k: getattr(args, k) for k in preset}
     study = {k: preset[k] if v is None else v for k, v in given.items()}
+    _check_disk(targets, data, args, study)
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
@@ -687,6 +760,21 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
     ps.add_argument("--no-progress", action="store_true")
     ps.set_defaults(func=cmd_policy_search)
+
+    ca = sub.add_parser("cache", help="what the embedding cache holds and where; prune or clear it")
+    ca.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE; data/cache in a checkout; else "
+                                               "the platform's user cache folder)")
+    csub = ca.add_subparsers(dest="cache_command")
+    csub.add_parser("list", help="per backbone, input size and category: images, GB, last used (the default)")
+    pr = csub.add_parser("prune", help="remove what no results table needs (after saying how much it frees)")
+    pr.add_argument("--results", type=Path, default=Path("data/results"),
+                    help="the results tables that say what is needed (default data/results)")
+    pr.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    cl = csub.add_parser("clear", help="remove all of the cache, or a backbone's or a category's features")
+    cl.add_argument("--backbone", help="only this backbone's (e.g. efficientnet-lite0, or a whole key)")
+    cl.add_argument("--category", help="only this category's (e.g. mono, or elpv/mono)")
+    cl.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    ca.set_defaults(func=cmd_cache, cache_command=None, dry_run=False)
 
     sc = sub.add_parser("score", help="score images with a saved model: score and verdict per image")
     sc.add_argument("model", type=Path, help="model folder written by lowdata fit")

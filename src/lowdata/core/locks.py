@@ -89,3 +89,64 @@ def exclusive_lock(path: str | Path, what: str, wait: float = 0.0):
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------- shared use of a folder
+_REGISTERED: dict[str, Path] = {}
+
+
+def register_use(folder: str | Path, admin: str | Path, wait: float = 3600.0) -> None:
+    """Say that this process uses ``folder`` (a cache): a file ``<folder>/.users/<host>-<pid>`` removed at exit,
+    so that ``lowdata cache prune`` does not remove what this run reads. While an administrative task holds the
+    lock ``admin``, wait for it (up to ``wait`` seconds). Once per process and folder; a folder that cannot be
+    written (read-only) is used without registering."""
+    import atexit
+
+    folder = Path(folder)
+    key = str(folder.resolve()) if folder.exists() else str(folder.absolute())
+    if key in _REGISTERED:
+        return
+    marker = folder / ".users" / f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+    except OSError:
+        return
+    _REGISTERED[key] = marker
+    atexit.register(marker.unlink, missing_ok=True)
+    admin = Path(admin)
+    deadline, said = time.monotonic() + wait, False
+    while admin.exists():
+        info = _holder(admin)
+        if info is None:
+            break
+        if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
+                and (info["pid"] == os.getpid() or not _pid_alive(info["pid"])):
+            break
+        if time.monotonic() >= deadline:
+            raise LowdataError(f"{folder} is being pruned or cleared by another lowdata process ({_describe(info)}; "
+                               f"lock file {admin}): wait for it to finish")
+        if not said:
+            warnings.warn(f"waiting for `lowdata cache` ({_describe(info)}) to finish with {folder}", stacklevel=3)
+            said = True
+        time.sleep(0.2)
+
+
+def live_users(users: str | Path) -> list[str]:
+    """The other live processes registered in ``users`` (stale markers of dead processes removed)."""
+    out = []
+    users = Path(users)
+    for marker in sorted(users.glob("*")) if users.is_dir() else []:
+        info = _holder(marker)
+        if info is None:
+            continue
+        pid, host = info.get("pid"), info.get("host")
+        if host == socket.gethostname() and isinstance(pid, int):
+            if pid == os.getpid():
+                continue
+            if not _pid_alive(pid):
+                marker.unlink(missing_ok=True)
+                continue
+        out.append(_describe(info))
+    return out

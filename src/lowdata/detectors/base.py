@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union, runt
 
 import numpy as np
 
-from ..core.grids import align_levels  # noqa: F401  (part of this module's interface)
+from ..core.grids import AlignedLevels, MapRows, align_levels  # noqa: F401  (part of this module's interface)
 
 from ..core.errors import LowdataError
 from PIL import Image
@@ -61,33 +61,6 @@ class MapStream:
         return self.n
 
 
-@dataclass
-class MapRows:
-    """The rows ``rows`` of ``(N, H, W, D)`` aligned maps, or of the concatenation of several such arrays
-    (the study's pool: the feature store's originals, then each copy; in memory or memory-mapped), not
-    copied: read a chunk of rows at a time, or (PaDiM) a block of grid locations of every row."""
-
-    maps: "np.ndarray | Sequence[np.ndarray]"
-    rows: np.ndarray
-
-    def __post_init__(self):
-        self.parts = [self.maps] if isinstance(self.maps, np.ndarray) else list(self.maps)
-        if not self.parts or any(np.ndim(p) != 4 or np.shape(p)[1:] != np.shape(self.parts[0])[1:]
-                                 for p in self.parts):
-            raise LowdataError(f"expected (N, H, W, D) aligned maps, got shapes {[np.shape(p) for p in self.parts]}")
-        self.rows = np.asarray(self.rows, dtype=np.intp)
-        self._starts = np.cumsum([0] + [len(p) for p in self.parts])
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def chunks(self, chunk: int = 256) -> Iterator[np.ndarray]:
-        for i in range(0, len(self.rows), chunk):
-            rows = self.rows[i:i + chunk]
-            part = np.searchsorted(self._starts, rows, side="right") - 1
-            yield np.stack([self.parts[p][r] for p, r in zip(part, rows - self._starts[part])])
-
-
 Features = Union[FeatureSet, "MapStream", MapRows, Sequence[np.ndarray], np.ndarray]
 
 
@@ -117,6 +90,8 @@ def spatial_chunks(X: Features, chunk: int = 64) -> tuple[int, Iterator[np.ndarr
         return len(X), (align_levels(m) for m in X.iter_spatial(chunk))
     if isinstance(X, MapStream):
         return X.n, (align_levels(m) for m in X.chunks())
+    if isinstance(X, AlignedLevels):
+        X = MapRows(X, np.arange(len(X)))
     if isinstance(X, MapRows):
         return len(X), X.chunks(chunk)
     arrays = [X] if isinstance(X, np.ndarray) else list(X)

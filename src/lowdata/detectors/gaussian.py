@@ -44,6 +44,7 @@ from scipy import linalg
 
 from ..core import schema as S
 from ..core.errors import LowdataError
+from ..core.grids import AlignedLevels
 
 ESTIMATORS = ("empirical", "ledoit-wolf")
 _EPS = np.finfo(np.float64).eps
@@ -110,27 +111,38 @@ def _rechunk(chunks: Iterable[np.ndarray], least: int, check) -> Iterator[np.nda
 
 class LocationBlocks:
     """``n`` samples ``(n, L, d)`` read a block of locations at a time: an array, or the rows ``rows`` of the
-    concatenation of one or more ``(N_i, L, d)`` arrays (in memory or memory-mapped: the feature store's
-    originals and copies), never copied whole."""
+    concatenation of one or more parts (in memory or memory-mapped: the feature packs of the study's
+    originals and copies), never copied whole. A part is an ``(N_i, L, d)`` array or an
+    :class:`~lowdata.core.grids.AlignedLevels` (levels stored unaligned, aligned on read; ``L = H * W``)."""
 
-    def __init__(self, X: "np.ndarray | Sequence[np.ndarray]", rows: np.ndarray | None = None):
-        parts = [X] if isinstance(X, np.ndarray) else list(X)
-        if not parts or any(np.ndim(p) != 3 or np.shape(p)[1:] != np.shape(parts[0])[1:] for p in parts):
+    def __init__(self, X: "np.ndarray | AlignedLevels | Sequence", rows: np.ndarray | None = None):
+        parts = [X] if isinstance(X, (np.ndarray, AlignedLevels)) else list(X)
+        shapes = [self._shape(p) for p in parts]
+        if not parts or any(s is None or s[1:] != shapes[0][1:] for s in shapes):
             raise LowdataError(f"expected samples shaped (n, locations, features), got {[np.shape(p) for p in parts]}")
         if rows is None and len(parts) > 1:
-            rows = np.arange(sum(len(p) for p in parts))
+            rows = np.arange(sum(s[0] for s in shapes))
         self.parts, self.dtype = parts, np.result_type(*[p.dtype for p in parts])
-        self.L, self.d = parts[0].shape[1], parts[0].shape[2]
+        self.L, self.d = shapes[0][1], shapes[0][2]
         if rows is None:
-            self.n, self._where = len(parts[0]), None
+            self.n, self._where = shapes[0][0], None
         else:
             rows = np.asarray(rows, dtype=np.intp)
-            starts = np.cumsum([0] + [len(p) for p in parts])
+            starts = np.cumsum([0] + [s[0] for s in shapes])
             if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
                 raise LowdataError(f"rows {rows.min()}..{rows.max()} of {starts[-1]} samples")
             part = np.searchsorted(starts, rows, side="right") - 1
-            self.n, self._where = len(rows), list(zip(part.tolist(), (rows - starts[part]).tolist()))
+            self.n = len(rows)
+            # per part: the rows read from it and where they go in a block (one fancy read per part)
+            self._where = [(p, rows[part == p] - starts[p], np.flatnonzero(part == p)) for p in np.unique(part)]
         self._buf = None
+
+    @staticmethod
+    def _shape(p) -> tuple[int, int, int] | None:
+        if isinstance(p, AlignedLevels):
+            n, H, W, D = p.shape
+            return (n, H * W, D)
+        return tuple(np.shape(p)) if np.ndim(p) == 3 else None
 
     def __call__(self, j0: int, j1: int) -> np.ndarray:
         """``(j1 - j0, n, d)``, location-major and C-contiguous (each location's ``n x d`` samples are one
@@ -142,12 +154,21 @@ class LocationBlocks:
             self._buf = np.empty((l, self.n, self.d), self.dtype)  # reused block after block
         out = self._buf
         if self._where is None:
-            out[...] = np.swapaxes(self.parts[0][:, j0:j1], 0, 1)
-        else:  # row by row: each row's block is l contiguous runs of d values
-            parts = self.parts
-            for i, (p, r) in enumerate(self._where):
-                out[:, i] = parts[p][r, j0:j1]
+            out[...] = np.swapaxes(self._read(self.parts[0], slice(None), j0, j1), 0, 1)
+        else:  # part by part: the rows of each in one read
+            for p, rows, pos in self._where:
+                block = self._read(self.parts[p], rows, j0, j1)  # (k, l, d)
+                if len(pos) == self.n:  # every row from this part, in order
+                    out[...] = np.swapaxes(block, 0, 1)
+                else:
+                    out[:, pos] = np.swapaxes(block, 0, 1)
         return out
+
+    @staticmethod
+    def _read(part, rows, j0: int, j1: int) -> np.ndarray:
+        if isinstance(part, AlignedLevels):
+            return part.locations(rows, j0, j1)
+        return part[rows, j0:j1]
 
     def block_size(self) -> int:
         """Locations per block: the block of every sample stays under :data:`BLOCK_BYTES` (float32)."""

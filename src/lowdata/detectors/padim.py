@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
+from .base import AlignedLevels, Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
 from .gaussian import GaussianBank, GramSums, LocationBlocks, bank_schema
 
 
@@ -95,6 +95,8 @@ class PaDiM(Detector):
         per-level arrays), with their grid; ``None`` for streams (fitted chunk by chunk)."""
         if isinstance(X, MapRows):
             parts, rows = X.parts, X.rows
+        elif isinstance(X, AlignedLevels):
+            parts, rows = [X], None
         elif isinstance(X, np.ndarray) and X.ndim == 4:
             parts, rows = [X], None
         elif isinstance(X, (list, tuple)) and X and all(isinstance(a, np.ndarray) and a.ndim == 4 for a in X) \
@@ -103,7 +105,8 @@ class PaDiM(Detector):
         else:
             return None
         _, H, W, D = parts[0].shape
-        return LocationBlocks([p.reshape(len(p), H * W, D) for p in parts], rows), (H, W)
+        return LocationBlocks([p.reshape(len(p), H * W, D) if isinstance(p, np.ndarray) else p for p in parts],
+                              rows), (H, W)
 
     def get_state(self):
         self.check_fitted()

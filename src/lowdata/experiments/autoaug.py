@@ -33,9 +33,8 @@ from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.base import MapRows
 from ..detectors.registry import check_method, make_detector, method_spec
-from ..features.encode import Embeddings, encode, source_key
+from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
-from ..features.store import FeatureStore
 from ..metrics import image_auroc, image_average_precision, image_f1_max
 from .study import append_row, check_results_path, draw_subset, results_lock
 
@@ -155,11 +154,10 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
 
         todo = [c for c in cells if not all(key_of(*c, k) in done for k in KINDS)]
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
-                      desc=f"{data.category} test")
+                      desc=f"{data.category} test", label=f"{data.source}/{data.category}")
         test_maps = None
         if any(method_spec(m).consumes == "maps" for _, _, m in todo):
-            test_maps = FeatureStore(cache, data.source, data.category, hand.digest(), config.aug_seed).maps(
-                "test", test_keys, progress)
+            test_maps = map_rows(cache, test_keys)
 
         def cell_rows(n, r, m):
             """The rows of one (N, replicate, method) still missing, and the search's result."""

@@ -44,14 +44,12 @@ from ..core.errors import LowdataError
 from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
-from ..detectors.base import MapRows
 from ..detectors.patchcore import check_coreset
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
-from ..features.encode import Embeddings, cache_for, encode, read_embeddings, source_key
+from ..features.encode import Embeddings, cache_for, encode, map_rows, read_embeddings, source_key
 from ..features.pool import augmented_copies, encode_augmented
-from ..features.store import FeatureStore
 from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
 
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
@@ -338,10 +336,10 @@ class FitPlan:
     base: dict
 
 
-def _fit_inputs(plan: FitPlan, jobs, embeddings=None, progress: bool = False) -> dict:
+def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
     """Embeddings (given, or read from the cache) and, when a job is PaDiM, the masks and the test and
-    training maps, memory-mapped from the feature store (built from the cache the first time): the same
-    inputs serial or distributed."""
+    training maps, memory-mapped from their feature packs and aligned on read: the same inputs serial or
+    distributed."""
     if embeddings is None:
         embeddings = (read_embeddings(plan.cache, plan.train_keys), read_embeddings(plan.cache, plan.test_keys),
                       [read_embeddings(plan.cache, k) for k in plan.copy_keys])
@@ -349,16 +347,13 @@ def _fit_inputs(plan: FitPlan, jobs, embeddings=None, progress: bool = False) ->
     out = {"train": train, "test": test, "copies": copies, "test_maps": None, "masks": None, "pool_maps": None}
     maps_jobs = [j for j in jobs if method_spec(j[4]).consumes == "maps"]
     if maps_jobs:  # nothing to load when no job needs maps
-        store = FeatureStore(plan.cache, plan.data.source, plan.data.category, plan.base["policy_digest"],
-                             plan.config.aug_seed)
-        out["test_maps"] = store.maps("test", plan.test_keys, progress)
+        out["test_maps"] = map_rows(plan.cache, plan.test_keys)
         if any(s.mask_path is not None for s in plan.data.test):
             size = (plan.config.pixel_size, plan.config.pixel_size)
             out["masks"] = np.stack([load_mask(s, size) for s in plan.data.test])
-        # the training pool: the originals, then each copy index the jobs use, one store file each
+        # the training pool: the originals, then each copy index the jobs use
         factor = max(j[2] for j in maps_jobs)
-        out["pool_maps"] = [store.maps("train", plan.train_keys, progress)] + \
-            [store.maps(f"copy{c}", plan.copy_keys[c - 1], progress) for c in range(1, factor + 1)]
+        out["pool_maps"] = map_rows(plan.cache, plan.train_keys + [k for c in range(factor) for k in plan.copy_keys[c]])
     return out
 
 
@@ -367,7 +362,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
     seeded subset (and copies), scored on the test set. Serial runs pass their ``embeddings``; workers
     read them from the cache. ``on_row(row)`` is called after each fit."""
     config, base = plan.config, plan.base
-    x = _fit_inputs(plan, jobs, embeddings, progress)
+    x = _fit_inputs(plan, jobs, embeddings)
     train, test, copies, test_maps, masks, pool_maps = (x[k] for k in ("train", "test", "copies", "test_maps", "masks",
                                                                       "pool_maps"))
     n_pool = len(plan.data.train)
@@ -381,8 +376,8 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
         det = make_detector(m, **({"coreset": config.coreset} if config.coreset_of(m) == config.coreset else {}))
         grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
-        if det.consumes == "maps":  # the same images, in the same order, from the feature store
-            fit_set = MapRows(pool_maps, picks_of(idx, f, only))
+        if det.consumes == "maps":  # the same images, in the same order, from the feature packs
+            fit_set = pool_maps.subset(picks_of(idx, f, only))
         else:
             fit_set = Embeddings.concat(([] if only else [train.subset(idx)])
                                         + [copies[c].subset(idx) for c in range(f)])
@@ -390,7 +385,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
         if grow:  # the series (replicate, factor, method) goes on: its running sums grow by the new images
             series = (r, f, only, m)
             same = chain is not None and chain[0] == series and np.isin(chain[1], idx).all()
-            added = MapRows(pool_maps, picks_of(np.setdiff1d(idx, chain[1]), f, only)) if same else None
+            added = pool_maps.subset(picks_of(np.setdiff1d(idx, chain[1]), f, only)) if same else None
             sums = det.fit_nested(fit_set, added, chain[2] if same else None)
             chain = (series, idx, sums) if sums is not None else None
         else:
@@ -411,14 +406,15 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
 
 
 def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_root: str, sources, keys,
-                desc: str) -> dict:
+                desc: str, label: str | None = None) -> dict:
     """A worker's encoding task: ``sources`` (paths, or :class:`~lowdata.features.pool.AugmentedCopy`) into the
     shared cache."""
     bb = cached_backbone(backbone_name, input_size)
     if bb.key != backbone_key:
         raise LowdataError(f"this worker's {backbone_name} computes features {bb.key}, the run expects "
                            f"{backbone_key}: install the same weights on every worker")
-    emb = encode(bb, list(sources), cache_for(bb, cache_root), keys=list(keys), progress=False, desc=desc)
+    emb = encode(bb, list(sources), cache_for(bb, cache_root), keys=list(keys), progress=False, desc=desc,
+                 label=label)
     return {"images": emb.stats.images, "encoded": emb.stats.encoded, "seconds": emb.stats.seconds}
 
 
@@ -526,10 +522,13 @@ def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, run
     pipelined pass, or on a Dask runner's workers."""
     cache, config, data, hashes = plan.cache, plan.config, plan.data, plan.train_keys
     if runner is None or runner.scheduler == "none":
-        train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train")
-        test = encode(backbone, test_paths, cache, keys=plan.test_keys, progress=progress,
+        label = f"{data.source}/{data.category}"
+        train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train",
+                       label=label)
+        test = encode(backbone, test_paths, cache, keys=plan.test_keys, progress=progress, label=label,
                       desc=f"{data.category} test")
-        copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress)
+        copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress,
+                                  label=label)
         bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
 
@@ -553,11 +552,12 @@ def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol
     cat = f"{plan.data.source}/{plan.data.category}"
     root = str(Path(plan.cache.root).resolve())
     spec = (backbone.name, backbone.input_size, backbone.key, root)
-    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train")),
-               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test"))]
+    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train", cat)),
+               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test", cat))]
     for c in range(1, max_factor + 1):
         sources = augmented_copies(backbone, train_paths, plan.train_keys, pol, c, plan.config.aug_seed)
-        encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}")))
+        encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}",
+                                                                  cat)))
     if todo:
         plan = FitPlan(plan.data, type(plan.cache)(root, plan.cache.dir.name, plan.cache.levels), plan.train_keys,
                        plan.test_keys, plan.copy_keys, plan.config, plan.base)

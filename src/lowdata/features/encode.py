@@ -2,9 +2,11 @@
 
 :func:`encode` takes image files (or uint8 RGB arrays), looks each one up in the cache, and runs
 the backbone only on the missing ones: files are read, decoded and resized in worker threads while
-the backbone runs on the previous batch, and cache entries are written by another thread, so the
-backbone is kept busy. The result holds the pooled vectors of every image in the given order; the
-spatial maps are read back from the cache on demand (:meth:`Embeddings.spatial`).
+the backbone runs on the previous batch, and the maps are written to feature packs (and the entries
+pointing to them) by another thread, so the backbone is kept busy. The result holds the pooled vectors of
+every image in the given order; the spatial maps are read back from the packs on demand
+(:meth:`Embeddings.spatial`, or :func:`map_rows` for many images, memory-mapped and aligned on read).
+A cached image whose maps are lost (its pack damaged or gone) is encoded again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .base import Backbone
-from .cache import DamagedEntry, EmbeddingCache, default_cache_root
+from .cache import DamagedEntry, EmbeddingCache, PackSink, default_cache_root
+from ..core.grids import AlignedLevels, MapRows
 from ..core.atomic import os_error_text
 from ..core.digests import array_hash, bytes_hash
 from ..core.errors import LowdataError
@@ -100,6 +103,38 @@ class Embeddings:
             per_image.append(maps)
         return [np.stack([m[j] for m in per_image]) for j in range(len(self.levels))]
 
+    def map_rows(self):
+        """Every image's maps as :class:`~lowdata.core.grids.MapRows` (see :func:`map_rows`)."""
+        return map_rows(self.cache, self.keys)
+
+
+def map_rows(cache: EmbeddingCache, keys: Sequence[str]):
+    """The maps of ``keys``, in that order, as :class:`~lowdata.core.grids.MapRows` over their feature
+    packs (memory-mapped, aligned on read; nothing copied): what PaDiM fits on and scores. Maps that are lost
+    (a pack gone or damaged since the images were encoded) are an error naming the file."""
+    parts, index, rows, inline = [], {}, np.empty(len(keys), np.intp), []
+    for i, k in enumerate(keys):
+        try:
+            found = cache.locate(k)
+        except DamagedEntry as exc:
+            raise LowdataError(f"{exc}: run again and the images will be encoded anew") from None
+        if isinstance(found, list):  # an older entry's inline maps
+            inline.append((i, found))
+            continue
+        pack, row = found
+        if pack.path.name not in index:
+            index[pack.path.name] = (len(parts), sum(len(p) for p in parts))
+            parts.append(pack.aligned())
+        rows[i] = index[pack.path.name][1] + row
+    if inline:
+        start = sum(len(p) for p in parts)
+        parts.append(AlignedLevels([np.stack([m[j] for _, m in inline]) for j in range(len(cache.levels))]))
+        for t, (i, _) in enumerate(inline):
+            rows[i] = start + t
+    if not parts:
+        raise LowdataError("no images to read maps of")
+    return MapRows(parts, rows)
+
 
 def source_key(source: ImageSource) -> str:
     """Content hash of an image: of the file's bytes, or of the array's pixels. A file whose EXIF
@@ -119,14 +154,18 @@ def source_key(source: ImageSource) -> str:
     return bytes_hash(data) + (f"-exif{o}" if o != 1 else "")
 
 
-def _cached_pooled(cache: EmbeddingCache, key: str, source) -> list[np.ndarray] | None:
-    """The entry's pooled vectors; a damaged entry is said and treated as missing (encoded again)."""
+def _cached_pooled(cache: EmbeddingCache, key: str, source, maps: bool, warned: set) -> list[np.ndarray] | None:
+    """The entry's pooled vectors (``maps``: and its maps readable); a damaged entry, or lost maps, are said
+    and treated as missing (encoded again)."""
     try:
-        return cache.read_pooled(key)
+        pooled = cache.read_pooled(key)
     except DamagedEntry as exc:
         name = f" (image {source})" if isinstance(source, (str, Path)) else ""
         warnings.warn(f"{exc}{name}; it will be encoded again", stacklevel=3)
         return None
+    if pooled is not None and maps and not cache.maps_ok(key, warned):
+        return None
+    return pooled
 
 
 def _check_finite(outputs: list[np.ndarray], batch: Sequence[int], sources) -> None:
@@ -165,15 +204,18 @@ def _lower_priority() -> None:
 
 def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingCache, *,
            keys: Sequence[str] | None = None, batch_size: int = 16, progress: bool = True,
-           desc: str = "encoding", workers: int = 2) -> Embeddings:
-    """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys."""
+           desc: str = "encoding", workers: int = 2, label: str | None = None, maps: bool = True) -> Embeddings:
+    """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys; ``label``
+    names what is encoded in the packs (``elpv/mono``: what ``lowdata cache`` lists); ``maps=False`` when only
+    the pooled vectors will be read (cached images are then not checked for lost maps)."""
     t0 = time.perf_counter()
     if batch_size < 1:
         raise LowdataError(f"batch size must be at least 1, got {batch_size}")
     keys = [source_key(s) for s in sources] if keys is None else list(keys)
     if len(keys) != len(sources):
         raise LowdataError(f"{len(keys)} keys for {len(sources)} images")
-    pooled: list[list[np.ndarray] | None] = [_cached_pooled(cache, k, s) for k, s in zip(keys, sources)]
+    warned: set = set()
+    pooled: list[list[np.ndarray] | None] = [_cached_pooled(cache, k, s, maps, warned) for k, s in zip(keys, sources)]
     missing = [i for i, p in enumerate(pooled) if p is None]
     first_of: dict[str, int] = {}  # the same image twice in one call is encoded once
     unique = [i for i in missing if first_of.setdefault(keys[i], i) == i]
@@ -181,25 +223,36 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
 
     bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s, not hundreds
+    sink = PackSink(cache, label)
     with bar, ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \
             ThreadPoolExecutor(max_workers=1, initializer=_lower_priority) as writer:
         def submit(batch):
             return [loader.submit(load_for, backbone, sources[i]) for i in batch]
 
-        pending = submit(batches[0]) if batches else []
-        writes, checked = [], 0
-        for b, batch in enumerate(batches):
-            images = np.stack([f.result() for f in pending])
-            pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
-            outputs = backbone.forward(images)
-            _check_finite(outputs, batch, sources)
-            for j, i in enumerate(batch):
-                maps = [o[j] for o in outputs]
-                writes.append((i, writer.submit(cache.write, keys[i], maps)))
-            while checked < len(writes) and writes[checked][1].done():  # a full disk stops the run now
-                writes[checked][1].result()
-                checked += 1
-            bar.update(len(batch))
+        writes, checked, done, pending = [], 0, False, []
+        try:
+            pending = submit(batches[0]) if batches else []
+            for b, batch in enumerate(batches):
+                images = np.stack([f.result() for f in pending])
+                pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
+                outputs = backbone.forward(images)
+                _check_finite(outputs, batch, sources)
+                for j, i in enumerate(batch):
+                    writes.append((i, writer.submit(sink.put, keys[i], [o[j] for o in outputs])))
+                while checked < len(writes) and writes[checked][1].done():  # a full disk stops the run now
+                    writes[checked][1].result()
+                    checked += 1
+                bar.update(len(batch))
+            writer.submit(sink.close).result()  # the last pack, and its entries
+            done = True
+        finally:
+            if not done:  # an error or Ctrl-C: what was encoded is kept (the open pack closed), then it goes on up
+                for f in pending:
+                    f.cancel()
+                try:
+                    writer.submit(sink.close).result()
+                except Exception:  # the writer's own error (a full disk...) is the one already on its way
+                    writer.submit(sink.abort).result()
         for i, fut in writes:
             pooled[i] = fut.result()
     for i in missing:

@@ -140,3 +140,19 @@ def test_book_stops_with_one_line_when_the_disk_is_too_small(tmp_path, monkeypat
                            "and 1.0 GB are free: free some (`lowdata cache prune`), or point --cache or LOWDATA_CACHE "
                            "to a larger disk")
     assert not (tmp_path / "r").exists()
+
+
+def test_prune_removes_packs_no_entry_points_to_and_lists_hostile_labels_escaped(filled, capsys):
+    root, results = filled
+    w = PackWriter(root / "maps" / KEY_A, LEVELS, KEY_A, "elpv/mono")  # a pack no entry points to
+    w.add("ff" + "0" * 62, [np.zeros((4, 4, 8), np.float32), np.zeros((2, 2, 8), np.float32)])
+    orphan = w.close()
+    w = PackWriter(root / "maps" / KEY_A, LEVELS, KEY_A, "x\x1b]0;pwned\x07y")
+    w.add("fe" + "0" * 62, [np.zeros((4, 4, 8), np.float32), np.zeros((2, 2, 8), np.float32)])
+    w.close()
+    assert main(["cache", "--cache", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "x\\x1b]0;pwned\\x07y" in out
+    assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0
+    assert not orphan.exists()
+    assert [Pack.open(p).label for p in root.rglob("*.pack")] == ["elpv/mono"]

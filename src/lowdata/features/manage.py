@@ -53,6 +53,11 @@ def _packs(root: Path) -> list[PackInfo]:
     return out
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (a label comes from a file: it must not drive the terminal)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 
@@ -71,7 +76,7 @@ def usage(root: str | Path) -> pd.DataFrame:
     rows = []
     for p in _packs(root):
         name, size = _split(p.backbone)
-        rows.append({"backbone": name, "input_size": size, "what": p.label, "images": p.images, "bytes": p.bytes,
+        rows.append({"backbone": name, "input_size": size, "what": _printable(p.label), "images": p.images, "bytes": p.bytes,
                      "used": p.used, "packs": 1})
     table = pd.DataFrame(rows, columns=["backbone", "input_size", "what", "images", "bytes", "used", "packs"])
     if not table.empty:
@@ -138,20 +143,25 @@ class Plan:
         return f"{' and '.join(parts[:2])}{'; ' + parts[2] if len(parts) > 2 else ''}: {self.bytes / 1e9:.2f} GB"
 
 
-def _entries_pointing(root: Path, backbone: str, names: set[str]) -> list[Path]:
-    """The entries of ``backbone`` whose maps are in one of the packs ``names`` (or in no existing pack)."""
-    out = []
-    packs = root / "maps" / backbone
+def _pointers(root: Path, backbone: str) -> dict[Path, str | None]:
+    """Every entry of ``backbone`` and the pack its maps are in (``None``: inline maps; ``""``: unreadable)."""
+    out = {}
     for entry in (root / "embeddings" / backbone).rglob("*.npz"):
         try:
             with np.load(entry, allow_pickle=False) as z:
-                pack = str(z["pack"]) if "pack" in z.files else None
+                out[entry] = str(z["pack"]) if "pack" in z.files else None
         except Exception:  # noqa: BLE001 - a damaged entry: removed too (it would be encoded again anyway)
-            out.append(entry)
-            continue
-        if pack is not None and (pack in names or not (packs / pack).exists()):
-            out.append(entry)
+            out[entry] = ""
     return out
+
+
+def _entries_pointing(root: Path, backbone: str, names: set[str],
+                      pointers: dict[Path, str | None] | None = None) -> list[Path]:
+    """The entries of ``backbone`` whose maps are in one of the packs ``names`` (or in no existing pack)."""
+    packs = root / "maps" / backbone
+    pointers = _pointers(root, backbone) if pointers is None else pointers
+    return [e for e, pack in pointers.items()
+            if pack == "" or (pack is not None and (pack in names or not (packs / pack).exists()))]
 
 
 def plan_prune(root: str | Path, results: str | Path) -> Plan:
@@ -161,13 +171,16 @@ def plan_prune(root: str | Path, results: str | Path) -> Plan:
     keep = needed(results)
     plan = Plan()
     doomed: dict[str, set[str]] = {}
+    pointers = {b.name: _pointers(root, b.name) for b in sorted((root / "embeddings").glob("*")) if b.is_dir()}
+    used = {(b, pack) for b, entries in pointers.items() for pack in entries.values() if pack}
     for p in _packs(root):
-        if p.damaged or (p.backbone, p.label) not in keep:
+        # damaged, of no results table, or pointed to by no entry (its images were encoded again elsewhere)
+        if p.damaged or (p.backbone, p.label) not in keep or (p.backbone, p.path.name) not in used:
             plan.packs.append(p.path)
             plan.bytes += p.bytes
             doomed.setdefault(p.backbone, set()).add(p.path.name)
-    for folder in sorted((root / "embeddings").glob("*")):
-        for entry in _entries_pointing(root, folder.name, doomed.get(folder.name, set())):
+    for backbone, entries in pointers.items():
+        for entry in _entries_pointing(root, backbone, doomed.get(backbone, set()), entries):
             plan.entries.append(entry)
             plan.bytes += entry.stat().st_size
     if (root / "store").is_dir():

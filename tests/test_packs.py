@@ -170,3 +170,16 @@ def test_two_processes_encoding_the_same_images_both_succeed(elpv_images, tmp_pa
     cache = EmbeddingCache(tmp_path, lite0_small.key, lite0_small.levels)
     rows = map_rows(cache, [p for p in encode(lite0_small, images, cache, progress=False).keys])
     assert len(rows) == 6 and not list(cache.packs.glob(".*.tmp"))
+
+
+def test_pooled_only_encoding_keeps_no_maps_and_a_maps_reader_encodes_again(lite0_small, elpv_images, tmp_path):
+    images = list(elpv_images[0][:4])
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    pooled = encode(lite0_small, images, cache, progress=False, maps=False)
+    assert not list(cache.packs.glob("*.pack")) and len(list(cache.dir.rglob("*.npz"))) == 4  # no disk for maps
+    again = encode(lite0_small, images, cache, progress=False, maps=False)
+    assert again.stats.cached == 4
+    with_maps = encode(lite0_small, images, cache, progress=False)  # a detector of maps: encoded again, quietly
+    assert with_maps.stats.encoded == 4
+    np.testing.assert_array_equal(with_maps.pooled_concat(), pooled.pooled_concat())
+    assert len(map_rows(cache, with_maps.keys)) == 4

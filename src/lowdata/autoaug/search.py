@@ -168,10 +168,12 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     folds = folds_of(n, k, config.seed)
 
     t0 = time.perf_counter()
-    originals = encode(backbone, paths, cache, keys=hashes, progress=progress, desc="search: good images")
+    originals = encode(backbone, paths, cache, keys=hashes, progress=progress, desc="search: good images",
+                       maps=maps_needed)
     sources, keys, owner = defect_sources(paths, hashes, config.generators, config.variants, config.seed,
                                           backbone.preprocessing)
-    defects = encode(backbone, sources, cache, keys=keys, progress=progress, desc="search: synthetic defects")
+    defects = encode(backbone, sources, cache, keys=keys, progress=progress, desc="search: synthetic defects",
+                     maps=maps_needed)
     owner = np.asarray(owner)
     orig_maps = stack_maps(originals, 256) if maps_needed else None
     defect_pool = FeaturePool(list(defects.pooled), stack_maps(defects, 256) if maps_needed else None, len(defects), 0)
@@ -202,7 +204,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                     fitness, margin, per_fold, shift = memo[(pol.digest(), factor)]
                 else:
                     copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
-                                                progress=False) if factor else []
+                                                progress=False, maps=maps_needed) if factor else []
                     allp = Embeddings.concat([originals] + copy_emb)
                     maps = None
                     if maps_needed:

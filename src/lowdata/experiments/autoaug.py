@@ -167,13 +167,14 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
             t0 = time.perf_counter()
             found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False)
             t_search = time.perf_counter() - t0
-            originals = encode(backbone, paths, cache, keys=keys, progress=False)
+            maps = method_spec(m).consumes == "maps"  # a detector of pooled vectors: no maps kept on disk
+            originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps)
             for kind, pol in (("none", None), ("hand", hand), ("auto", found.best)):
                 factor = 0 if pol is None or pol.is_identity() else config.factor
                 if key_of(n, r, m, kind) in done:
                     continue
                 copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
-                                          progress=False) if factor else []
+                                          progress=False, maps=maps) if factor else []
                 fit_set = Embeddings.concat([originals] + copies)
                 det = make_detector(m)
                 t1 = time.perf_counter()

@@ -406,7 +406,7 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
 
 
 def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_root: str, sources, keys,
-                desc: str, label: str | None = None) -> dict:
+                desc: str, label: str | None = None, maps: bool = True) -> dict:
     """A worker's encoding task: ``sources`` (paths, or :class:`~lowdata.features.pool.AugmentedCopy`) into the
     shared cache."""
     bb = cached_backbone(backbone_name, input_size)
@@ -414,7 +414,7 @@ def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_ro
         raise LowdataError(f"this worker's {backbone_name} computes features {bb.key}, the run expects "
                            f"{backbone_key}: install the same weights on every worker")
     emb = encode(bb, list(sources), cache_for(bb, cache_root), keys=list(keys), progress=False, desc=desc,
-                 label=label)
+                 label=label, maps=maps)
     return {"images": emb.stats.images, "encoded": emb.stats.encoded, "seconds": emb.stats.seconds}
 
 
@@ -517,18 +517,26 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     return df[mine].reset_index(drop=True)  # skipped fits included (fitted() leaves them out)
 
 
+def _needs_maps(jobs) -> tuple[bool, bool]:
+    """Whether the jobs read maps of the originals and test images, and of the copies (a detector of pooled
+    vectors alone: no maps kept on disk)."""
+    maps_jobs = [j for j in jobs if method_spec(j[4]).consumes == "maps"]
+    return bool(maps_jobs), any(j[2] > 0 for j in maps_jobs)
+
+
 def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress) -> None:
     """Encode and fit the missing rows ``todo``, giving each row to ``keep`` as it is done: here, in one
     pipelined pass, or on a Dask runner's workers."""
     cache, config, data, hashes = plan.cache, plan.config, plan.data, plan.train_keys
     if runner is None or runner.scheduler == "none":
         label = f"{data.source}/{data.category}"
+        maps, copy_maps = _needs_maps(todo)
         train = encode(backbone, train_paths, cache, keys=hashes, progress=progress, desc=f"{data.category} train",
-                       label=label)
+                       label=label, maps=maps)
         test = encode(backbone, test_paths, cache, keys=plan.test_keys, progress=progress, label=label,
-                      desc=f"{data.category} test")
+                      desc=f"{data.category} test", maps=maps)
         copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress,
-                                  label=label)
+                                  label=label, maps=copy_maps)
         bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
 
@@ -552,12 +560,13 @@ def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol
     cat = f"{plan.data.source}/{plan.data.category}"
     root = str(Path(plan.cache.root).resolve())
     spec = (backbone.name, backbone.input_size, backbone.key, root)
-    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train", cat)),
-               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test", cat))]
+    maps, copy_maps = _needs_maps(todo)
+    encodes = [Task(f"{cat} encode train", encode_task, (*spec, train_paths, plan.train_keys, "train", cat, maps)),
+               Task(f"{cat} encode test", encode_task, (*spec, test_paths, plan.test_keys, "test", cat, maps))]
     for c in range(1, max_factor + 1):
         sources = augmented_copies(backbone, train_paths, plan.train_keys, pol, c, plan.config.aug_seed)
         encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}",
-                                                                  cat)))
+                                                                  cat, copy_maps)))
     if todo:
         plan = FitPlan(plan.data, type(plan.cache)(root, plan.cache.dir.name, plan.cache.levels), plan.train_keys,
                        plan.test_keys, plan.copy_keys, plan.config, plan.base)

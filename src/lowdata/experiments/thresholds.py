@@ -53,10 +53,10 @@ def evaluate_thresholds(data, backbone, cache, threshold: ThresholdFn, methods: 
     paths = [data.train[i].path for i in used]
     train = encode(backbone, [s.path for s in data.train], cache, progress=progress, desc=f"{data.category} train")
     test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
-    copies = encode_augmented(backbone, paths, [source_key(p) for p in paths], cache, policy_for(data.category),
-                              factor, seed, progress) if factor else []
-    allp = Embeddings.concat([train.subset(used)] + copies)
     need_maps = any(method_spec(m).consumes == "maps" for m in methods)
+    copies = encode_augmented(backbone, paths, [source_key(p) for p in paths], cache, policy_for(data.category),
+                              factor, seed, progress, maps=need_maps) if factor else []
+    allp = Embeddings.concat([train.subset(used)] + copies)
 
     def maps_of(emb):
         return stack_maps(emb, 256) if need_maps else None

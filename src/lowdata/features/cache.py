@@ -7,7 +7,8 @@ Layout under the cache root (:func:`default_cache_root`):
   the SHA-256 of the image file's bytes (or of a pixel array), followed for augmented copies by the
   augmentation policy's digest, the seed and the copy index (:func:`entry_key`). An entry holds, for every
   level, the pooled vector (``pooled_<level>``, float32, the global average of the map), and where the
-  image's maps are: ``pack`` (a file name) and ``row``.
+  image's maps are: ``pack`` (a file name) and ``row`` (``pack`` empty: the maps were not kept, because only
+  detectors of pooled vectors read this image; ``encode(..., maps=False)``).
 * ``maps/<backbone key>/<digest>.pack``: the spatial maps, unaligned, a few hundred images per file, with a
   CRC-32 per row (:mod:`lowdata.features.packs`).
 
@@ -81,6 +82,11 @@ class DamagedEntry(LowdataError):
     whose maps are lost (its pack is gone or damaged)."""
 
 
+class NoMaps(DamagedEntry):
+    """An entry of pooled vectors only: its image was encoded for a detector of pooled vectors, its maps not
+    kept (``encode(..., maps=False)``); a detector of maps has it encoded again."""
+
+
 @dataclass
 class Entry:
     pooled: list[np.ndarray]
@@ -148,7 +154,7 @@ class EmbeddingCache:
             return Entry(pooled, None, -1, spatial)
         pack, row = arrays["pack"], arrays.get("row")
         if pack.dtype.kind != "U" or pack.ndim != 0 or row is None or row.ndim != 0 or row.dtype.kind != "i" \
-                or not str(pack).endswith(SUFFIX) or "/" in str(pack) or str(pack).startswith("."):
+                or (str(pack) and (not str(pack).endswith(SUFFIX) or "/" in str(pack) or str(pack).startswith("."))):
             raise DamagedEntry(f"cache entry {path} is damaged (its pack pointer is not a file name and a row)")
         self._where[key] = (str(pack), int(row))
         return Entry(pooled, str(pack), int(row), None)
@@ -188,6 +194,8 @@ class EmbeddingCache:
                 return entry.spatial
             where = (entry.pack, entry.row)
         name, row = where
+        if not name:
+            raise NoMaps(f"cache entry {self.path(key)} holds pooled vectors only (its maps were not kept)")
         try:
             pack = self.pack(name)
         except FileNotFoundError:
@@ -219,6 +227,8 @@ class EmbeddingCache:
         try:
             self.locate(key)
             return True
+        except NoMaps:  # encoded for pooled vectors only: encoded again, with its maps
+            return False
         except DamagedEntry as exc:
             name = self._where.get(key, ("", 0))[0]
             path = self.pack_path(name) if name else self.path(key)
@@ -282,13 +292,16 @@ class PackSink:
     """Where encoding puts maps: rows of a pack, closed every few hundred images (or seconds) and at the end,
     and then the entries pointing to it. Used from one thread."""
 
-    def __init__(self, cache: EmbeddingCache, label: str | None = None):
-        self.cache, self.label = cache, label
+    def __init__(self, cache: EmbeddingCache, label: str | None = None, maps: bool = True):
+        self.cache, self.label, self.maps = cache, label, maps
         self._writer: PackWriter | None = None
         self._pending: list[tuple[str, list[np.ndarray]]] = []
 
     def put(self, key: str, maps: list[np.ndarray]) -> list[np.ndarray]:
         pooled = pooled_of(maps)
+        if not self.maps:  # pooled vectors only: the entry alone
+            self.cache.write_entry(key, pooled, "", -1)
+            return pooled
         if self._writer is None:
             self._writer = self.cache.writer(self.label)
         self._writer.add(key, maps)

@@ -207,7 +207,8 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
            desc: str = "encoding", workers: int = 2, label: str | None = None, maps: bool = True) -> Embeddings:
     """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys; ``label``
     names what is encoded in the packs (``elpv/mono``: what ``lowdata cache`` lists); ``maps=False`` when only
-    the pooled vectors will be read (cached images are then not checked for lost maps)."""
+    the pooled vectors will be read: the maps of new images are not kept (entries of pooled vectors only, no
+    disk for maps), and cached images are not checked for lost maps."""
     t0 = time.perf_counter()
     if batch_size < 1:
         raise LowdataError(f"batch size must be at least 1, got {batch_size}")
@@ -223,7 +224,7 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
 
     bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s, not hundreds
-    sink = PackSink(cache, label)
+    sink = PackSink(cache, label, maps)
     with bar, ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \
             ThreadPoolExecutor(max_workers=1, initializer=_lower_priority) as writer:
         def submit(batch):

@@ -24,6 +24,7 @@ from ..core.locks import exclusive_lock, live_users
 from .packs import SUFFIX, DamagedPack, Pack
 
 UNLABELLED = "(unlabelled)"
+_UNREADABLE = "\x00"
 
 
 @dataclass
@@ -144,14 +145,15 @@ class Plan:
 
 
 def _pointers(root: Path, backbone: str) -> dict[Path, str | None]:
-    """Every entry of ``backbone`` and the pack its maps are in (``None``: inline maps; ``""``: unreadable)."""
+    """Every entry of ``backbone`` and the pack its maps are in (``None``: inline maps; ``""``: pooled vectors
+    only; :data:`_UNREADABLE`: a damaged entry)."""
     out = {}
     for entry in (root / "embeddings" / backbone).rglob("*.npz"):
         try:
             with np.load(entry, allow_pickle=False) as z:
                 out[entry] = str(z["pack"]) if "pack" in z.files else None
         except Exception:  # noqa: BLE001 - a damaged entry: removed too (it would be encoded again anyway)
-            out[entry] = ""
+            out[entry] = _UNREADABLE
     return out
 
 
@@ -161,7 +163,7 @@ def _entries_pointing(root: Path, backbone: str, names: set[str],
     packs = root / "maps" / backbone
     pointers = _pointers(root, backbone) if pointers is None else pointers
     return [e for e, pack in pointers.items()
-            if pack == "" or (pack is not None and (pack in names or not (packs / pack).exists()))]
+            if pack == _UNREADABLE or (pack and (pack in names or not (packs / pack).exists()))]
 
 
 def plan_prune(root: str | Path, results: str | Path) -> Plan:
@@ -172,7 +174,7 @@ def plan_prune(root: str | Path, results: str | Path) -> Plan:
     plan = Plan()
     doomed: dict[str, set[str]] = {}
     pointers = {b.name: _pointers(root, b.name) for b in sorted((root / "embeddings").glob("*")) if b.is_dir()}
-    used = {(b, pack) for b, entries in pointers.items() for pack in entries.values() if pack}
+    used = {(b, pack) for b, entries in pointers.items() for pack in entries.values() if pack and pack != _UNREADABLE}
     for p in _packs(root):
         # damaged, of no results table, or pointed to by no entry (its images were encoded again elsewhere)
         if p.damaged or (p.backbone, p.label) not in keep or (p.backbone, p.path.name) not in used:

@@ -52,9 +52,9 @@ def augmented_copies(backbone: Backbone, paths: Sequence[Path], hashes: Sequence
 
 def encode_augmented(backbone: Backbone, paths: Sequence[Path], hashes: Sequence[str], cache: EmbeddingCache,
                      policy: AugmentPolicy, factor: int, seed: int, progress: bool = True,
-                     label: str | None = None) -> list[Embeddings]:
+                     label: str | None = None, maps: bool = True) -> list[Embeddings]:
     """Per copy ``c = 1..factor``, the embeddings of copy ``c`` of every image (in ``paths`` order); ``label``
-    names them in the feature packs (see :func:`~lowdata.features.encode.encode`)."""
+    names them in the feature packs, ``maps=False`` keeps no maps (see :func:`~lowdata.features.encode.encode`)."""
     sources, keys = [], []
     digest = policy.digest()
     for c in range(1, factor + 1):
@@ -62,7 +62,8 @@ def encode_augmented(backbone: Backbone, paths: Sequence[Path], hashes: Sequence
         keys += [entry_key(h, digest, seed, c) for h in hashes]
     if not sources:
         return []
-    emb = encode(backbone, sources, cache, keys=keys, progress=progress, desc=f"augmenting x{factor}", label=label)
+    emb = encode(backbone, sources, cache, keys=keys, progress=progress, desc=f"augmenting x{factor}", label=label,
+                 maps=maps)
     n = len(paths)
     return [emb.subset(range(c * n, (c + 1) * n)) for c in range(factor)]
 

@@ -105,7 +105,8 @@ class InspectionModel:
     # ------------------------------------------------------------------------------------ scoring
     def _embed(self, paths: Sequence[Path], cache_dir, progress: bool):
         bb = self.backbone or self.attach_backbone()
-        return encode(bb, list(paths), cache_for(bb, cache_dir), progress=progress, desc="scoring")
+        return encode(bb, list(paths), cache_for(bb, cache_dir), progress=progress, desc="scoring",
+                      maps=self.detector.consumes == "maps")
 
     def _score_features(self, emb):
         return self.detector.scores_and_maps(emb)
@@ -235,10 +236,12 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         policy = None if searched.best.is_identity() else searched.best
         factor = int(copies) if policy is not None else 0
     t0 = time.perf_counter()
-    emb = encode(bb, paths, cache, keys=hashes, progress=progress, desc="encoding")
-    copies_emb = encode_augmented(bb, paths, hashes, cache, policy, factor, seed, progress) if factor else []
-    allp = Embeddings.concat([emb] + copies_emb)
     fresh = method_spec(method)
+    maps = fresh.consumes == "maps"  # a detector of pooled vectors: no maps kept on disk
+    emb = encode(bb, paths, cache, keys=hashes, progress=progress, desc="encoding", maps=maps)
+    copies_emb = encode_augmented(bb, paths, hashes, cache, policy, factor, seed, progress, maps=maps) \
+        if factor else []
+    allp = Embeddings.concat([emb] + copies_emb)
     maps = stack_maps(allp, 256) if fresh.consumes == "maps" else None
     t_encode = time.perf_counter() - t0
     pool = FeaturePool(list(allp.pooled), maps, len(paths), factor)

@@ -1,6 +1,7 @@
 """Feature packs: each map on disk once, unaligned, aligned on read; checked on read, rebuilt when damaged."""
 
 import multiprocessing as mp
+import os
 import warnings
 
 import numpy as np
@@ -183,3 +184,60 @@ def test_pooled_only_encoding_keeps_no_maps_and_a_maps_reader_encodes_again(lite
     assert with_maps.stats.encoded == 4
     np.testing.assert_array_equal(with_maps.pooled_concat(), pooled.pooled_concat())
     assert len(map_rows(cache, with_maps.keys)) == 4
+
+
+def test_a_full_disk_while_writing_a_pack_is_one_line_and_leaves_nothing_half_written(lite0_small, elpv_images,
+                                                                                     tmp_path, monkeypatch):
+    import errno
+
+    images = list(elpv_images[0][:6])
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    real_add, calls = P.PackWriter.add, []
+
+    class Full:  # a file on a disk that fills up: part of the row is written, then ENOSPC
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(bytes(data)[:1000])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def add(self, key, maps):
+        calls.append(key)
+        if len(calls) != 4:  # the disk is full at the fourth image
+            return real_add(self, key, maps)
+        f, self._f = self._f, Full(self._f)
+        try:
+            return real_add(self, key, maps)
+        finally:
+            self._f = f
+
+    monkeypatch.setattr(P.PackWriter, "add", add)
+    with pytest.raises(LowdataError, match=rf"cannot write {cache.packs}/\.pack-.*\.tmp: no space left on the device"):
+        encode(lite0_small, images, cache, batch_size=2, progress=False)
+    monkeypatch.undo()
+    assert not list(cache.packs.glob(".*.tmp"))
+    # the images encoded but the one whose row failed are kept, in a whole pack (the half row cut away)
+    kept = [P.Pack.open(p).check() for p in cache.packs.glob("*.pack")]
+    assert [len(p) for p in kept] == [5] and calls[3] not in kept[0].keys
+    assert encode(lite0_small, images, cache, batch_size=2, progress=False).stats.cached == 5
+
+
+def test_a_read_only_cache_folder_is_one_line(lite0_small, elpv_images, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    real = Path.mkdir
+
+    def mkdir(self, *a, **k):  # a read-only file system under tmp_path/ro (root may write anywhere: simulated)
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    cache = EmbeddingCache(tmp_path / "ro" / "cache", lite0_small.key, lite0_small.levels)
+    with pytest.raises(LowdataError, match=rf"^cannot create the folder {cache.packs}: read-only file system$"):
+        encode(lite0_small, list(elpv_images[0][:2]), cache, progress=False)

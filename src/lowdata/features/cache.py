@@ -319,7 +319,12 @@ class PackSink:
         if path is None:
             return
         for row, (key, pooled) in enumerate(pending):
-            self.cache.write_entry(key, pooled, path.name, row)
+            try:
+                self.cache.write_entry(key, pooled, path.name, row)
+            except BaseException:
+                if row == 0:  # no entry points to it: the pack goes too
+                    path.unlink(missing_ok=True)
+                raise
 
     def close(self) -> None:
         self.flush()

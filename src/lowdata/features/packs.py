@@ -222,8 +222,17 @@ class PackWriter:
         elif shapes != self.shapes:
             raise LowdataError(f"the maps of {key} are {shapes}, the pack's other rows {self.shapes}")
         row = np.concatenate([np.ascontiguousarray(m, dtype="<f4").reshape(-1) for m in maps])
-        with writing(self.tmp):
-            self._f.write(memoryview(row).cast("B"))
+        good = self._f.tell()
+        try:
+            with writing(self.tmp):
+                self._f.write(memoryview(row).cast("B"))
+        except LowdataError:  # a row half written (a full disk): cut back to the rows before it
+            try:
+                self._f.seek(good)
+                self._f.truncate(good)
+            except OSError:
+                pass
+            raise
         self.keys.append(key)
         self.crcs.append(_crc(row))
 

@@ -639,48 +639,70 @@ class GaussianBank:
             out[i:i + self.chunk] = self._quad(z).T
         return out
 
-    def _quad(self, z: np.ndarray) -> np.ndarray:
+    def mahalanobis_blocks(self, src: LocationBlocks) -> np.ndarray:
+        """The distances of :meth:`mahalanobis` for samples read a block of locations at a time (every sample
+        of a few locations: one triangular solve per location for all samples, instead of one per chunk of
+        samples: 2.5 to 3.4 times faster for PaDiM's 576 x 592 banks, ``benchmarks/padim_score.py``). The
+        values are those of :meth:`mahalanobis` but for the last bit or two where BLAS blocks a product by
+        its number of columns (1e-14 of distances near 600). Memory: one float64 block of at most
+        :data:`BLOCK_BYTES`."""
+        if (src.L, src.d) != (self.L_, self.d_):
+            raise LowdataError(f"expected samples of {self.L_} locations x {self.d_} features, got {src.L} x {src.d}")
+        out = np.empty((src.n, self.L_))
+        step = int(max(1, min(_BLOCK, BLOCK_BYTES // max(1, src.n * src.d * 8))))
+        for j0 in range(0, self.L_, step):
+            j1 = min(j0 + step, self.L_)
+            z = src(j0, j1) - self.location_[j0:j1, None, :]  # (l, T, d) float64
+            out[:, j0:j1] = self._quad(z, j0).T
+        return out
+
+    def _quad(self, z: np.ndarray, at: int = 0) -> np.ndarray:
+        """``(l, t)`` squared distances of ``z`` ``(l, t, d)``, the centred samples of locations ``at..at+l-1``."""
+        l = len(z)
         if self.route == "full":
-            return np.einsum("ltd,ltd->lt", z @ self._P, z)
+            return np.einsum("ltd,ltd->lt", z @ self._P[at:at + l], z)
         if self.route == "cholesky":  # |C^-1 z|^2, C the covariance's Cholesky factor
             q = np.empty(z.shape[:2])
-            for j in range(self.L_):
+            for i in range(l):
+                j = at + i
                 if j in self._pinv:
-                    q[j] = np.einsum("td,td->t", z[j] @ self._pinv[j], z[j])
+                    q[i] = np.einsum("td,td->t", z[i] @ self._pinv[j], z[i])
                 else:
-                    y = _solve_lower(self._C[j], z[j].T)
-                    q[j] = np.einsum("dt,dt->t", y, y)
+                    y = _solve_lower(self._C[j], z[i].T)
+                    q[i] = np.einsum("dt,dt->t", y, y)
             return q
         if hasattr(self, "_C"):
-            return self._woodbury_quad(z)
+            return self._woodbury_quad(z, at)
         q = np.empty(z.shape[:2])
-        for j0 in range(0, self.L_, _BLOCK):
-            zb = z[j0:j0 + _BLOCK]
+        for b0 in range(0, l, _BLOCK):
+            zb = z[b0:b0 + _BLOCK]
+            j0 = at + b0
             zz = np.einsum("ltd,ltd->lt", zb, zb)
-            w = self._X[j0:j0 + _BLOCK].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            w = self._X[j0:j0 + len(zb)].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
             with np.errstate(divide="ignore", invalid="ignore"):
-                q[j0:j0 + _BLOCK] = (zz - np.einsum("lnt,lnt->lt", w, self._Minv[j0:j0 + _BLOCK] @ w)) \
-                    / self._a[j0:j0 + _BLOCK, None]
-            for j in range(j0, min(j0 + _BLOCK, self.L_)):
-                if j in self._Keig:
-                    q[j] = self._singular_quad(j, *self._Keig[j], w[j - j0], zz[j - j0])
+                q[b0:b0 + len(zb)] = (zz - np.einsum("lnt,lnt->lt", w, self._Minv[j0:j0 + len(zb)] @ w)) \
+                    / self._a[j0:j0 + len(zb), None]
+            for i in range(len(zb)):
+                if j0 + i in self._Keig:
+                    q[b0 + i] = self._singular_quad(j0 + i, *self._Keig[j0 + i], w[i], zz[i])
         return q
 
-    def _woodbury_quad(self, z: np.ndarray) -> np.ndarray:
+    def _woodbury_quad(self, z: np.ndarray, at: int = 0) -> np.ndarray:
         """``(|z|^2 - r |C^-1 w|^2) / a`` with ``w = Xc z``, ``C`` the Cholesky factor of ``I + r K``."""
         q = np.empty(z.shape[:2])
-        for j0 in range(0, self.L_, _BLOCK):
-            zb = z[j0:j0 + _BLOCK]
+        for b0 in range(0, len(z), _BLOCK):
+            zb = z[b0:b0 + _BLOCK]
+            j0 = at + b0
             zz = np.einsum("ltd,ltd->lt", zb, zb)
-            w = self._X[j0:j0 + _BLOCK].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            w = self._X[j0:j0 + len(zb)].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
             for i in range(len(zb)):
                 j = j0 + i
                 if j in self._Keig:
-                    q[j] = self._singular_quad(j, *self._Keig[j], w[i], zz[i])
+                    q[b0 + i] = self._singular_quad(j, *self._Keig[j], w[i], zz[i])
                     continue
                 v = _solve_lower(self._C[j], w[i])
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    q[j] = (zz[i] - self._r[j] * np.einsum("nt,nt->t", v, v)) / self._a[j]
+                    q[b0 + i] = (zz[i] - self._r[j] * np.einsum("nt,nt->t", v, v)) / self._a[j]
         return q
 
     def _singular_quad(self, j: int, lam: np.ndarray, U: np.ndarray, w: np.ndarray, zz: np.ndarray) -> np.ndarray:

@@ -132,8 +132,17 @@ class PaDiM(Detector):
         return (tuple(self.grid_), self.bank_.d_), (shapes[0][:2], sum(s[2] for s in shapes))
 
     def anomaly_maps(self, X: Features) -> np.ndarray:
-        """``(n, H, W)`` Mahalanobis distances on the feature grid."""
+        """``(n, H, W)`` Mahalanobis distances on the feature grid. Maps read from the feature packs (or any
+        rows of maps) are read a block of locations at a time: one triangular solve per location for every
+        image (:meth:`~lowdata.detectors.gaussian.GaussianBank.mahalanobis_blocks`)."""
         self.check_fitted()
+        blocks = self._blocks(X) if isinstance(X, (MapRows, AlignedLevels)) else None
+        if blocks is not None:
+            src, grid = blocks
+            if tuple(grid) != tuple(self.grid_):
+                raise LowdataError(f"padim: fitted on a {self.grid_} grid, got {grid}")
+            d2 = self.bank_.mahalanobis_blocks(src)
+            return np.sqrt(np.maximum(d2, 0.0)).reshape(src.n, *self.grid_)
         n, chunks = spatial_chunks(X, self.chunk)
         out = np.empty((n, *self.grid_))
         i = 0

@@ -156,3 +156,25 @@ def test_prune_removes_packs_no_entry_points_to_and_lists_hostile_labels_escaped
     assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0
     assert not orphan.exists()
     assert [Pack.open(p).label for p in root.rglob("*.pack")] == ["elpv/mono"]
+
+
+def test_a_run_started_while_the_cache_is_pruned_waits_for_it(filled):
+    import time
+
+    import lowdata.core.locks as locks
+
+    root, _ = filled
+    child = subprocess.Popen([sys.executable, "-c", "import time\n"
+                              "from lowdata.core.locks import exclusive_lock\n"
+                              f"with exclusive_lock({str(root / '.admin.lock')!r}, 'the cache'):\n"
+                              "    print('holding', flush=True)\n"
+                              "    time.sleep(1.5)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        locks._REGISTERED.pop(str(root.resolve()), None)
+        t0 = time.monotonic()
+        with pytest.warns(UserWarning, match=f"waiting for `lowdata cache` \\(pid {child.pid} on .*\\) to finish with"):
+            assert EmbeddingCache(root, KEY_A, LEVELS).read_pooled("01" + "0" * 62) is not None
+        assert time.monotonic() - t0 > 0.5  # it waited for the prune to end
+    finally:
+        child.wait(timeout=30)

@@ -254,3 +254,19 @@ def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(wi
     more = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "coreset": 1.0}), out, progress=False)
     assert (more[more.method == "patchcore"].coreset == 1.0).all()
     assert len(study.read_results(out, skipped=True)) == len(df) + 4
+
+
+def test_a_damaged_results_table_is_set_aside_and_its_fits_made_again(widget, lite0_small, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    config = dict(methods=["knn"], sizes=[2, 6], reps=2, factors=[0], seed=1)
+    out = tmp_path / "r.parquet"
+    first = run_study(widget, lite0_small, cache, StudyConfig(**config), out, progress=False)
+    raw = bytearray(out.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # a flipped bit in a page: its CRC no longer matches
+    out.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=rf"the results table {out} is damaged \(.*\): set aside as r.parquet.damaged; "
+                                         "its fits are made again"):
+        again = run_study(widget, lite0_small, cache, StudyConfig(**config), out, progress=False)
+    assert (tmp_path / "r.parquet.damaged").read_bytes() == bytes(raw)  # kept as it was, not deleted
+    cols = ["n_train", "replicate", "auroc"]
+    pd.testing.assert_frame_equal(first[cols], again[cols])

@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..autoaug.search import SearchConfig, check_search_images, search_policy
-from ..core.atomic import atomic_path, make_dirs, writing
+from ..core.atomic import make_dirs, writing
 from ..core.errors import LowdataError
 from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
@@ -36,7 +36,8 @@ from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
-from .study import append_row, check_results_path, draw_subset, results_lock
+from .study import (DamagedTable, append_row, check_results_path, draw_subset, read_parquet_checked, results_lock,
+                    set_aside, write_table)
 
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
@@ -91,11 +92,16 @@ def read_autoaug(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype={c: str for c in ("source", "category", "backbone", "method", "kind", "policy",
                                                           "transforms", "policy_digest", "policy_fields", "search_digest",
                                                           "subset")})
-    return pd.read_parquet(path)
+    return read_parquet_checked(path)
 
 
 def _existing(out: Path) -> list[dict]:
-    rows = read_autoaug(out).to_dict("records") if out.exists() else []
+    rows = []
+    if out.exists():
+        try:
+            rows = read_autoaug(out).to_dict("records")
+        except DamagedTable as exc:
+            set_aside(out, exc)
     j = _journal(out)
     if j.exists():
         for line in j.read_text().splitlines():
@@ -113,8 +119,7 @@ def _key(row: dict) -> tuple:
 def _write(rows: list[dict], out: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS).drop_duplicates(subset=KEY, keep="last")
     df = df.sort_values(["category", "method", "n_train", "replicate", "kind"], kind="stable").reset_index(drop=True)
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp, index=False)
+    write_table(df, out)
     return df
 
 

@@ -48,7 +48,7 @@ from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .refine import SROCConfig, ensemble_refine, removal_quality, sroc
-from .study import check_results_path, results_lock
+from .study import check_results_path, results_lock, write_table
 
 RATES = (0.0, 0.025, 0.05, 0.10, 0.15, 0.20)
 REFINEMENTS = ("oracle", "none", "sroc", "ensemble")
@@ -288,8 +288,7 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
                                  "refine_seconds": refine_s, "fit_seconds": fit_s})
         bar.set_postfix_str(f"rate {rate:.1%} rep {rep}")
     df = pd.DataFrame(rows)
-    with atomic_path(out) as tmp:
-        (df.to_csv if out.suffix == ".csv" else df.to_parquet)(tmp, index=False)
+    write_table(df, out)
     moved_path = out.with_name(out.name + ".moved.csv")
     with atomic_path(moved_path) as tmp:
         pd.DataFrame(moved_log, columns=["category", "rate", "replicate", "file"]).to_csv(tmp, index=False)

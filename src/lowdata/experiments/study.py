@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -245,8 +246,38 @@ def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
     if path.suffix == ".csv":  # text columns stay text (a category named "01" must not become 1)
         df = pd.read_csv(path, dtype={c: str for c in _TEXT})
     else:
-        df = pd.read_parquet(path)
+        df = read_parquet_checked(path)
     return df if skipped else fitted(df)
+
+
+class DamagedTable(LowdataError):
+    """A results table whose bytes are not what was written (a page checksum, or the file's structure)."""
+
+
+def read_parquet_checked(path: str | Path) -> pd.DataFrame:
+    """A Parquet table, its pages checked against their CRC-32 (:func:`write_table` writes them); a damaged
+    file is :class:`DamagedTable` naming it."""
+    try:
+        return pd.read_parquet(path, page_checksum_verification=True)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DamagedTable(f"the results table {path} is damaged ({' '.join(str(exc).split())[:200]})") from None
+
+
+def write_table(df: pd.DataFrame, out: Path) -> None:
+    """``df`` written atomically to ``out``: CSV, or Parquet with a CRC-32 per page (checked when read)."""
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False, write_page_checksum=True)
+
+
+def set_aside(out: Path, exc: LowdataError) -> None:
+    """A damaged results table renamed ``<out>.damaged`` (kept, not deleted) and said: its fits are made again."""
+    aside = out.with_name(out.name + ".damaged")
+    with writing(aside, "set aside the damaged table as"):
+        os.replace(out, aside)
+    warnings.warn(f"{exc}: set aside as {aside.name}; its fits are made again", stacklevel=3)
 
 
 def fitted(df: pd.DataFrame) -> pd.DataFrame:
@@ -268,7 +299,11 @@ def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
 def _existing_rows(out: Path) -> list[dict]:
     rows = []
     if out.exists():
-        old = read_results(out, skipped=True)
+        try:
+            old = read_results(out, skipped=True)
+        except DamagedTable as exc:
+            set_aside(out, exc)
+            old = pd.DataFrame(columns=result_columns())
         if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
             old["subsets"] = "independent"
         rows += [_filled(r) for r in old.to_dict("records")]
@@ -315,11 +350,7 @@ def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=result_columns()).drop_duplicates(subset=KEY, keep="last")
     df = df.sort_values(["category", "method", "aug_factor", "augment_only", "n_train", "replicate"],
                         kind="stable").reset_index(drop=True)
-    with atomic_path(out) as tmp:
-        if out.suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+    write_table(df, out)
     return df
 
 

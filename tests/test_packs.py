@@ -241,3 +241,46 @@ def test_a_read_only_cache_folder_is_one_line(lite0_small, elpv_images, tmp_path
     cache = EmbeddingCache(tmp_path / "ro" / "cache", lite0_small.key, lite0_small.levels)
     with pytest.raises(LowdataError, match=rf"^cannot create the folder {cache.packs}: read-only file system$"):
         encode(lite0_small, list(elpv_images[0][:2]), cache, progress=False)
+
+
+def test_a_pack_half_written_by_a_killed_process_is_never_read_and_is_pruned(lite0_small, elpv_images, tmp_path):
+    """kill -9 in the middle of encoding: the open pack stays a temporary file (never read); the next run encodes
+    what was not closed, and `lowdata cache prune` removes the leftover once no run uses the cache."""
+    import signal
+    import subprocess
+    import sys
+
+    from lowdata.cli import main
+
+    images = [str(p) for p in elpv_images[0][:12]]
+    root = tmp_path / "cache"
+    child = subprocess.Popen([sys.executable, "-c", "import sys\n"
+                              "from lowdata.features import packs\n"
+                              "from lowdata.features.backbones import load_backbone\n"
+                              "from lowdata.features.cache import EmbeddingCache\n"
+                              "from lowdata.features.encode import encode\n"
+                              "packs.PACK_ROWS = 4\n"
+                              "real = packs.PackWriter.add\n"
+                              "def add(self, key, maps, n=[0]):\n"
+                              "    n[0] += 1\n"
+                              "    if n[0] == 6:\n"
+                              "        print('in the middle', flush=True)\n"
+                              "        import time; time.sleep(60)\n"
+                              "    return real(self, key, maps)\n"
+                              "packs.PackWriter.add = add\n"
+                              "bb = load_backbone('efficientnet-lite0', input_size=96)\n"
+                              f"encode(bb, {images!r}, EmbeddingCache({str(root)!r}, bb.key, bb.levels), batch_size=2,"
+                              " progress=False)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "in the middle"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    cache = EmbeddingCache(root, lite0_small.key, lite0_small.levels)
+    left = list(cache.packs.glob(".pack-*.tmp"))
+    assert len(left) == 1 and [len(P.Pack.open(p)) for p in cache.packs.glob("*.pack")] == [4]
+    again = encode(lite0_small, images, cache, batch_size=2, progress=False)
+    assert again.stats.cached == 4 and again.stats.encoded == 8
+    results = tmp_path / "results"
+    assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0  # nothing needs them
+    assert not list(cache.packs.glob(".pack-*.tmp")) and not list(cache.packs.glob("*.pack"))

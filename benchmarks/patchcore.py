@@ -11,7 +11,7 @@ build machines set them); each prints the kernel threadpoolctl reports.
         [--full]  # also coreset 1.0 at N = 209 (every patch: minutes)
     PYTHONPATH=/path/to/faiss benchmarks/patchcore.py   # to compare faiss-cpu (pip install faiss-cpu)
 
-The embedding cache (``$LOWDATA_CACHE`` or ``--cache``) and the feature store are filled on the first run.
+The embedding cache (``$LOWDATA_CACHE`` or ``--cache``) and its feature packs are filled on the first run.
 """
 
 from __future__ import annotations

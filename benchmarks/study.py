@@ -3,7 +3,7 @@ subset schemes, and the ratio to the per-fit path of an older lowdata, in one ru
 
 Default: MVTec AD bottle (``../shared/data/mvtec_ad``), EfficientNet-Lite0 at 380 px, the paper's grid
 (``--sizes auto``: 26 sizes), 5 replicates, augmentation factors 0 and 10, the four methods: 1008 fits.
-Each setting runs in a child process on a fresh results table (the embedding cache and the feature store
+Each setting runs in a child process on a fresh results table (the embedding cache and its feature packs
 warm: the first child builds what is missing, and says how long that took):
 
 * BLAS: ``as-set`` (the environment as it is), ``native`` (``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``
@@ -57,7 +57,7 @@ def child(args) -> None:
         cfg["subsets"] = args.subsets
     out = Path(tempfile.mkdtemp(prefix="lowdata-bench-")) / "study.csv"
     t0 = time.perf_counter()
-    if args.warm:  # encode and build the store: one fit of each kind, not timed as the study
+    if args.warm:  # encode (the cache and its packs): one fit of each kind, not timed as the study
         warm = dict(cfg, sizes=[sizes[-1]], reps=1, methods=["padim"])
         run_study(data, backbone, cache, StudyConfig(**warm), out.with_name("warm.csv"), progress=False)
     warm_s = time.perf_counter() - t0
@@ -176,7 +176,7 @@ def main() -> None:
                 args.save.mkdir(parents=True, exist_ok=True)
                 (args.save / f"{b}-{s}.json").write_text(json.dumps(r))
             if first:
-                print(f"cache and feature store made ready in {r['warm_seconds']:.0f} s (one PaDiM fit included)")
+                print(f"cache and feature packs made ready in {r['warm_seconds']:.0f} s (one PaDiM fit included)")
             first = False
             fit = fit_table(r["rows"])
             print(f"[{b:7s} {s:11s}] {', '.join(r['kernels'])}; {r['fits']} fits, wall {r['wall_seconds']:.0f} s, "

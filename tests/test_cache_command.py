@@ -68,16 +68,18 @@ def test_prune_removes_what_no_results_table_needs_and_says_how_much_first(fille
     assert main(["cache", "--cache", str(root), "prune", "--results", str(results), "--dry-run"]) == 0
     assert "would free 2 feature packs and 7 entries" in capsys.readouterr().out
     assert {p.name for p in root.rglob("*.pack")} == before  # a dry run removes nothing
-    (root / "store" / "x").mkdir(parents=True)  # the aligned store of an older lowdata
-    (root / "store" / "x" / "train.npy").write_bytes(b"0" * 1000)
-    (root / "notes.txt").write_text("mine")  # not the cache's: never touched
+    old = root / "store" / KEY_A / f"elpv-mono-{'ab' * 8}-s0"  # the aligned store of an older lowdata
+    old.mkdir(parents=True)
+    (old / "train-0123456789abcdef.npy").write_bytes(b"0" * 1000)
+    (old / "notes.txt").write_text("mine")  # not the cache's: never touched, even inside its folders
+    (root / "notes.txt").write_text("mine")
     assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    assert "frees 2 feature packs and 7 entries" in out and "done" in out
+    assert "frees 2 feature packs and 7 entries and 1 other files" in out and "done" in out
     left = [Pack.open(p) for p in root.rglob("*.pack")]
     assert [(p.backbone, p.label) for p in left] == [(KEY_A, "elpv/mono")]
-    assert len(list(root.rglob("*.npz"))) == 5 and not (root / "store").exists()
-    assert (root / "notes.txt").read_text() == "mine"
+    assert len(list(root.rglob("*.npz"))) == 5 and not (old / "train-0123456789abcdef.npy").exists()
+    assert (root / "notes.txt").read_text() == "mine" and (old / "notes.txt").read_text() == "mine"
 
 
 def test_clear_by_backbone_or_category_and_everything(filled, capsys):
@@ -87,9 +89,11 @@ def test_clear_by_backbone_or_category_and_everything(filled, capsys):
     assert main(["cache", "--cache", str(root), "clear", "--backbone", "efficientnet-lite2"]) == 0
     assert {Pack.open(p).backbone for p in root.rglob("*.pack")} == {KEY_A}
     (root / "notes.txt").write_text("mine")
+    (root / "maps" / "mine").mkdir()
+    (root / "maps" / "mine" / "photo.jpg").write_text("mine")  # in the cache's folder, but not lowdata's
     assert main(["cache", "--cache", str(root), "clear"]) == 0
-    assert not (root / "maps").exists() and not (root / "embeddings").exists()
-    assert (root / "notes.txt").read_text() == "mine"
+    assert not (root / "embeddings").exists() and not list(root.rglob("*.pack"))
+    assert (root / "notes.txt").read_text() == "mine" and (root / "maps" / "mine" / "photo.jpg").read_text() == "mine"
     assert main(["cache", "--cache", str(root), "clear"]) == 0
     assert "nothing to remove" in capsys.readouterr().out
 
@@ -178,3 +182,13 @@ def test_a_run_started_while_the_cache_is_pruned_waits_for_it(filled):
         assert time.monotonic() - t0 > 0.5  # it waited for the prune to end
     finally:
         child.wait(timeout=30)
+
+
+def test_prune_without_results_tables_removes_nothing(filled, tmp_path, capsys):
+    root, results = filled
+    assert main(["cache", "--cache", str(root), "prune", "--results", str(tmp_path / "none")]) == 2
+    assert "no results table under" in capsys.readouterr().err and len(list(root.rglob("*.pack"))) == 3
+    (results / "broken.parquet").write_bytes(b"PAR1 not a table")
+    assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 2
+    assert f"cannot read the results table {results / 'broken.parquet'}" in capsys.readouterr().err
+    assert len(list(root.rglob("*.pack"))) == 3

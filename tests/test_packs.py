@@ -98,6 +98,24 @@ def test_an_entry_must_match_its_row(tmp_path):
                       path.name, 3)  # points to another image's row
     with pytest.raises(LowdataError, match=f"does not hold the maps of cache entry .*{keys[0]}.npz at row 3"):
         map_rows(EmbeddingCache(tmp_path, "bb-test", LEVELS), keys)
+    fresh = EmbeddingCache(tmp_path, "bb-test", LEVELS)
+    with pytest.warns(UserWarning, match="at row 3: the image is encoded again"):
+        assert not fresh.maps_ok(keys[0], set())
+    assert path.exists() and fresh.maps_ok(keys[1], set())  # the pack is sound: it stays, its other images too
+
+
+@pytest.mark.parametrize("name", ["../../../x.pack", "a\x00b.pack", "0123456789abcdef0123.pack/..", "\x1b[31m.pack",
+                                  ".hidden.pack", "0123456789ABCDEF0123.pack"])
+def test_an_entry_pointing_outside_the_packs_is_damaged_not_followed(tmp_path, name):
+    cache, keys, _, _ = _cache(tmp_path)
+    name = name.encode().decode("unicode_escape")
+    cache.write_entry(keys[0], [np.zeros(3, np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32)], name, 0)
+    fresh = EmbeddingCache(tmp_path, "bb-test", LEVELS)
+    with pytest.raises(LowdataError, match="is damaged \\(its pack pointer is not a pack's name and a row\\)"):
+        map_rows(fresh, keys)
+    with pytest.warns(UserWarning, match="is damaged .*; it will be encoded again"):
+        from lowdata.features.encode import _cached_pooled
+        assert _cached_pooled(fresh, keys[0], "x", True, set()) is None
 
 
 def test_an_interrupted_encoding_keeps_what_it_encoded(lite0_small, elpv_images, tmp_path):
@@ -239,7 +257,7 @@ def test_a_read_only_cache_folder_is_one_line(lite0_small, elpv_images, tmp_path
 
     monkeypatch.setattr(Path, "mkdir", mkdir)
     cache = EmbeddingCache(tmp_path / "ro" / "cache", lite0_small.key, lite0_small.levels)
-    with pytest.raises(LowdataError, match=rf"^cannot create the folder {cache.packs}: read-only file system$"):
+    with pytest.raises(LowdataError, match=rf"^cannot create the folder {cache.root}: read-only file system$"):
         encode(lite0_small, list(elpv_images[0][:2]), cache, progress=False)
 
 
@@ -282,5 +300,8 @@ def test_a_pack_half_written_by_a_killed_process_is_never_read_and_is_pruned(lit
     again = encode(lite0_small, images, cache, batch_size=2, progress=False)
     assert again.stats.cached == 4 and again.stats.encoded == 8
     results = tmp_path / "results"
-    assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0  # nothing needs them
+    results.mkdir()
+    pd.DataFrame({"source": ["elpv"], "category": ["poly"], "backbone": [lite0_small.key]}).to_parquet(
+        results / "study.parquet")  # a table that needs another category: these packs are not needed
+    assert main(["cache", "--cache", str(root), "prune", "--results", str(results)]) == 0
     assert not list(cache.packs.glob(".pack-*.tmp")) and not list(cache.packs.glob("*.pack"))

@@ -147,8 +147,8 @@ def cmd_study(args) -> int:
                          augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
                          pixel_size=args.pixel_size, subsets=args.subsets, coreset=args.coreset)
     if args.memory_gb is not None:
-        print("note: --memory-gb is no longer used: PaDiM's maps are memory-mapped from the feature store "
-              "(<cache>/store), whatever their size", file=sys.stderr)
+        print("note: --memory-gb is no longer used: PaDiM's maps are memory-mapped from the feature packs "
+              "(<cache>/maps), whatever their size", file=sys.stderr)
     config.validate()  # before the slow steps: an unknown method fails at once
     data = _category_data(args)
     config.sizes = parse_sizes(args.sizes, len(data.train))
@@ -431,24 +431,37 @@ def cmd_cache(args) -> int:
     if action == "list":
         print(manage.format_usage(root, reason))
         return 0
+    print(f"cache: {manage.printable(root)} ({reason})")
     if not root.is_dir():
-        print(f"cache: {root} ({reason}) does not exist: nothing to remove")
+        print("it does not exist: nothing to remove")
         return 0
     if action == "prune":
         results = Path(args.results)
         keep = manage.needed(results)
-        plan = manage.plan_prune(root, results)
-        print(f"cache: {root} ({reason}); {len(keep)} (backbone, category) pairs are used by the results tables "
-              f"under {results}")
+        if keep.unreadable:
+            raise LowdataError(f"cannot read the results table {keep.unreadable[0]}: nothing removed (prune keeps what "
+                               "the tables need, so it needs them all)")
+        if not keep.tables:
+            raise LowdataError(f"no results table under {manage.printable(results)} says what is needed: nothing "
+                               "removed (give --results, or remove everything with `lowdata cache clear`)")
+        print(f"{len(keep.pairs)} (backbone, category) pairs are used by the {keep.tables} results tables under "
+              f"{manage.printable(results)}")
+
+        def make_plan():
+            return manage.plan_prune(root, keep)
     else:
-        plan = manage.plan_clear(root, args.backbone, args.category)
-        print(f"cache: {root} ({reason})")
-    if not plan.packs and not plan.entries and not plan.folders:
-        print("nothing to remove")
+        def make_plan():
+            return manage.plan_clear(root, args.backbone, args.category)
+
+    def say(plan):
+        print("nothing to remove" if plan.empty() else
+              f"{'would free' if args.dry_run else 'frees'} {plan.describe()}", flush=True)
+
+    if args.dry_run:
+        say(make_plan())
         return 0
-    print(f"{'would free' if args.dry_run else 'frees'} {plan.describe()}", flush=True)
-    if not args.dry_run:
-        manage.carry_out(root, plan)
+    plan = manage.carry_out(root, make_plan, say)
+    if not plan.empty():
         print("done")
     return 0
 
@@ -614,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="patchcore: the fraction of the training patches its memory bank keeps, in (0, 1] "
                          "(default 0.1; 1 keeps them all)")
     st.add_argument("--memory-gb", type=float, default=None,
-                    help="no longer used: PaDiM's maps are memory-mapped from the feature store, whatever their size")
+                    help="no longer used: PaDiM's maps are memory-mapped from the feature packs, whatever their size")
     st.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
     st.add_argument("--out", type=Path, help="results table, .parquet or .csv "
                                              "(default data/results/study-<source>-<category>-<backbone>.parquet)")

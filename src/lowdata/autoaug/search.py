@@ -152,9 +152,10 @@ def check_search_images(n: int, folds: int, method: str) -> int:
 
 def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchConfig | None = None, *,
                   space: dict | None = None, hashes: Sequence[str] | None = None, progress: bool = True,
-                  desc: str = "policy search", params: dict | None = None) -> SearchResult:
+                  desc: str = "policy search", params: dict | None = None, label: str | None = None) -> SearchResult:
     """Choose an augmentation policy for the good images ``paths`` and ``method`` (with ``params``, e.g.
-    PatchCore's coreset; see the module docstring)."""
+    PatchCore's coreset; see the module docstring). ``label`` names the images in the feature packs
+    (``elpv/mono``; see :func:`~lowdata.features.encode.encode`)."""
     t_start = time.perf_counter()
     config = (config or SearchConfig()).validate()
     check_method(method)
@@ -169,11 +170,11 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
 
     t0 = time.perf_counter()
     originals = encode(backbone, paths, cache, keys=hashes, progress=progress, desc="search: good images",
-                       maps=maps_needed)
+                       maps=maps_needed, label=label)
     sources, keys, owner = defect_sources(paths, hashes, config.generators, config.variants, config.seed,
                                           backbone.preprocessing)
     defects = encode(backbone, sources, cache, keys=keys, progress=progress, desc="search: synthetic defects",
-                     maps=maps_needed)
+                     maps=maps_needed, label=label)
     owner = np.asarray(owner)
     orig_maps = stack_maps(originals, 256) if maps_needed else None
     defect_pool = FeaturePool(list(defects.pooled), stack_maps(defects, 256) if maps_needed else None, len(defects), 0)
@@ -204,7 +205,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                     fitness, margin, per_fold, shift = memo[(pol.digest(), factor)]
                 else:
                     copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
-                                                progress=False, maps=maps_needed) if factor else []
+                                                progress=False, maps=maps_needed, label=label) if factor else []
                     allp = Embeddings.concat([originals] + copy_emb)
                     maps = None
                     if maps_needed:

@@ -121,8 +121,10 @@ def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: i
     cache = cache_for(bb, cache_dir)
     n = min(n, len(data.train))
     idx = draw_subset(len(data.train), n, seed, 0)
-    train = encode(bb, [data.train[i].path for i in idx], cache, progress=progress, desc=f"{category} train")
-    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test")
+    train = encode(bb, [data.train[i].path for i in idx], cache, progress=progress, desc=f"{category} train",
+                   label=f"{data.source}/{data.category}")
+    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test",
+                  label=f"{data.source}/{data.category}")
     labels = data.test_labels
     chosen = example_images(data, anomalous, good, seed)
     size = 256

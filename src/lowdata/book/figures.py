@@ -56,8 +56,10 @@ def padim_examples(source: str, category: str, root: str | Path | None, backbone
     data = load_category(source, category, root=root)
     bb = load_backbone(backbone, input_size)
     cache = cache_for(bb, cache_dir)
-    train = encode(bb, [s.path for s in data.train], cache, progress=progress, desc=f"{category} train")
-    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test")
+    train = encode(bb, [s.path for s in data.train], cache, progress=progress, desc=f"{category} train",
+                   label=f"{data.source}/{data.category}")
+    test = encode(bb, [s.path for s in data.test], cache, progress=progress, desc=f"{category} test",
+                  label=f"{data.source}/{data.category}")
     det = make_detector("padim").fit(train)
     scores, maps = det.scores_and_maps(test)
     labels = data.test_labels

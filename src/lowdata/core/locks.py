@@ -44,7 +44,8 @@ def _holder(path: Path) -> dict | None:
 def _describe(info: dict) -> str:
     if not info:
         return "an unknown process (the lock file is empty or unreadable)"
-    return f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}"
+    text = f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # read from a file: no control characters
 
 
 def _try_create(path: Path) -> bool:
@@ -148,5 +149,5 @@ def live_users(users: str | Path) -> list[str]:
             if not _pid_alive(pid):
                 marker.unlink(missing_ok=True)
                 continue
-        out.append(_describe(info))
+        out.append(f"{_describe(info)}; its marker {marker}: remove it if that run has ended")
     return out

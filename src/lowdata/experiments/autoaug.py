@@ -158,8 +158,9 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
             return _key({**base, "method": m, "n_train": n, "replicate": r, "kind": kind})
 
         todo = [c for c in cells if not all(key_of(*c, k) in done for k in KINDS)]
+        label = f"{data.source}/{data.category}"  # what the feature packs are of (lowdata cache lists and prunes)
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
-                      desc=f"{data.category} test", label=f"{data.source}/{data.category}")
+                      desc=f"{data.category} test", label=label)
         test_maps = None
         if any(method_spec(m).consumes == "maps" for _, _, m in todo):
             test_maps = map_rows(cache, test_keys)
@@ -170,16 +171,16 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
             idx = draw_subset(n_pool, n, config.seed, r)
             paths, keys = [train_paths[i] for i in idx], [hashes[i] for i in idx]
             t0 = time.perf_counter()
-            found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False)
+            found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False, label=label)
             t_search = time.perf_counter() - t0
             maps = method_spec(m).consumes == "maps"  # a detector of pooled vectors: no maps kept on disk
-            originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps)
+            originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps, label=label)
             for kind, pol in (("none", None), ("hand", hand), ("auto", found.best)):
                 factor = 0 if pol is None or pol.is_identity() else config.factor
                 if key_of(n, r, m, kind) in done:
                     continue
                 copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
-                                          progress=False, maps=maps) if factor else []
+                                          progress=False, maps=maps, label=label) if factor else []
                 fit_set = Embeddings.concat([originals] + copies)
                 det = make_detector(m)
                 t1 = time.perf_counter()

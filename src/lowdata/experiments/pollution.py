@@ -117,11 +117,14 @@ def build_pool(data: CategoryData, backbone, cache, factor: int, methods: Sequen
     defect_idx = np.flatnonzero(data.test_labels == 1)
     paths = [s.path for s in data.train] + [data.test[i].path for i in defect_idx]
     hashes = [source_key(p) for p in paths]
+    label = f"{data.source}/{data.category}"
     train = encode(backbone, paths[:len(data.train)], cache, keys=hashes[:len(data.train)], progress=progress,
-                   desc=f"{data.category} train")
-    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
+                   desc=f"{data.category} train", label=label)
+    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test",
+                  label=label)
     orig = Embeddings.concat([train, test.subset(defect_idx)])  # the defects are read once, with the test set
-    copies = encode_augmented(backbone, paths, hashes, cache, policy_for(data.category), factor, aug_seed, progress)
+    copies = encode_augmented(backbone, paths, hashes, cache, policy_for(data.category), factor, aug_seed, progress,
+                              label=label)
     allp = Embeddings.concat([orig] + copies)
     # the maps in memory, for the methods that consume them: originals and the copies up to map_factor (rows
     # keep the same order)

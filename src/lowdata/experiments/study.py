@@ -40,7 +40,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..cluster import Task, run_tasks
-from ..core.atomic import atomic_path, make_dirs, writing
+from ..core.atomic import atomic_path, make_dirs, os_error_text, writing
 from ..core.errors import LowdataError
 from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
@@ -154,7 +154,7 @@ class StudyConfig:
     seed: int = 0
     aug_seed: int = 0
     pixel_size: int = 224
-    memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature store
+    memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature packs
     subsets: str = "independent"  # how a replicate's subsets are drawn: see SUBSETS
     coreset: float = 0.1  # PatchCore's coreset: the fraction of the training patches its memory bank keeps
 
@@ -259,8 +259,14 @@ def read_parquet_checked(path: str | Path) -> pd.DataFrame:
     file is :class:`DamagedTable` naming it."""
     try:
         return pd.read_parquet(path, page_checksum_verification=True)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise DamagedTable(f"the results table {path} is damaged ({' '.join(str(exc).split())[:200]})") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the system's error (permission denied, an I/O error): not the table's bytes
+            raise LowdataError(f"cannot read the results table {path}: {os_error_text(exc)}") from None
+        why = exc
+    except ValueError as exc:  # pyarrow's ArrowInvalid: not a Parquet file, or a broken one
+        why = exc
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(why).split())[:200])
+    raise DamagedTable(f"the results table {path} is damaged ({text})")
 
 
 def write_table(df: pd.DataFrame, out: Path) -> None:
@@ -274,7 +280,9 @@ def write_table(df: pd.DataFrame, out: Path) -> None:
 
 def set_aside(out: Path, exc: LowdataError) -> None:
     """A damaged results table renamed ``<out>.damaged`` (kept, not deleted) and said: its fits are made again."""
-    aside = out.with_name(out.name + ".damaged")
+    aside, k = out.with_name(out.name + ".damaged"), 1
+    while aside.exists():  # an earlier one is kept too
+        aside, k = out.with_name(f"{out.name}.damaged.{k}"), k + 1
     with writing(aside, "set aside the damaged table as"):
         os.replace(out, aside)
     warnings.warn(f"{exc}: set aside as {aside.name}; its fits are made again", stacklevel=3)

@@ -51,11 +51,14 @@ def evaluate_thresholds(data, backbone, cache, threshold: ThresholdFn, methods: 
     draws = [draw_subset(n_pool, n, seed, rep) for rep in range(reps)]
     used = np.unique(np.concatenate(draws))
     paths = [data.train[i].path for i in used]
-    train = encode(backbone, [s.path for s in data.train], cache, progress=progress, desc=f"{data.category} train")
-    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test")
+    label = f"{data.source}/{data.category}"
+    train = encode(backbone, [s.path for s in data.train], cache, progress=progress, desc=f"{data.category} train",
+                   label=label)
+    test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test",
+                  label=label)
     need_maps = any(method_spec(m).consumes == "maps" for m in methods)
     copies = encode_augmented(backbone, paths, [source_key(p) for p in paths], cache, policy_for(data.category),
-                              factor, seed, progress, maps=need_maps) if factor else []
+                              factor, seed, progress, maps=need_maps, label=label) if factor else []
     allp = Embeddings.concat([train.subset(used)] + copies)
 
     def maps_of(emb):

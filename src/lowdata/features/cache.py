@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_path, make_dirs
 from ..core.errors import LowdataError
 from ..core.locks import register_use
-from .packs import SUFFIX, DamagedPack, Pack, PackWriter, packs_dir
+from .packs import PACK_NAME, DamagedPack, Pack, PackWriter, packs_dir
 
 DEFAULT_CACHE_ENV = "LOWDATA_CACHE"
 
@@ -82,6 +82,14 @@ class DamagedEntry(LowdataError):
     whose maps are lost (its pack is gone or damaged)."""
 
 
+class PackDamaged(DamagedEntry):
+    """The pack an entry points to is damaged (its bytes are not what was written): it is removed."""
+
+
+class PackGone(DamagedEntry):
+    """The pack an entry points to is not there (removed by ``lowdata cache``, or by hand)."""
+
+
 class NoMaps(DamagedEntry):
     """An entry of pooled vectors only: its image was encoded for a detector of pooled vectors, its maps not
     kept (``encode(..., maps=False)``); a detector of maps has it encoded again."""
@@ -110,9 +118,14 @@ class EmbeddingCache:
         state["_open"], state["_where"], state["_registered"] = {}, {}, False
         return state
 
-    def _use(self) -> None:
-        """This process uses the cache (``lowdata cache prune`` waits for it; see :mod:`lowdata.features.manage`)."""
-        if not self._registered and self.root.is_dir():
+    def _use(self, create: bool = False) -> None:
+        """This process uses the cache (``lowdata cache prune`` waits for it; see :mod:`lowdata.features.manage`);
+        ``create``: the cache folder is made first (before anything is written in it)."""
+        if self._registered:
+            return
+        if create:
+            make_dirs(self.root)
+        if self.root.is_dir():
             self._registered = True
             register_use(self.root, self.root / ".admin.lock")
 
@@ -154,8 +167,8 @@ class EmbeddingCache:
             return Entry(pooled, None, -1, spatial)
         pack, row = arrays["pack"], arrays.get("row")
         if pack.dtype.kind != "U" or pack.ndim != 0 or row is None or row.ndim != 0 or row.dtype.kind != "i" \
-                or (str(pack) and (not str(pack).endswith(SUFFIX) or "/" in str(pack) or str(pack).startswith("."))):
-            raise DamagedEntry(f"cache entry {path} is damaged (its pack pointer is not a file name and a row)")
+                or (str(pack) and not PACK_NAME.fullmatch(str(pack))):
+            raise DamagedEntry(f"cache entry {path} is damaged (its pack pointer is not a pack's name and a row)")
         self._where[key] = (str(pack), int(row))
         return Entry(pooled, str(pack), int(row), None)
 
@@ -199,10 +212,11 @@ class EmbeddingCache:
         try:
             pack = self.pack(name)
         except FileNotFoundError:
-            raise DamagedEntry(f"the feature pack {self.pack_path(name)} of cache entry {self.path(key)} is "
-                               "gone") from None
+            raise PackGone(f"the feature pack {self.pack_path(name)} is gone") from None
         except DamagedPack as exc:
-            raise DamagedEntry(str(exc)) from None
+            raise PackDamaged(str(exc)) from None
+        if pack.levels != list(self.levels):
+            raise DamagedEntry(f"the feature pack {pack.path} holds the levels {pack.levels}, not {list(self.levels)}")
         if not 0 <= row < len(pack) or pack.keys[row] != key:
             raise DamagedEntry(f"the feature pack {pack.path} does not hold the maps of cache entry "
                                f"{self.path(key)} at row {row}")
@@ -230,14 +244,14 @@ class EmbeddingCache:
         except NoMaps:  # encoded for pooled vectors only: encoded again, with its maps
             return False
         except DamagedEntry as exc:
+            damaged = isinstance(exc, PackDamaged)  # only a pack whose bytes are wrong is removed
             name = self._where.get(key, ("", 0))[0]
-            path = self.pack_path(name) if name else self.path(key)
-            damaged = name and path.exists()
-            if warned is not None and str(path) not in warned:
-                warned.add(str(path))
-                what = str(exc) if damaged or not name else f"the feature pack {path} is gone"
-                warnings.warn(f"{what}: {'it is removed and its' if damaged else 'its'} images are encoded again",
-                              stacklevel=3)
+            said = str(self.pack_path(name)) if isinstance(exc, (PackDamaged, PackGone)) else str(exc)
+            if warned is not None and said not in warned:
+                warned.add(said)
+                then = ("it is removed and its images are encoded again" if damaged else
+                        "its images are encoded again" if isinstance(exc, PackGone) else "the image is encoded again")
+                warnings.warn(f"{exc}: {then}", stacklevel=3)
             if damaged:
                 self.discard(name)
             return False
@@ -251,6 +265,7 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------------------------------ write
     def write_entry(self, key: str, pooled: list[np.ndarray], pack: str, row: int) -> None:
+        self._use(create=True)
         arrays = {f"pooled_{level}": np.asarray(p, dtype=np.float32) for level, p in zip(self.levels, pooled)}
         arrays["pack"], arrays["row"] = np.array(pack), np.array(int(row), dtype=np.int64)
         with atomic_path(self.path(key)) as tmp, open(tmp, "wb") as f:
@@ -259,9 +274,8 @@ class EmbeddingCache:
 
     def writer(self, label: str | None = None) -> PackWriter:
         """A new pack of this backbone's maps (``label``: what is encoded, e.g. ``elpv/mono``)."""
-        writer = PackWriter(self.packs, self.levels, self.dir.name, label)
-        self._use()  # the cache folder exists now
-        return writer
+        self._use(create=True)  # registered before anything is written (a prune running now is waited for)
+        return PackWriter(self.packs, self.levels, self.dir.name, label)
 
     def write(self, key: str, maps: list[np.ndarray], label: str | None = None) -> list[np.ndarray]:
         """Store one image's per-level ``(h, w, c)`` maps (a pack of one row, and its entry); returns the pooled

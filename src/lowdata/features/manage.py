@@ -3,28 +3,65 @@
 The cache (:mod:`lowdata.features.cache`) holds, per backbone key (backbone, input size, weights), small entries
 (pooled vectors) and feature packs (the maps), each pack labelled with what was encoded (``elpv/mono``). This
 module lists them per backbone and label (images, GB, last used), finds what no results table needs, and removes
-it. It removes files under ``embeddings/``, ``maps/`` and ``store/`` (the aligned store of lowdata before feature
-packs) of the cache folder and nothing else, and never while another run uses the cache: every process that
-opens a cache registers in ``<cache>/.users/`` (:func:`lowdata.core.locks.register_use`); pruning takes
-``<cache>/.admin.lock`` and stops if another live process is registered, and a run that starts meanwhile waits.
+it.
+
+What it removes is only what lowdata writes there, recognised by name and place: entries
+``embeddings/<backbone>/<xx>/<key>.npz``, packs ``maps/<backbone>/<digest>.pack`` and their temporary files
+``.pack-*.tmp``, and the ``.npy`` files of the aligned store of lowdata before packs (``store/``); then the
+folders these leave empty. Symbolic links are not followed. Nothing is removed while another run uses the cache:
+every process that opens a cache registers in ``<cache>/.users/`` (:func:`lowdata.core.locks.register_use`);
+``prune`` and ``clear`` take ``<cache>/.admin.lock``, stop if another live process is registered, and make their
+plan only then (a run that starts meanwhile waits for them).
 """
 
 from __future__ import annotations
 
-import shutil
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from ..core.errors import LowdataError
 from ..core.locks import exclusive_lock, live_users
-from .packs import SUFFIX, DamagedPack, Pack
+from .packs import PACK_NAME, DamagedPack, Pack
 
 UNLABELLED = "(unlabelled)"
 _UNREADABLE = "\x00"
+_ENTRY = re.compile(r"[0-9a-f]{40,64}[A-Za-z0-9_.-]*\.npz")  # a content hash, then what made the copy, if any
+_STORE_FILE = re.compile(r"[A-Za-z0-9_.]+-[0-9a-f]{16}\.npy(\.lock)?")
+
+
+def printable(text) -> str:
+    """``text`` with control characters escaped (names and labels come from files: they must not drive the
+    terminal)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _size(path: Path) -> int | None:
+    """The file's size; ``None`` when it is gone (a live run renames and removes files as it goes)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _dirs(folder: Path) -> Iterator[Path]:
+    """The real sub-folders of ``folder`` (no symbolic link followed)."""
+    if folder.is_dir() and not folder.is_symlink():
+        for sub in sorted(folder.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                yield sub
+
+
+def _files(folder: Path, pattern: re.Pattern) -> Iterator[Path]:
+    if folder.is_dir() and not folder.is_symlink():
+        for f in sorted(folder.iterdir()):
+            if pattern.fullmatch(f.name) and f.is_file() and not f.is_symlink():
+                yield f
 
 
 @dataclass
@@ -35,32 +72,54 @@ class PackInfo:
     images: int
     bytes: int
     used: float  # last used (the pack's access time, set when a process opens it)
-    keys: list[str] = field(default_factory=list)
     damaged: str = ""
 
 
 def _packs(root: Path) -> list[PackInfo]:
     out = []
-    for path in sorted((root / "maps").glob(f"*/*{SUFFIX}")):
-        st = path.stat()
-        try:
-            pack = Pack.open(path)
-            info = PackInfo(path, path.parent.name, pack.label or UNLABELLED, len(pack), st.st_size,
-                            max(st.st_atime, st.st_mtime), pack.keys)
-            pack.close()
-        except DamagedPack as exc:
-            info = PackInfo(path, path.parent.name, UNLABELLED, 0, st.st_size, st.st_mtime, damaged=str(exc))
-        out.append(info)
+    for folder in _dirs(root / "maps"):
+        for path in _files(folder, PACK_NAME):
+            try:
+                st = path.stat()
+                try:
+                    pack = Pack.open(path)
+                    info = PackInfo(path, folder.name, pack.label or UNLABELLED, len(pack), st.st_size,
+                                    max(st.st_atime, st.st_mtime))
+                    pack.close()
+                except DamagedPack as exc:
+                    info = PackInfo(path, folder.name, UNLABELLED, 0, st.st_size, st.st_mtime, damaged=str(exc))
+            except FileNotFoundError:  # removed meanwhile (a live run healing a damaged pack)
+                continue
+            out.append(info)
     return out
 
 
-def _printable(text: str) -> str:
-    """``text`` with control characters escaped (a label comes from a file: it must not drive the terminal)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+def _temporary(root: Path) -> list[Path]:
+    return [f for folder in _dirs(root / "maps") for f in _files(folder, re.compile(r"\.pack-.*\.tmp"))]
 
 
-def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+def _pointers(root: Path, backbone: str) -> dict[Path, str | None]:
+    """Every entry of ``backbone`` and the pack its maps are in (``None``: inline maps, an older lowdata's entry;
+    ``""``: pooled vectors only; :data:`_UNREADABLE`: a damaged entry)."""
+    out = {}
+    for sub in _dirs(root / "embeddings" / backbone):
+        for entry in _files(sub, _ENTRY):
+            try:
+                with np.load(entry, allow_pickle=False) as z:  # the pointer alone is read
+                    out[entry] = str(z["pack"]) if "pack" in z.files else None
+            except FileNotFoundError:
+                continue
+            except Exception:  # noqa: BLE001 - a damaged entry: removed too (it would be encoded again anyway)
+                out[entry] = _UNREADABLE
+    return out
+
+
+def _pack_name(raw: str | None) -> str | None:
+    """An entry's pack name as read: ``None`` (inline maps), ``""`` (pooled vectors only), a pack's name, or
+    :data:`_UNREADABLE` (anything else: a damaged entry)."""
+    if raw is None or raw == "" or raw == _UNREADABLE or PACK_NAME.fullmatch(raw):
+        return raw
+    return _UNREADABLE
 
 
 def _split(backbone_key: str) -> tuple[str, str]:
@@ -72,59 +131,72 @@ def _split(backbone_key: str) -> tuple[str, str]:
 
 
 def usage(root: str | Path) -> pd.DataFrame:
-    """One row per (backbone key, label): images, GB, last used; plus entries and older stores."""
+    """One row per (backbone key, label): images, GB, last used; plus entries, older entries and stores."""
     root = Path(root)
+    cols = ["backbone", "input_size", "what", "images", "bytes", "used"]
     rows = []
     for p in _packs(root):
         name, size = _split(p.backbone)
-        rows.append({"backbone": name, "input_size": size, "what": _printable(p.label), "images": p.images, "bytes": p.bytes,
-                     "used": p.used, "packs": 1})
-    table = pd.DataFrame(rows, columns=["backbone", "input_size", "what", "images", "bytes", "used", "packs"])
+        rows.append({"backbone": printable(name), "input_size": size, "what": printable(p.label), "images": p.images,
+                     "bytes": p.bytes, "used": p.used})
+    table = pd.DataFrame(rows, columns=cols)
     if not table.empty:
         table = table.groupby(["backbone", "input_size", "what"], as_index=False).agg(
-            {"images": "sum", "bytes": "sum", "used": "max", "packs": "sum"})
+            {"images": "sum", "bytes": "sum", "used": "max"})
     extra = []
-    for folder in sorted((root / "embeddings").glob("*")):
-        if folder.is_dir():
-            name, size = _split(folder.name)
-            files = [f for f in folder.rglob("*.npz")]
-            extra.append({"backbone": name, "input_size": size, "what": "(entries: pooled vectors)",
-                          "images": len(files), "bytes": sum(f.stat().st_size for f in files),
-                          "used": max((f.stat().st_mtime for f in files), default=0.0), "packs": 0})
-    if (root / "store").is_dir():
-        extra.append({"backbone": "(any)", "input_size": "", "what": "(older aligned feature store: unused, prunable)",
-                      "images": 0, "bytes": _size(root / "store"), "used": (root / "store").stat().st_mtime,
-                      "packs": 0})
-    return pd.concat([table, pd.DataFrame(extra, columns=table.columns)], ignore_index=True) if extra else table
+    for folder in _dirs(root / "embeddings"):
+        name, size = _split(folder.name)
+        pointers = _pointers(root, folder.name)
+        for what, pick in (("(entries: pooled vectors)", lambda v: v is not None),
+                           ("(older lowdata's entries, maps inline: prunable)", lambda v: v is None)):
+            files = [f for f, v in pointers.items() if pick(v)]
+            sizes = [s for s in (_size(f) for f in files) if s is not None]
+            if files:
+                extra.append({"backbone": printable(name), "input_size": size, "what": what, "images": len(files),
+                              "bytes": sum(sizes), "used": 0.0})
+    old = _store_files(root)
+    if old:
+        extra.append({"backbone": "(any)", "input_size": "", "what": "(older lowdata's aligned store: prunable)",
+                      "images": 0, "bytes": sum(s for s in (_size(f) for f in old) if s), "used": 0.0})
+    return pd.concat([table, pd.DataFrame(extra, columns=cols)], ignore_index=True) if extra else table
 
 
 def format_usage(root: str | Path, reason: str) -> str:
     table = usage(root)
-    head = f"cache: {root} ({reason})"
+    head = f"cache: {printable(root)} ({reason})"
     if table.empty:
         return head + "\nempty"
     shown = table.assign(GB=(table["bytes"] / 1e9).round(2),
                          last_used=[time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "" for t in table["used"]])
     shown = shown[["backbone", "input_size", "what", "images", "GB", "last_used"]]
-    return (f"{head}\n{shown.to_string(index=False)}\n"
-            f"total: {table['bytes'].sum() / 1e9:.2f} GB")
+    return f"{head}\n{shown.to_string(index=False)}\ntotal: {table['bytes'].sum() / 1e9:.2f} GB"
 
 
-def needed(results: str | Path) -> set[tuple[str, str]]:
+@dataclass
+class Needed:
+    """What the results tables under a folder need: (backbone key, ``source/category``) pairs."""
+
+    pairs: set[tuple[str, str]]
+    tables: int
+    unreadable: list[str]
+
+
+def needed(results: str | Path) -> Needed:
     """The (backbone key, ``source/category``) of every row of every results table under ``results``."""
-    out = set()
+    out, tables, bad = set(), 0, []
     folder = Path(results)
-    if not folder.is_dir():
-        return out
-    for path in sorted(list(folder.rglob("*.parquet")) + list(folder.rglob("*.csv"))):
+    paths = sorted(list(folder.rglob("*.parquet")) + list(folder.rglob("*.csv"))) if folder.is_dir() else []
+    for path in paths:
         try:
             df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-        except Exception:  # noqa: BLE001 - a table we cannot read names nothing (said by the caller's count)
+        except Exception as exc:  # noqa: BLE001 - named by the caller, which then removes nothing
+            bad.append(f"{printable(path)} ({type(exc).__name__})")
             continue
         if {"backbone", "source", "category"} <= set(df.columns):
+            tables += 1
             for b, s, c in df[["backbone", "source", "category"]].drop_duplicates().itertuples(index=False):
                 out.add((str(b), f"{s}/{c}"))
-    return out
+    return Needed(out, tables, bad)
 
 
 @dataclass
@@ -133,78 +205,65 @@ class Plan:
 
     packs: list[Path] = field(default_factory=list)
     entries: list[Path] = field(default_factory=list)
-    folders: list[Path] = field(default_factory=list)  # removed whole
+    others: list[Path] = field(default_factory=list)  # temporary packs, the older aligned store's files
     bytes: int = 0
-    why: list[str] = field(default_factory=list)
+
+    def add(self, kind: list, path: Path) -> None:
+        size = _size(path)
+        if size is not None:
+            kind.append(path)
+            self.bytes += size
+
+    def empty(self) -> bool:
+        return not (self.packs or self.entries or self.others)
 
     def describe(self) -> str:
-        parts = [f"{len(self.packs)} feature packs", f"{len(self.entries)} entries"]
-        if self.folders:
-            parts.append(", ".join(str(f) for f in self.folders))
-        return f"{' and '.join(parts[:2])}{'; ' + parts[2] if len(parts) > 2 else ''}: {self.bytes / 1e9:.2f} GB"
+        more = f" and {len(self.others)} other files (temporary packs, an older lowdata's store)" if self.others else ""
+        return f"{len(self.packs)} feature packs and {len(self.entries)} entries{more}: {self.bytes / 1e9:.2f} GB"
 
 
-def _pointers(root: Path, backbone: str) -> dict[Path, str | None]:
-    """Every entry of ``backbone`` and the pack its maps are in (``None``: inline maps; ``""``: pooled vectors
-    only; :data:`_UNREADABLE`: a damaged entry)."""
-    out = {}
-    for entry in (root / "embeddings" / backbone).rglob("*.npz"):
-        try:
-            with np.load(entry, allow_pickle=False) as z:
-                out[entry] = str(z["pack"]) if "pack" in z.files else None
-        except Exception:  # noqa: BLE001 - a damaged entry: removed too (it would be encoded again anyway)
-            out[entry] = _UNREADABLE
+def _store_files(root: Path) -> list[Path]:
+    return [f for b in _dirs(root / "store") for d in _dirs(b) for f in _files(d, _STORE_FILE)]
+
+
+def _entries_pointing(pointers: dict[Path, str | None], packs: Path, names: set[str]) -> list[Path]:
+    """The entries whose maps are in one of the packs ``names`` or in no existing pack, the damaged ones, and the
+    older lowdata's entries with inline maps."""
+    out = []
+    for entry, raw in pointers.items():
+        pack = _pack_name(raw)
+        if pack is None or pack == _UNREADABLE or (pack and (pack in names or not (packs / pack).exists())):
+            out.append(entry)
     return out
 
 
-def _entries_pointing(root: Path, backbone: str, names: set[str],
-                      pointers: dict[Path, str | None] | None = None) -> list[Path]:
-    """The entries of ``backbone`` whose maps are in one of the packs ``names`` (or in no existing pack)."""
-    packs = root / "maps" / backbone
-    pointers = _pointers(root, backbone) if pointers is None else pointers
-    return [e for e, pack in pointers.items()
-            if pack == _UNREADABLE or (pack and (pack in names or not (packs / pack).exists()))]
-
-
-def plan_prune(root: str | Path, results: str | Path) -> Plan:
-    """Packs no results table under ``results`` needs (their backbone and ``source/category`` in no row),
-    damaged or unlabelled packs, the entries pointing to them or to no pack, and the older aligned store."""
+def plan_prune(root: str | Path, keep: Needed) -> Plan:
+    """Packs no results table needs (their backbone and ``source/category`` in no row), damaged packs, packs no
+    entry points to, the entries pointing to them or to no pack, older entries with inline maps, temporary
+    packs and the older aligned store."""
     root = Path(root)
-    keep = needed(results)
     plan = Plan()
+    pointers = {b.name: _pointers(root, b.name) for b in _dirs(root / "embeddings")}
+    used = {(b, _pack_name(v)) for b, entries in pointers.items() for v in entries.values()}
     doomed: dict[str, set[str]] = {}
-    pointers = {b.name: _pointers(root, b.name) for b in sorted((root / "embeddings").glob("*")) if b.is_dir()}
-    used = {(b, pack) for b, entries in pointers.items() for pack in entries.values() if pack and pack != _UNREADABLE}
     for p in _packs(root):
-        # damaged, of no results table, or pointed to by no entry (its images were encoded again elsewhere)
-        if p.damaged or (p.backbone, p.label) not in keep or (p.backbone, p.path.name) not in used:
-            plan.packs.append(p.path)
-            plan.bytes += p.bytes
+        if p.damaged or (p.backbone, p.label) not in keep.pairs or (p.backbone, p.path.name) not in used:
+            plan.add(plan.packs, p.path)
             doomed.setdefault(p.backbone, set()).add(p.path.name)
     for backbone, entries in pointers.items():
-        for entry in _entries_pointing(root, backbone, doomed.get(backbone, set()), entries):
-            plan.entries.append(entry)
-            plan.bytes += entry.stat().st_size
-    if (root / "store").is_dir():
-        plan.folders.append(root / "store")
-        plan.bytes += _size(root / "store")
-    for tmp in list((root / "maps").glob("*/.pack-*.tmp")):
-        plan.packs.append(tmp)
-        plan.bytes += tmp.stat().st_size
+        for entry in _entries_pointing(entries, root / "maps" / backbone, doomed.get(backbone, set())):
+            plan.add(plan.entries, entry)
+    for f in _temporary(root) + _store_files(root):
+        plan.add(plan.others, f)
     return plan
 
 
 def plan_clear(root: str | Path, backbone: str | None = None, category: str | None = None) -> Plan:
-    """Everything of the cache, or the packs of a backbone (its name, or its whole key) and/or a category
-    (``mono`` or ``elpv/mono``), with their entries."""
+    """Everything lowdata wrote in the cache, or the packs of a backbone (its name, or its whole key) and/or a
+    category (``mono`` or ``elpv/mono``), with their entries."""
     root = Path(root)
     plan = Plan()
-    if backbone is None and category is None:
-        for name in ("embeddings", "maps", "store"):
-            if (root / name).is_dir():
-                plan.folders.append(root / name)
-                plan.bytes += _size(root / name)
-        return plan
+    everything = backbone is None and category is None
     doomed: dict[str, set[str]] = {}
     for p in _packs(root):
         name, _ = _split(p.backbone)
@@ -212,39 +271,53 @@ def plan_clear(root: str | Path, backbone: str | None = None, category: str | No
             continue
         if category is not None and category not in (p.label, p.label.split("/")[-1]):
             continue
-        plan.packs.append(p.path)
-        plan.bytes += p.bytes
+        plan.add(plan.packs, p.path)
         doomed.setdefault(p.backbone, set()).add(p.path.name)
-    for key, names in doomed.items():
-        for entry in _entries_pointing(root, key, names):
-            plan.entries.append(entry)
-            plan.bytes += entry.stat().st_size
+    for folder in _dirs(root / "embeddings"):
+        pointers = _pointers(root, folder.name)
+        for entry in (list(pointers) if everything else
+                      _entries_pointing(pointers, root / "maps" / folder.name, doomed.get(folder.name, set()))
+                      if folder.name in doomed else []):
+            plan.add(plan.entries, entry)
+    if everything:
+        for f in _temporary(root) + _store_files(root):
+            plan.add(plan.others, f)
     return plan
 
 
-def carry_out(root: str | Path, plan: Plan) -> None:
-    """Remove what ``plan`` lists, holding the cache's admin lock; refused while another run uses the cache."""
+def carry_out(root: str | Path, make_plan: Callable[[], Plan], say: Callable[[Plan], None]) -> Plan:
+    """Under the cache's admin lock, with no other run using the cache: make the plan, say it, remove what it lists
+    and the folders that leaves empty (in ``embeddings/``, ``maps/``, ``store/`` only)."""
     root = Path(root)
     with exclusive_lock(root / ".admin.lock", f"the cache {root}"):
         others = live_users(root / ".users")
         if others:
             raise LowdataError(f"the cache {root} is in use by another lowdata run ({others[0]}): nothing removed; "
                                "run this again once it has finished")
-        for path in plan.packs + plan.entries:
+        plan = make_plan()
+        say(plan)
+        for path in plan.packs + plan.entries + plan.others:
             path.unlink(missing_ok=True)
-        for folder in plan.folders:
-            shutil.rmtree(folder, ignore_errors=True)
-        for folder in (root / "embeddings", root / "maps"):  # folders left empty
-            for sub in sorted(folder.rglob("*"), reverse=True) if folder.is_dir() else []:
-                if sub.is_dir():
-                    try:
-                        sub.rmdir()
-                    except OSError:
-                        pass
+        for top in ("embeddings", "maps", "store"):
+            for a in list(_dirs(root / top)):
+                for b in list(_dirs(a)):
+                    _rmdir(b)
+                _rmdir(a)
+            _rmdir(root / top)
+    return plan
+
+
+def _rmdir(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only when empty
+    except OSError:
+        pass
 
 
 def free_bytes(folder: str | Path) -> int:
     """Free bytes on the file system of ``folder`` (or of its nearest existing parent)."""
+    import shutil
+
     folder = Path(folder).resolve()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -256,4 +329,3 @@ def labelled_images(root: str | Path, backbone: str, label: str, input_size: int
     again)."""
     return sum(p.images for p in _packs(Path(root)) if _split(p.backbone) == (backbone, str(input_size))
                and p.label == label)
-

@@ -19,9 +19,9 @@ removed; its images are encoded again where they are needed (:func:`lowdata.feat
 
 Writes: :class:`PackWriter` appends rows to a temporary file in the pack's folder and, when closed, writes
 the footer, syncs and renames it into place; the entries pointing to it are written after. Encoding closes
-a pack every :data:`PACK_ROWS` images or :data:`PACK_SECONDS` seconds and when it stops for any reason
-(an error, Ctrl-C), so an interrupted run keeps what it encoded (a ``kill -9`` loses at most the open pack's
-few seconds of work). Two processes encoding the same images write packs of the same name with the same
+a pack every :data:`PACK_ROWS` images, or after :data:`PACK_SECONDS` seconds once it holds
+:data:`PACK_MIN_ROWS`, and when it stops for any reason (an error, Ctrl-C), so an interrupted run keeps what it
+encoded (a ``kill -9`` loses at most the open pack's work: 10 s, or 64 images on a slow machine). Two processes encoding the same images write packs of the same name with the same
 rows: the last rename wins and every entry stays valid.
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
 import time
@@ -44,11 +45,16 @@ from ..core.errors import LowdataError
 from ..core.grids import AlignedLevels
 
 MAGIC = b"LDPACK01"
+#: a pack's file name: the digest of its keys (what an entry may point to; nothing else is opened)
+PACK_NAME = re.compile(r"[0-9a-f]{20}\.pack")
 FORMAT = "lowdata-pack-1"
 SUFFIX = ".pack"
 #: a pack is closed after this many images, or this many seconds of encoding, whichever comes first
 PACK_ROWS = 256
 PACK_SECONDS = 10.0
+#: ...but not before this many images (a slow machine would otherwise make many small packs, each a file
+#: descriptor when a study maps them)
+PACK_MIN_ROWS = 64
 _TRAILER = struct.Struct("<QI8s")  # the footer's length and CRC-32, the magic
 _MAX_FOOTER = 64 << 20
 
@@ -211,7 +217,8 @@ class PackWriter:
         return len(self.keys)
 
     def due(self) -> bool:
-        return len(self.keys) >= PACK_ROWS or time.monotonic() - self.started >= PACK_SECONDS
+        return len(self.keys) >= PACK_ROWS or (len(self.keys) >= PACK_MIN_ROWS
+                                               and time.monotonic() - self.started >= PACK_SECONDS)
 
     def add(self, key: str, maps: Sequence[np.ndarray]) -> None:
         shapes = [tuple(int(v) for v in m.shape) for m in maps]

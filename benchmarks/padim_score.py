@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--locations", type=int, default=576)
     ap.add_argument("--features", type=int, default=592)
     ap.add_argument("--test", type=int, default=516, help="test images (ELPV mono: 516, poly: 682)")
-    ap.add_argument("--train", default="220,1100", help="training samples: <= d/2 Woodbury, more Cholesky")
+    ap.add_argument("--train", default="10,220,1100", help="training samples: <= d/2 Woodbury, more Cholesky")
     args = ap.parse_args()
     kernels = sorted({f"{i['internal_api']} {i.get('architecture')} x{i.get('num_threads')}" for i in threadpool_info()})
     print(f"BLAS: {', '.join(kernels)}; {args.locations} locations x {args.features} features, {args.test} test maps")

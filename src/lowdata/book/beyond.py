@@ -128,7 +128,7 @@ def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: i
     labels = data.test_labels
     chosen = example_images(data, anomalous, good, seed)
     size = 256
-    train_maps, test_maps = stack_maps(train), stack_maps(test)
+    train_maps, test_maps = stack_maps(train), test.map_rows()  # the test set's maps memory-mapped, not copied
     rows, aurocs = [], {}
     for method, params in (("padim", {}), ("patchcore", {"coreset": coreset})):
         det = make_detector(method, **params).fit(train_maps)

@@ -16,7 +16,6 @@ import pandas as pd
 
 from ..core.errors import LowdataError
 from ..data.augment import policy_for
-from ..detectors.base import stack_maps
 from ..detectors.crossfit import fit_on_pool
 from ..detectors.registry import method_spec
 from ..features.encode import Embeddings, encode, source_key
@@ -61,8 +60,8 @@ def evaluate_thresholds(data, backbone, cache, threshold: ThresholdFn, methods: 
                               factor, seed, progress, maps=need_maps, label=label) if factor else []
     allp = Embeddings.concat([train.subset(used)] + copies)
 
-    def maps_of(emb):
-        return stack_maps(emb, 256) if need_maps else None
+    def maps_of(emb):  # memory-mapped from the feature packs, aligned on read: no copy of every map in memory
+        return emb.map_rows() if need_maps else None
 
     pool = FeaturePool(list(allp.pooled), maps_of(allp), len(used), factor)
     held = Embeddings.concat([train, test])
@@ -76,7 +75,7 @@ def evaluate_thresholds(data, backbone, cache, threshold: ThresholdFn, methods: 
         for method in methods:
             det, (k, oof), t_fit, t_thr = fit_on_pool(pool, [row_in_pool[int(g)] for g in draw], method, factor,
                                                       folds=None, seed=seed)
-            feats = held_maps[keep] if det.consumes == "maps" else [p[keep] for p in held.pooled]
+            feats = held_maps.subset(np.flatnonzero(keep)) if det.consumes == "maps" else [p[keep] for p in held.pooled]
             scores = det.anomaly_score(feats)
             good, bad = scores[labels[keep] == 0], scores[labels[keep] == 1]
             dims = pool.dims

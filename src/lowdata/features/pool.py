@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.grids import MapRows
 from ..data.augment import AugmentPolicy, augment_image
 from ..data.images import read_image
 from .base import Backbone, Preprocessing
@@ -74,7 +75,9 @@ class FeaturePool:
     turn (``factor`` copies), as per-level pooled vectors and (when a detector needs them) aligned maps."""
 
     pooled: list[np.ndarray]  # per level (rows, c), originals then copy 1, copy 2, ...
-    maps: np.ndarray | None  # (rows * (1 + f), H, W, D) aligned maps, same order; None when no detector needs them
+    # (rows * (1 + f), H, W, D) aligned maps, same order: an array, or MapRows over the feature packs (memory-
+    # mapped, aligned on read); None when no detector needs them
+    maps: "np.ndarray | MapRows | None"
     n_orig: int
     factor: int
 
@@ -91,5 +94,5 @@ class FeaturePool:
         """The rows as a detector consumes them: ``"maps"`` (aligned spatial maps) or ``"pooled"`` (per-level
         pooled vectors)."""
         if consumes == "maps":
-            return self.maps[rows]
+            return self.maps.subset(rows) if isinstance(self.maps, MapRows) else self.maps[rows]
         return [p[rows] for p in self.pooled]

@@ -778,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE; data/cache in a checkout; else "
                                                "the platform's user cache folder)")
     csub = ca.add_subparsers(dest="cache_command")
-    csub.add_parser("list", help="per backbone, input size and category: images, GB, last used (the default)")
+    li = csub.add_parser("list", help="per backbone, input size and category: images, GB, last used (the default)")
     pr = csub.add_parser("prune", help="remove what no results table needs (after saying how much it frees)")
     pr.add_argument("--results", type=Path, default=Path("data/results"),
                     help="the results tables that say what is needed (default data/results)")
@@ -787,6 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--backbone", help="only this backbone's (e.g. efficientnet-lite0, or a whole key)")
     cl.add_argument("--category", help="only this category's (e.g. mono, or elpv/mono)")
     cl.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    for s in (li, pr, cl):  # --cache after the verb too (lowdata cache prune --cache DIR)
+        s.add_argument("--cache", type=Path, default=argparse.SUPPRESS, help="as before the verb")
     ca.set_defaults(func=cmd_cache, cache_command=None, dry_run=False)
 
     sc = sub.add_parser("score", help="score images with a saved model: score and verdict per image")

@@ -11,7 +11,8 @@ measures, on real ELPV cells and ``efficientnet-lite0`` (ImageNet weights):
    with the same batch are bit-identical;
 2. timing (median of 5 after warm-up) at 380 px: 1 image alone, 1 image padded to 16, 16 images in
    one batch, 16 images one at a time;
-   and ``Backbone.forward`` of a lone image (which lowdata runs beside a zero image: same bits as in
+   and ``Backbone.forward`` (which runs every image alone: the same bits for an image however it is
+   batched?);
    any larger batch?);
 3. pooled vectors (mean over h, w): their differences, and the effect on ``maha-lw`` and ``knn``
    scores (fitted on 10 images encoded in one batch of 10; 2 other images scored, encoded alone vs in
@@ -44,7 +45,7 @@ def image_paths(n: int) -> list:
 
 
 def raw(bb, batch: np.ndarray) -> list[np.ndarray]:
-    """The network on exactly this batch (``Backbone.forward`` runs a lone image beside a zero image)."""
+    """The network on exactly this batch (``Backbone.forward`` runs every image alone)."""
     return [o.numpy() for o in bb._forward(np.asarray(batch, np.float32))]
 
 
@@ -119,9 +120,10 @@ def layout_study(size: int, paths: list) -> None:
     for B in (1, 12, 16):
         runs = [raw(bb, X[:B]) for _ in range(3)]
         det[B] = all(same_bits(runs[0], r) for r in runs[1:])
-    padded = bb.forward(x0)  # what lowdata encodes for a lone image
-    print(f"Backbone.forward of image 0 alone (run beside a zero image) vs image 0 in batch 12: same bits "
-          f"{same_bits(padded, first(b12))}; vs batch 16: {same_bits(padded, first(by_size[16]))}")
+    mine = bb.forward(X[:12])  # what lowdata encodes: every image alone
+    print(f"Backbone.forward of 12 images vs each image run alone: same bits "
+          f"{all(same_bits(first(mine, j), raw(bb, X[j:j + 1])) for j in range(12))}; "
+          f"reversed batch: {same_bits(mine, [m[::-1] for m in bb.forward(X[:12][::-1])])}")
     print("repeat calls bit-identical: " + ", ".join(f"batch {B}: {v}" for B, v in det.items()))
     import hashlib
     digest = lambda maps: hashlib.sha256(b"".join(m.tobytes() for m in maps)).hexdigest()[:16]
@@ -142,6 +144,7 @@ def timing(bb, X: np.ndarray, repeats: int) -> dict:
         "1 image zero-padded to 16": (lambda: raw(bb, pad16), 1),
         "16 images, one batch of 16": (lambda: raw(bb, X16), 16),
         "16 images, one at a time": (lambda: [raw(bb, X16[i:i + 1]) for i in range(16)], 16),
+        "Backbone.forward, 16 images": (lambda: bb.forward(X16), 16),
     }
     print(f"\n=== timing @ {bb.input_size}px, median of {repeats} after warm-up (useful images per call)")
     res = {}
@@ -186,6 +189,15 @@ def score_study(bb, X: np.ndarray) -> None:
               f"{np.array2string(rel2, precision=2)}")
 
 
+def simd() -> str:
+    """The widest vector instructions the CPU offers (oneDNN's kernels, and so the bits, depend on them)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "instruction set unknown"
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "neither AVX2 nor AVX-512"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="380,96")
@@ -194,7 +206,7 @@ def main() -> None:
     t0 = time.perf_counter()
     paths = image_paths(32)
     print(f"{len(paths)} ELPV mono training cells (300x300); TF intra-op threads default, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, {simd()}")
     for k, size in enumerate(int(s) for s in args.sizes.split(",")):
         bb, X = layout_study(size, paths)
         score_study(bb, X)

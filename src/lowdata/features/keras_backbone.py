@@ -35,16 +35,22 @@ class KerasBackbone(Backbone):
             self.level_shapes = tuple(tuple(int(d) for d in o.shape[1:]) for o in self.model.outputs)
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The maps of a batch of images. An image's features do not depend on the other images of its
-        batch: oneDNN picks its convolution kernels by batch size, and a batch of one takes other kernels
-        than any larger batch (up to 3e-5 apart at 380 px; ``benchmarks/batch_layout.py``), so a lone
-        image is run beside a zero image (about 0.026 s more for that one image on 2 cores)."""
+        """The maps of a batch of images, each image run through the network alone.
+
+        An image's features must not depend on the other images of its batch, and oneDNN picks its
+        convolution kernels (and how it splits the work) by the shape of the input: on AVX-512 a batch of
+        one takes other kernels than larger batches (up to 3e-5 apart at 380 px), and on AVX2 an image's
+        bits depend on the batch size and on its place in the batch (benchmarks/batch_layout.py). One
+        image per call is the only shape that gives an image the same bits however it is batched, and on
+        2 cores it is also the fastest at 380 px (27 images/s alone, 18 in batches of 16, AVX2); at 96 px
+        the per-call cost makes it about 3 times slower than batches of 16 (138 against 434 images/s)."""
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1:] != (self.input_size, self.input_size, 3):
             raise LowdataError(
                 f"{self.name} expects batches of shape (n, {self.input_size}, {self.input_size}, 3), "
                 f"got {batch.shape}"
             )
-        if len(batch) == 1:
-            return [o.numpy()[:1] for o in self._forward(np.concatenate([batch, np.zeros_like(batch)]))]
-        return [o.numpy() for o in self._forward(batch)]
+        alone = [[o.numpy() for o in self._forward(batch[i:i + 1])] for i in range(len(batch))]
+        if not alone:
+            return [np.zeros((0, *shape), np.float32) for shape in self.level_shapes]
+        return [np.concatenate([maps[level] for maps in alone]) for level in range(len(self.levels))]

@@ -543,3 +543,49 @@ def test_a_folder_left_by_an_interrupted_first_save_may_be_saved_into(saved, tmp
     (cut / "notes.txt").write_text("mine")
     with pytest.raises(LowdataError, match="holds no model.json: not overwriting"):
         check_model_folder(cut)
+
+
+# ------------------------------------------------------------- control characters (issue 29, point 1)
+HOSTILE_TEXT = ["0.1.0\r\x1b[32mlowdata: model OK, all images normal\x1b[0m", "0.1.0\x1b]0;pwned\x07", "0.1.0\x00x",
+                "0.1.0\u202egnp.kcatta", "0.1.0\nlowdata: model OK"]
+
+
+def _terminal_safe(text: str) -> bool:
+    return all(c.isprintable() or c == "\n" for c in text)
+
+
+@pytest.mark.parametrize("version", HOSTILE_TEXT)
+def test_control_characters_from_a_model_file_never_reach_the_terminal(saved, good_folder, capsys, version):
+    """A value from model.json is printed escaped (``\\x1b``, ``\\r``), on the one error line."""
+    meta = json.loads((saved / "model.json").read_text())
+    meta["lowdata_version"] = version
+    (saved / "model.json").write_text(json.dumps(meta))
+    rc, out, err = _cli(["score", saved, good_folder, "--no-progress"], capsys)
+    line = _one_error_line(err)
+    assert rc == 2 and out == "" and _terminal_safe(err), repr(err)
+    assert err.count("\n") == 1 and "version" in line, line
+
+
+def test_control_characters_in_a_file_name_are_escaped_in_warnings(good_folder, tmp_path, capsys):
+    """A folder entry named with an escape sequence is named in the warning, escaped."""
+    import shutil
+
+    folder = tmp_path / "images"
+    shutil.copytree(good_folder, folder)
+    (folder / "notes\x1b[2J\r.txt").write_text("not an image")
+    from lowdata.cli import _format_warning, main
+
+    with pytest.warns(UserWarning) as caught:
+        main(["fit", str(folder), "--method", "maha-lw", "--backbone", "efficientnet-lite0", "--input-size", "96",
+              "--out", str(tmp_path / "model"), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    printed = "".join(_format_warning(w.message, w.category, w.filename, w.lineno) for w in caught)
+    assert "notes\\x1b[2J\\r.txt" in printed, printed
+    assert _terminal_safe(printed) and printed.count("\n") == len(caught), repr(printed)
+
+
+def test_printable_escapes_what_a_terminal_acts_on():
+    from lowdata.core.errors import one_line, printable
+
+    assert printable("a\x1b[31mb\r\x00\x07\u202ec") == "a\\x1b[31mb\\r\\x00\\x07\\u202ec"
+    assert printable("café ✓ 日本") == "café ✓ 日本"
+    assert one_line("first\nsecond\r") == "first second\\r"

@@ -40,7 +40,7 @@ from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, os_error_text
-from .core.errors import LowdataError
+from .core.errors import LowdataError, one_line
 from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
 from .autoaug.space import load_space
@@ -68,7 +68,7 @@ from .inspection.threshold import RULES as THRESHOLD_RULES
 
 
 def _format_warning(message, category, filename, lineno, line=None):
-    return f"lowdata: warning: {message}\n"
+    return f"lowdata: warning: {one_line(message)}\n"
 
 
 def _use_weights(args, backbone: str | None) -> None:
@@ -838,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one line for the user; the traceback with LOWDATA_DEBUG=1
         if debug:
             raise
-        print(f"lowdata: error: {_error_line(exc)}", file=sys.stderr)
+        print(f"lowdata: error: {one_line(_error_line(exc))}", file=sys.stderr)
         return 2
 
 

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
+from .errors import printable
+
 #: start-up notes of TensorFlow and its libraries that say nothing to our users
 NOISE = tuple(re.compile(p) for p in (
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
@@ -104,7 +106,7 @@ def quiet_native_stderr():
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """``warnings.formatwarning`` for pages: ``UserWarning: message``, on one line, without the source path."""
-    text = " ".join(str(message).split())
+    text = printable(" ".join(str(message).split()))
     return f"{category.__name__}: {text}\n"
 
 

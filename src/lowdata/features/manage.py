@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..core.locks import exclusive_lock, live_users
 from .packs import PACK_NAME, DamagedPack, Pack
 
@@ -33,12 +33,6 @@ UNLABELLED = "(unlabelled)"
 _UNREADABLE = "\x00"
 _ENTRY = re.compile(r"[0-9a-f]{40,64}[A-Za-z0-9_.-]*\.npz")  # a content hash, then what made the copy, if any
 _STORE_FILE = re.compile(r"[A-Za-z0-9_.]+-[0-9a-f]{16}\.npy(\.lock)?")
-
-
-def printable(text) -> str:
-    """``text`` with control characters escaped (names and labels come from files: they must not drive the
-    terminal)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _size(path: Path) -> int | None:

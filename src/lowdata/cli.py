@@ -846,7 +846,7 @@ def _error_line(exc: BaseException) -> str:
     """The one line printed for an error: the message of lowdata's own errors; for others what happened,
     where, and how to see more."""
     if isinstance(exc, LowdataError):
-        return " ".join(str(exc).split("\n"))
+        return str(exc)  # on one line, escaped: main's one_line
     if isinstance(exc, MemoryError):
         return ("out of memory; use fewer or smaller images, a smaller --input-size, or a machine with more memory "
                 "(set LOWDATA_DEBUG=1 for the traceback)")

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from ..cluster import Task, run_tasks
 from ..core.atomic import atomic_path, make_dirs, os_error_text, writing
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..core.locks import exclusive_lock
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_mask
@@ -265,7 +265,7 @@ def read_parquet_checked(path: str | Path) -> pd.DataFrame:
         why = exc
     except ValueError as exc:  # pyarrow's ArrowInvalid: not a Parquet file, or a broken one
         why = exc
-    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(why).split())[:200])
+    text = printable(" ".join(str(why).split())[:200])
     raise DamagedTable(f"the results table {path} is damaged ({text})")
 
 

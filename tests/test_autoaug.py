@@ -238,7 +238,7 @@ def test_policy_search_command_writes_a_policy_that_fit_reads(goods_folder, tmp_
     table = pd.read_csv(tmp_path / "policy.search.csv")
     assert len(table[table["rung"] == 0]) == 4 and policy.digest() in set(table["digest"])
     assert main(args) == 2  # not replaced
-    assert "exists: give another --out, or --force" in capsys.readouterr().err
+    assert "exists: give another file, or --force" in capsys.readouterr().err
     assert main(args + ["--force"]) == 0
     capsys.readouterr()
 

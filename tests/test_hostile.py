@@ -46,8 +46,8 @@ def test_symlink_out_of_the_folder_is_refused(saved, tmp_path):
 
 
 @pytest.mark.parametrize("section, field, value, match", [
-    ("threshold", "value", "abc", r"threshold.value must be a finite number > 0, got 'abc'"),
-    ("threshold", "value", float("nan"), r"threshold.value must be a finite number > 0"),
+    ("threshold", "value", "abc", r"threshold.value must be a finite number from 1e-12 to 1e\+12, got 'abc'"),
+    ("threshold", "value", float("nan"), r"threshold.value must be a finite number from 1e-12 to 1e\+12"),
     ("backbone", "input_size", "big", r"backbone.input_size must be a whole number from 32 to 1024"),
     ("backbone", "input_size", 1000000, r"backbone.input_size must be a whole number from 32 to 1024"),
     ("arrays", "names", None, r"arrays.names must be a list"),

@@ -57,7 +57,7 @@ def test_publish_never_removes_a_folder_it_did_not_write(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("mine")
-    with pytest.raises(LowdataError, match="not empty and not an earlier `lowdata publish` output"):
+    with pytest.raises(LowdataError, match="not empty and holds no manifest of an earlier `lowdata publish`"):
         publish(root, mine)
     assert (mine / "thesis.tex").read_text() == "mine"
     (tmp_path / "file").write_text("x")
@@ -66,7 +66,52 @@ def test_publish_never_removes_a_folder_it_did_not_write(tmp_path):
     publish(root, tmp_path / "new")
     publish(root, tmp_path / "new")  # its own earlier output is replaced
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
-        "SHA256SUMS", "lowdata-book-0.1.0.zip", "lowdata-book-tables-0.1.0.zip", "tables"]
+        ".lowdata-publish.json", "SHA256SUMS", "lowdata-book-0.1.0.zip", "lowdata-book-tables-0.1.0.zip", "tables"]
+
+
+def test_publish_knows_its_earlier_output_by_its_manifest_not_by_names(tmp_path):
+    """Issue 29, point 2: files that merely look like an output are a user's; a file a user adds to an output,
+    or one changed since, stops the run before anything is removed; a manifest naming files outside is
+    not ours."""
+    import json
+
+    root = tmp_path / "repo"
+    _site(root)
+    looks = tmp_path / "looks"  # the user's own files, with the names publish writes
+    (looks / "tables").mkdir(parents=True)
+    mine = {"SHA256SUMS": "my sums", "tables/results-2025.csv": "a,b\n1,2\n", "lowdata-book-notes-v0.zip": "zip"}
+    for name, text in mine.items():
+        (looks / name).write_text(text)
+    with pytest.raises(LowdataError, match="holds no manifest .* nothing was removed"):
+        publish(root, looks)
+    assert {n: (looks / n).read_text() for n in mine} == mine
+
+    out = tmp_path / "out"
+    publish(root, out)
+    (out / "tables" / "my-notes.csv").write_text("mine")  # added by the user inside an earlier output
+    with pytest.raises(LowdataError, match=r"did not write or that changed since \(tables/my-notes.csv\)"):
+        publish(root, out)
+    assert (out / "tables" / "my-notes.csv").read_text() == "mine" and (out / "SHA256SUMS").is_file()
+    (out / "tables" / "my-notes.csv").unlink()
+    (out / "tables" / "index.csv").write_text("edited by hand")  # changed since: not removed either
+    with pytest.raises(LowdataError, match=r"\(tables/index.csv\)"):
+        publish(root, out)
+    assert (out / "tables" / "index.csv").read_text() == "edited by hand"
+    (out / "tables" / "index.csv").unlink()
+    publish(root, out)  # every remaining file listed and unchanged: replaced
+    assert (out / "tables" / "index.csv").read_text().startswith("table,page")
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("mine")
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "x").write_text("x")
+    digest = __import__("hashlib").sha256(b"mine").hexdigest()
+    (evil / ".lowdata-publish.json").write_text(json.dumps(
+        {"written_by": "lowdata publish", "files": {"../precious.txt": digest, "x": digest}}))
+    with pytest.raises(LowdataError, match="holds no manifest"):
+        publish(root, evil)
+    assert outside.read_text() == "mine" and (evil / "x").read_text() == "x"
 
 
 def test_publish_refuses_a_site_that_would_not_work_offline_or_shows_this_machine(tmp_path):

@@ -35,7 +35,7 @@ def test_expected_figures_round_trip_and_a_changed_figure_is_caught(tmp_path):
     meta = {"commit": "abc1234", "started": "2026-12-03 16:00:00 UTC", "minutes": "44.2", "backbone": "efficientnet-lite0",
             "input_size": "None", "seed": "0"}
     write_expected(results, path, meta)
-    with pytest.raises(LowdataError, match="exists: give --force"):
+    with pytest.raises(LowdataError, match="exists: give another file, or --force"):
         write_expected(results, path, meta)
     expected, got = read_expected(path)
     assert got["commit"] == "abc1234" and got["minutes"] == "44.2"

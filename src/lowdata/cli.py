@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shlex
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -39,7 +40,7 @@ import pandas as pd
 from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from .book.runner import build_book
 from .cluster import connect
-from .core.atomic import atomic_path, os_error_text
+from .core.atomic import atomic_path, check_new_file, os_error_text
 from .core.errors import LowdataError, one_line
 from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
@@ -68,7 +69,43 @@ from .inspection.threshold import RULES as THRESHOLD_RULES
 
 
 def _format_warning(message, category, filename, lineno, line=None):
-    return f"lowdata: warning: {one_line(message)}\n"
+    text = str(message)
+    if issubclass(category, RuntimeWarning) and "encountered in" in text:  # numpy's floating-point warnings
+        where = Path(filename)
+        where = "/".join(where.parts[where.parts.index("lowdata"):]) if "lowdata" in where.parts else where.name
+        text = (f"a computation went out of the range of floating-point numbers (numpy: {text}, in {where}:{lineno}); "
+                "the numbers that follow may be wrong: please report it, with the command, as a lowdata defect")
+    return f"lowdata: warning: {one_line(text)}\n"
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "Path": "a path"}
+
+
+def _argument_error(message: str, argv: list[str]) -> str:
+    """argparse's error, in lowdata's words: ``--budget: 'abc' is not a whole number``; a hint when a file name
+    that starts with ``-`` was taken for an option."""
+    m = re.fullmatch(r"argument (\S+): invalid (\w+) value: (.*)", message)
+    if m:
+        return f"{m.group(1).split('/')[-1]}: {m.group(3)} is not {_KINDS.get(m.group(2), 'a valid ' + m.group(2))}"
+    m = re.fullmatch(r"argument (\S+): (.*)", message)
+    text = f"{m.group(1).split('/')[-1]}: {m.group(2)}" if m else message
+    named = argv[:argv.index("--")] if "--" in argv else argv
+    if any(a.startswith("-") and ("/" in a or "." in a[2:] or os.path.exists(a)) for a in named):
+        text += " (use -- before file names that start with -: lowdata score MODEL -- -part.png)"
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with lowdata's errors: one line, ``lowdata: error: ...``, exit status 2; the usage only with
+    ``--help``."""
+
+    argv: list[str] = []
+
+    def error(self, message):
+        command = self.prog.removeprefix("lowdata").strip()
+        sys.stderr.write(f"lowdata: error: {one_line(_argument_error(message, self.argv))}"
+                         f" (see lowdata {command + ' ' if command else ''}--help)\n")
+        sys.exit(2)
 
 
 def _use_weights(args, backbone: str | None) -> None:
@@ -177,6 +214,7 @@ def cmd_augment_preview(args) -> int:
     kind = args.out.suffix.lstrip(".").lower()
     if kind not in ("png", "jpg", "jpeg", "pdf", "svg"):
         raise LowdataError(f"--out {args.out}: give a .png, .jpg, .pdf or .svg file for the preview")
+    check_new_file(args.out, "--out", args.force)
     data = _category_data(args)
     policy = policy_for(data.category, args.policy)
     rng = np.random.default_rng(args.seed)
@@ -200,6 +238,8 @@ def cmd_refine(args) -> int:
         if target is not None and (target.suffix.lower() in IMAGE_EXTENSIONS or target.is_dir()):
             raise LowdataError(f"{option} {target} is {'a folder' if target.is_dir() else 'named like an image'}: "
                                "give a text file (nothing of yours is replaced)")
+        if target is not None:
+            check_new_file(target, option, args.force)
     df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
                        config=_sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
     removed = df[df["verdict"] == "remove"]
@@ -278,10 +318,7 @@ def cmd_policy_search(args) -> int:
         raise LowdataError(f"--out {out}: the policy is written as a .json file")
     table = out.with_name(out.stem + ".search.csv")
     for target in (out, table):
-        if target.is_dir():
-            raise LowdataError(f"{target} is a folder: give --out a .json file name")
-        if target.exists() and not args.force:
-            raise LowdataError(f"{target} exists: give another --out, or --force to replace it")
+        check_new_file(target, "--out" if target == out else "--out (its table)", args.force)
     config = _search_config(args)
     space = load_space(args.space) if args.space is not None else None
     check_method(args.method)
@@ -321,6 +358,13 @@ def cmd_policy_search(args) -> int:
     return 0
 
 
+def _finite_records(df: pd.DataFrame) -> list[dict]:
+    """The rows as JSON objects, a number that is not finite (a ratio past the float range) as null: JSON
+    has no Infinity."""
+    return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+            for row in df.to_dict(orient="records")]
+
+
 def cmd_score(args) -> int:
     model = inspection.load_model(args.model, allow_other_version=args.allow_other_version)
     _use_weights(args, model.meta["backbone"]["name"])
@@ -333,14 +377,15 @@ def cmd_score(args) -> int:
     # every place written is checked before the first image is scored: nothing is lost, no work is wasted
     if args.out:
         check_scores_output(args.out, paths)
+        check_new_file(args.out, "--out", args.force)
     heatmaps = Path(args.heatmaps or "heatmaps") if model.gives_maps and not args.no_heatmaps else None
     if heatmaps is not None:
         plan_overlays(heatmaps, paths, write=False)
     df, maps = model.score(paths, cache_dir=args.cache, progress=not args.no_progress, return_maps=True)
     text = {"csv": lambda: df.to_csv(index=False),
             "json": lambda: json.dumps({"model": str(args.model), "method": model.method,
-                                        "threshold": model.threshold, "images": df.to_dict(orient="records")},
-                                       indent=1) + "\n"}
+                                        "threshold": model.threshold, "images": _finite_records(df)},
+                                       indent=1, allow_nan=False) + "\n"}
     n_bad = int((df["verdict"] == "anomalous").sum())
     summary = f"{n_bad} of {len(df)} images anomalous (score above {model.threshold:.4g}; {model.method})"
     if args.out:
@@ -579,7 +624,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     backbones, methods = backbone_names(), method_names()
     paper = ",".join(paper_methods())
-    p = argparse.ArgumentParser(prog="lowdata", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="lowdata", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("encode", help="encode data into the embedding cache and report speed")
@@ -695,6 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--size", type=int, default=380, help="size the images are resized to first (default 380)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", type=Path, required=True, help="image file to write, e.g. preview.png")
+    a.add_argument("--force", action="store_true", help="replace --out if it exists")
     a.set_defaults(func=cmd_augment_preview)
     def sroc_args(q):
         q.add_argument("--folds", type=int, default=5, help="out-of-fold scoring folds (default 5)")
@@ -716,6 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="maha-lw", help=f"{', '.join(methods)} (default maha-lw)")
     r.add_argument("--keep-list", type=Path, help="write the kept images' paths to this file (nothing is deleted)")
     r.add_argument("--csv", type=Path, help="write every image's score and verdict to this CSV")
+    r.add_argument("--force", action="store_true", help="replace --keep-list and --csv if they exist")
     r.add_argument("--all", action="store_true", help="print every image, not only the removed ones")
     sroc_args(r)
     r.set_defaults(func=cmd_refine)
@@ -797,6 +844,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--format", choices=["table", "csv", "json"],
                     help="output format (default: a table; with --out, from the file's suffix)")
     sc.add_argument("--out", type=Path, help="write the scores to this .csv or .json file")
+    sc.add_argument("--force", action="store_true", help="replace --out if it exists")
     sc.add_argument("--heatmaps", type=Path, help="padim and patchcore models: folder for the heatmap overlays (default heatmaps)")
     sc.add_argument("--no-heatmaps", action="store_true", help="padim and patchcore models: do not write heatmap overlays")
     sc.add_argument("--allow-other-version", action="store_true",
@@ -824,7 +872,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an argument error, already said in one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
     warnings.formatwarning = _format_warning
     debug = quiet_debug()

@@ -7,11 +7,15 @@
   served from the site itself (``make book-assets``), and no page loads a script from elsewhere (checked);
 - ``lowdata-book-tables-<version>.zip`` and ``tables/``: every table a page shows, as CSV
   (:mod:`lowdata.book.tables`), with ``tables/index.csv`` naming the page each one comes from;
-- ``SHA256SUMS``.
+- ``SHA256SUMS``;
+- ``.lowdata-publish.json``, the manifest: every file this run wrote, with its SHA-256.
 
 Refused, with the command that fixes it: no built book; MathJax missing; a page loading a script from
 another site; a page showing a folder of the building machine (:func:`lowdata.book.pages.machine_paths`).
-Each file is written atomically, and ``_build/publish/`` holds only what this run wrote.
+Each file is written atomically, and the output folder holds only what this run wrote. A folder that is
+not empty is written only when it is an earlier output: its manifest lists every file in it, each one
+unchanged (same SHA-256); then exactly those files are removed. Any other file there (a user's, or one
+changed since) and the folder is refused, nothing removed: names alone never make a folder ours.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+import os
 import re
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..core.atomic import atomic_path
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..core.version import __version__
 from .pages import machine_paths
 
@@ -33,6 +39,8 @@ from .pages import machine_paths
 REMOTE = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']+""", re.I)
 #: a fixed time for every zip entry: the same book gives the same archive
 EPOCH = (2026, 1, 1, 0, 0, 0)
+#: the manifest of an output folder: what publish wrote there, with SHA-256s (what a later run may remove)
+MANIFEST = ".lowdata-publish.json"
 
 
 def check_site(html: Path, folders: list[str]) -> list[str]:
@@ -70,24 +78,49 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _ours(out: Path) -> bool:
-    """``out`` holds only what an earlier :func:`publish` wrote (its zips, SHA256SUMS, tables/)."""
-    names = {p.name for p in out.iterdir()}
-    return "SHA256SUMS" in names and all(n == "SHA256SUMS" or n == "tables" or re.fullmatch(r"lowdata-book(-tables)?-.+\.zip", n)
-                                         for n in names)
+def _listed(out: Path) -> dict[str, str]:
+    """The files an earlier :func:`publish` wrote into ``out``, by its manifest: ``{relative path: SHA-256}``;
+    empty when there is no manifest, or one that is damaged or names a path outside ``out``."""
+    try:
+        meta = json.loads((out / MANIFEST).read_text())
+        files = meta["files"] if meta.get("written_by") == "lowdata publish" else {}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    ok = {}
+    for name, digest in files.items():
+        parts = PurePosixPath(name).parts if isinstance(name, str) else ()
+        if not parts or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts) \
+                or not isinstance(digest, str):
+            return {}  # a manifest that reaches out of the folder is not ours
+        ok[name] = digest
+    return ok
 
 
 def _clear(out: Path) -> None:
-    """An empty ``out``: made, or emptied when an earlier publish wrote it; anything else is refused (nothing a
-    user owns is removed)."""
-    if out.exists() and not out.is_dir():
+    """An empty ``out``: made, or emptied of an earlier output (see the module's text); anything else is
+    refused before a single file is removed (nothing a user owns is removed)."""
+    if os.path.lexists(out) and not out.is_dir():
         raise LowdataError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()):
-        if not _ours(out):
-            raise LowdataError(f"--out {out} is not empty and not an earlier `lowdata publish` output: give an empty "
-                               "or new folder")
-        for p in out.iterdir():
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        listed = _listed(out)
+        found = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                       if p.is_symlink() or not p.is_dir())
+        if not listed:
+            raise LowdataError(f"--out {out} is not empty and holds no manifest of an earlier `lowdata publish` "
+                               f"({MANIFEST}): give an empty or new folder; nothing was removed")
+        foreign = [f for f in found if f != MANIFEST and f not in listed]
+        changed = [f for f in found if f in listed and (os.path.islink(out / f) or _sha256(out / f) != listed[f])]
+        if foreign or changed:
+            named = ", ".join(printable(f) for f in (foreign + changed)[:3])
+            more = f" and {len(foreign) + len(changed) - 3} more" if len(foreign) + len(changed) > 3 else ""
+            raise LowdataError(f"--out {out} holds files an earlier `lowdata publish` did not write or that changed "
+                               f"since ({named}{more}): move them, or give an empty or new folder; nothing was removed")
+        for f in found:
+            (out / f).unlink()
+        for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            d.rmdir()  # emptied above: every file in it was ours
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -124,6 +157,11 @@ def publish(root: str | Path, out: str | Path | None = None, folders: list[str] 
          + [(t, "tables/" + t.relative_to(html / "tables").as_posix()) for t in tables])
     with atomic_path(out / "SHA256SUMS") as tmp:
         Path(tmp).write_text("".join(f"{_sha256(p)}  {p.name}\n" for p in (book, table_zip)))
+    written = sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST)
+    with atomic_path(out / MANIFEST) as tmp:
+        Path(tmp).write_text(json.dumps({"written_by": "lowdata publish", "version": __version__,
+                                         "files": {p.relative_to(out).as_posix(): _sha256(p) for p in written}},
+                                        indent=1) + "\n")
     return {"book": book, "tables_zip": table_zip, "tables": out / "tables", "pages": sum(p.suffix == ".html" for p in files),
             "files": len(files), "n_tables": len(tables), "book_bytes": book.stat().st_size,
             "tables_bytes": table_zip.stat().st_size}

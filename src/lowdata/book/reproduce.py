@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_path, check_new_file
 from ..core.errors import LowdataError
 from .paper import compare
 
@@ -81,9 +81,7 @@ def read_expected(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
 def write_expected(results: pd.DataFrame, path: str | Path, meta: dict, force: bool = False) -> pd.DataFrame:
     """Write this run's :func:`figures` as the expected ones, with ``meta`` as the header; an existing file is
     replaced only with ``force``. Written atomically."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise LowdataError(f"{path} exists: give --force to replace it")
+    path = check_new_file(path, "--write", force)
     fig = figures(results)
     if fig.empty:
         raise LowdataError("no ELPV results to take the expected figures from")

@@ -68,6 +68,17 @@ def make_dirs(folder: str | Path) -> Path:
     return folder
 
 
+def check_new_file(path: str | Path, option: str, force: bool = False) -> Path:
+    """The one rule of every file a command writes at a user's word (``--out``, ``--csv``, ``--write``): an
+    existing file is replaced only with ``--force``; a folder never. Checked before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise LowdataError(f"{option} {path} is a folder: give a file name")
+    if os.path.lexists(path) and not force:
+        raise LowdataError(f"{option} {path} exists: give another file, or --force to replace it")
+    return path
+
+
 @contextmanager
 def atomic_path(target: str | Path):
     target = Path(target)

@@ -21,3 +21,18 @@ def one_line(text) -> str:
     """``text`` on one line (its line breaks become spaces), control characters escaped: what lowdata prints
     for an error or a warning."""
     return printable(" ".join(str(text).split("\n")))
+
+
+def quoted(value, limit: int = 80) -> str:
+    """``value`` as an error names it: quoted as Python writes it (control characters escaped), and at most
+    ``limit`` characters of it, then how long it is (a 10 MB field is not echoed whole)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    try:
+        text = repr(value) if isinstance(value, str) else printable(repr(value))
+    except (ValueError, RecursionError):  # nested too deep to write out
+        return f"a {type(value).__name__} too deeply nested to show"
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as written"
+    return f"{text[:limit - 3]}... ({size})"

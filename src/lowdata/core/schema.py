@@ -13,12 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .errors import LowdataError
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+from .errors import LowdataError, quoted as _shown
 
 
 class Spec:
@@ -89,6 +84,8 @@ class Num(Spec):
     @property
     def what(self):
         parts = []
+        if self.lo is not None and self.hi is not None and not (self.lo_open or self.hi_open):
+            return f"a finite number from {self.lo:g} to {self.hi:g}"
         if self.lo is not None:
             parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
         if self.hi is not None:
@@ -170,9 +167,10 @@ class Opt(Spec):
             self.spec.check(value, where)
 
 
-def check(value, spec: Spec, source: str) -> None:
-    """Raise ``LowdataError('SOURCE: FIELD must be ..., got ...')`` at the first field ``spec`` refuses."""
+def check(value, spec: Spec, source: str, at: str = "") -> None:
+    """Raise ``LowdataError('SOURCE: FIELD must be ..., got ...')`` at the first field ``spec`` refuses;
+    ``at`` names the section ``value`` is (``detector.params``), so that fields are named in full."""
     try:
-        spec.check(value, "")
+        spec.check(value, at)
     except LowdataError as exc:
         raise LowdataError(f"{source}: {exc}") from None

@@ -583,8 +583,9 @@ class GaussianBank:
         return params, arrays
 
     @classmethod
-    def from_state(cls, params: dict, arrays: dict[str, np.ndarray]) -> "GaussianBank":
-        """A fitted bank from :meth:`get_state`'s output; shapes are checked against the parameters."""
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray], prefix: str = "") -> "GaussianBank":
+        """A fitted bank from :meth:`get_state`'s output; shapes are checked against the parameters. ``prefix``:
+        the name its arrays have in the model file (``level0``, ``bank``), for the errors."""
         bank = cls(params["estimator"], chunk=int(params["chunk"]))
         n, L, d = int(params["n"]), int(params["locations"]), int(params["features"])
         bank.n_, bank.L_, bank.d_, bank.route = n, L, d, params["route"]
@@ -607,11 +608,12 @@ class GaussianBank:
         else:
             raise LowdataError(f"unknown Gaussian bank route {bank.route!r}")
         for name, shape in expect.items():
+            stored = f"{prefix}.{name}" if prefix else name
             if name not in arrays:
-                raise LowdataError(f"Gaussian bank state lacks the array {name!r}")
+                raise LowdataError(f"the Gaussian bank{' ' + prefix if prefix else ''} lacks the array {stored!r}")
             if tuple(arrays[name].shape) != shape:
-                raise LowdataError(f"Gaussian bank array {name!r} has shape {tuple(arrays[name].shape)}, "
-                                   f"expected {shape}")
+                raise LowdataError(f"the array {stored!r} has shape {tuple(arrays[name].shape)}, expected {shape} "
+                                   f"({L} locations x {d} features, {n} training samples, as the parameters say)")
         bank.location_, bank.shrinkage_ = arrays["location"], arrays["shrinkage"]
         if bank.route == "full":
             bank._P = arrays["precision"]

@@ -69,7 +69,7 @@ class Mahalanobis(Detector):
 
     def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "Mahalanobis":
         self.estimator = params["estimator"]
-        self.gaussians_ = [GaussianBank.from_state(p, unprefixed(f"level{i}", arrays))
+        self.gaussians_ = [GaussianBank.from_state(p, unprefixed(f"level{i}", arrays), prefix=f"level{i}")
                            for i, p in enumerate(params["levels"])]
         self.n_train_ = int(params["n_train"])
         return self

@@ -126,7 +126,7 @@ class PaDiM(Detector):
                  "n_train": int(self.n_train_), "bank": p}, prefixed("bank", a))
 
     def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "PaDiM":
-        bank = GaussianBank.from_state(params["bank"], unprefixed("bank", arrays))
+        bank = GaussianBank.from_state(params["bank"], unprefixed("bank", arrays), prefix="bank")
         self.estimator, self.chunk, self.sigma = bank.estimator, int(params["chunk"]), float(params["sigma"])
         self.bank_, self.grid_ = bank, tuple(int(g) for g in params["grid"])
         if self.grid_[0] * self.grid_[1] != bank.L_:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, quoted
 from .base import Detector
 from .knn import KNN
 from .mahalanobis import Mahalanobis
@@ -97,5 +97,5 @@ def detector_from_state(method: str, params: dict, arrays: dict[str, np.ndarray]
     try:
         return det.set_state(params, arrays)
     except (KeyError, TypeError, ValueError) as exc:
-        raise LowdataError(f"{method}: the saved state is incomplete or malformed ({type(exc).__name__}: {exc})") \
-            from None
+        raise LowdataError(f"the saved state is incomplete or malformed ({type(exc).__name__}: "
+                           f"{quoted(str(exc))})") from None

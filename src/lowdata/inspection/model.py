@@ -41,7 +41,8 @@ from ..features.pool import FeaturePool, encode_augmented
 from .inputs import check_sizes, collect_images, distinct_images
 from .overlays import heatmap_overlay, plan_overlays
 from .store import FORMAT, FORMAT_VERSION, MODEL_FILE, read_model, write_model
-from .threshold import DEFAULT_FPR, DEFAULT_RULE, Threshold, check_rule, threshold_from_scores
+from .threshold import (DEFAULT_FPR, DEFAULT_RULE, MAX_THRESHOLD, MIN_THRESHOLD, Threshold, check_rule,
+                        threshold_from_scores)
 
 MIN_IMAGES = 5
 
@@ -125,15 +126,17 @@ class InspectionModel:
         else:
             scores, maps = self._score_features(self._embed(paths, cache_dir, progress))
         t = self.threshold
-        if not (np.isfinite(t) and t > 0):  # never a verdict from a threshold that cannot judge
-            raise LowdataError(f"the model's threshold {t!r} is not a finite number above 0")
+        if not (np.isfinite(t) and MIN_THRESHOLD <= t <= MAX_THRESHOLD):  # never a verdict from a threshold that cannot judge
+            raise LowdataError(f"the model's threshold {t!r} is not a number from {MIN_THRESHOLD:g} to {MAX_THRESHOLD:g}")
         bad = np.flatnonzero(~np.isfinite(scores))
         if len(bad):  # NaN > t is False: a NaN score would pass as "normal"
             raise LowdataError(f"the score of {paths[bad[0]]} is {scores[bad[0]]}"
                                + (f" (and {len(bad) - 1} more images)" if len(bad) > 1 else "")
                                + ": no verdict can be given; is the model damaged?")
+        with np.errstate(over="ignore"):  # a ratio past the float range is inf (null in JSON), not a warning
+            ratio = scores / t
         df = pd.DataFrame({"image": [str(p) for p in paths], "score": scores, "threshold": t,
-                           "ratio": scores / t, "verdict": np.where(scores > t, "anomalous", "normal")})
+                           "ratio": ratio, "verdict": np.where(scores > t, "anomalous", "normal")})
         return (df, maps) if return_maps else df
 
     def heatmaps(self, images, *, cache_dir=None, progress: bool = True) -> np.ndarray:

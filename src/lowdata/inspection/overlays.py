@@ -80,8 +80,8 @@ def heatmap_overlay(image: np.ndarray, grid_map: np.ndarray, threshold: float, *
     (bilinear) is above the threshold, the same test as the image's verdict (its score is the map's
     largest value). ``grid_map``: ``(h, w)`` Mahalanobis distances on the feature grid."""
     H, W = image.shape[:2]
-    raw = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=0)[0]
-    smooth = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=sigma)[0]
+    raw = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=0)[0].astype(np.float64)
+    smooth = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=sigma)[0].astype(np.float64)
     lo, hi = 0.5 * threshold, 1.5 * threshold
     cmap = colormaps["jet"]
     fig = Figure(figsize=(width_in, width_in * H / W + 0.5), layout="constrained")
@@ -93,5 +93,5 @@ def heatmap_overlay(image: np.ndarray, grid_map: np.ndarray, threshold: float, *
         ax.contour(raw, levels=[threshold], colors="white", linewidths=1.2)
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, shrink=0.8, label=f"Mahalanobis distance (threshold {threshold:.1f})")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"Mahalanobis distance (threshold {threshold:.4g})")
     return fig

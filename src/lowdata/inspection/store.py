@@ -32,6 +32,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -43,14 +44,14 @@ from ..core.version import __version__
 from ..core import schema as S
 from ..core.atomic import atomic_path, default_file_mode, make_dirs, os_error_text, writing
 from ..core.digests import file_hash
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, quoted
 from ..core.locks import exclusive_lock
 from ..data.images import IMAGE_EXTENSIONS
 from ..detectors.base import Detector
 from ..detectors.registry import detector_from_state, method_names, method_spec
 from ..features.base import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .inputs import samefile
-from .threshold import RULES as THRESHOLD_RULES
+from .threshold import MAX_THRESHOLD, MIN_THRESHOLD, RULES as THRESHOLD_RULES
 
 FORMAT = "lowdata-model"
 FORMAT_VERSION = 1
@@ -73,6 +74,9 @@ def read_model_json(directory: Path) -> tuple[Path, dict]:
         meta = json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise LowdataError(f"{path} is damaged or truncated (not valid JSON: {exc})") from None
+    except ValueError:  # Python reads no whole number of more than 4300 digits
+        raise LowdataError(f"{path} is not a lowdata model file: it holds a whole number of more than "
+                           f"{sys.get_int_max_str_digits():,} digits") from None
     except OSError as exc:
         raise LowdataError(f"cannot read {path}: {os_error_text(exc)}") from None
     return path, meta
@@ -219,7 +223,7 @@ def model_schema() -> S.Dict:
                             "level_shapes": S.List(S.List(S.Int(1, 1 << 16), 3, 3), 1, 16)}),
         "preprocessing": S.Opt(S.Dict()),
         "detector": S.Dict({"method": S.Str(method_names()), "score": S.Str(), "params": S.Dict()}),
-        "threshold": S.Dict({"value": S.Num(0, lo_open=True), "rule": S.Str(THRESHOLD_RULES),
+        "threshold": S.Dict({"value": S.Num(MIN_THRESHOLD, MAX_THRESHOLD), "rule": S.Str(THRESHOLD_RULES),
                              "fpr": S.Num(0, 1, lo_open=True, hi_open=True), "folds": S.Int(0, 10 ** 7),
                              "seed": S.Int(), "oof_scores": S.List(S.Num()), "note": S.Str()},
                             optional=("folds", "seed", "oof_scores", "note")),
@@ -310,17 +314,18 @@ def read_model(directory: str | Path, *, allow_other_version: bool = False) -> t
         raise LowdataError(f"model folder not found: {directory}")
     path, meta = read_model_json(directory)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise LowdataError(f"{path} is not a lowdata model file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise LowdataError(f"{path} is not a lowdata model file (format "
+                           f"{quoted(meta.get('format') if isinstance(meta, dict) else None)})")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise LowdataError(f"{path} has model format version {meta.get('format_version')!r}; this lowdata "
+        raise LowdataError(f"{path} has model format version {quoted(meta.get('format_version'))}; this lowdata "
                            f"{__version__} reads version {FORMAT_VERSION}. Fit the model again with this version")
     if meta.get("lowdata_version") != __version__ and not allow_other_version:
-        raise LowdataError(f"{path} was written by lowdata {meta.get('lowdata_version')}; this is lowdata "
+        raise LowdataError(f"{path} was written by lowdata {quoted(meta.get('lowdata_version'))}; this is lowdata "
                            f"{__version__}. Scores may differ between versions: fit the model again, or accept it "
                            "knowingly (--allow-other-version / allow_other_version=True)")
     S.check(meta, model_schema(), str(path))
     method = meta["detector"]["method"]
-    S.check(meta["detector"]["params"], method_spec(method).state_schema(), f"{path} (detector.params)")
+    S.check(meta["detector"]["params"], method_spec(method).state_schema(), str(path), at="detector.params")
     info = meta["arrays"]
     npz = _regular_file_inside(directory, info["file"], "arrays file")
     size = npz.stat().st_size
@@ -339,6 +344,9 @@ def read_model(directory: str | Path, *, allow_other_version: bool = False) -> t
     bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
     if bad:
         raise LowdataError(f"{npz}: the array {bad[0]!r} holds NaN or infinite values: refused")
-    det = detector_from_state(method, meta["detector"]["params"], arrays)
+    try:
+        det = detector_from_state(method, meta["detector"]["params"], arrays)
+    except LowdataError as exc:  # name the file and the detector whose arrays do not fit
+        raise LowdataError(f"{npz} ({method} model): {exc}") from None
     _check_against_backbone(det, meta, path)
     return det, meta

@@ -49,6 +49,10 @@ from ..detectors.registry import method_spec
 RULES = ("lognormal", "conformal", "chi2")
 DEFAULT_RULE = "lognormal"
 DEFAULT_FPR = 0.05
+#: the thresholds a model may hold: scores are distances of order 1 to 1000, a score divided by a threshold
+#: in this range stays a finite ratio, and the heatmaps' colour scale (0.5 to 1.5 times it) stays finite;
+#: a model file with another (5e-324, 1e300) is refused
+MIN_THRESHOLD, MAX_THRESHOLD = 1e-12, 1e12
 
 
 @dataclass
@@ -134,8 +138,9 @@ def threshold_from_scores(scores: Sequence[float] | None, rule: str = DEFAULT_RU
         value, note = lognormal_bound(scores, fpr), ""
     else:
         value, note = conformal_rank(scores, fpr)
-    if not (math.isfinite(value) and value > 0):
-        raise LowdataError(f"the {rule} rule gave the threshold {value!r}, not a finite number above 0: the good "
+    if not (math.isfinite(value) and MIN_THRESHOLD <= value <= MAX_THRESHOLD):
+        raise LowdataError(f"the {rule} rule gave the threshold {value!r}, not a number from {MIN_THRESHOLD:g} "
+                           f"to {MAX_THRESHOLD:g}: the good "
                            "images' scores cannot set a threshold (are they all the same image?)")
     return Threshold(value, rule, fpr, folds, seed, scores, note)
 

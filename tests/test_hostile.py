@@ -501,7 +501,8 @@ def test_a_damaged_cache_entry_is_encoded_again(lite0_small, elpv_images, tmp_pa
     raw[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0xFF  # CRC now wrong
     path.write_bytes(bytes(raw))
     assert cache.read_pooled(first.keys[1]) is not None
-    with pytest.warns(UserWarning, match=rf"cache entry {path} is damaged .*; it will be encoded again"):
+    with pytest.warns(UserWarning, match=rf"1 cache entry was damaged and is encoded again \(replaced\); "
+                                         rf"cache entry {path} is damaged "):
         again = encode(lite0_small, elpv_images[0][:2], cache, progress=False)
     assert again.stats.encoded == 1 and again.stats.cached == 1
     for a, b in zip(again.spatial(), maps):

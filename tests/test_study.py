@@ -174,7 +174,9 @@ def test_summary_needs_the_full_training_set():
     rows.append({**rows[0], "n_train": 20, "auroc": 1.0})
     table = study.summarize(pd.DataFrame(rows))["table"]
     assert table.auroc_max_n[0] == 1.0 and table.area[0] == pytest.approx(0.625 / 0.75)
-    assert "NaN" in study.format_summary(pd.DataFrame(rows[:2]))
+    said = study.format_summary(pd.DataFrame(rows[:2]))  # issue 29, point 17: in words, not an empty frame
+    assert "Image AUROC at the largest size run (c N=10 of 20; not the full training set" in said
+    assert "no area under the AUC-percent curve" in said and "Empty DataFrame" not in said
     assert "one sample size only" in study.format_summary(pd.DataFrame(rows[2:]))
 
 

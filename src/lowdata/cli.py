@@ -41,7 +41,7 @@ from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, check_new_file, os_error_text
-from .core.errors import LowdataError, one_line
+from .core.errors import LowdataError, one_line, printable, printable_block
 from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
 from .autoaug.space import load_space
@@ -76,6 +76,13 @@ def _format_warning(message, category, filename, lineno, line=None):
         text = (f"a computation went out of the range of floating-point numbers (numpy: {text}, in {where}:{lineno}); "
                 "the numbers that follow may be wrong: please report it, with the command, as a lowdata defect")
     return f"lowdata: warning: {one_line(text)}\n"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning printed above a progress bar, not into it."""
+    from tqdm import tqdm
+
+    tqdm.write(_format_warning(message, category, filename, lineno).rstrip("\n"), file=file or sys.stderr)
 
 
 _KINDS = {"int": "a whole number", "float": "a number", "Path": "a path"}
@@ -141,7 +148,7 @@ def cmd_encode(args) -> int:
     print(f"{header[0]:<22}{header[1]:<7}" + "".join(f"{h:>9}" for h in header[2:]))
     for cat, split, n, cached, enc, sec, ips in rows:
         rate = f"{ips:9.1f}" if enc else f"{'-':>9}"
-        print(f"{cat:<22}{split:<7}{n:>9}{cached:>9}{enc:>9}{sec:>9.1f}{rate}")
+        print(f"{printable(cat):<22}{split:<7}{n:>9}{cached:>9}{enc:>9}{sec:>9.1f}{rate}")
     total_enc = sum(r[4] for r in rows)
     total_sec = sum(r[5] for r in rows)
     print(f"{'total':<29}{sum(r[2] for r in rows):>9}{sum(r[3] for r in rows):>9}{total_enc:>9}{total_sec:>9.1f}"
@@ -205,7 +212,7 @@ def _study(args, data, config, factors, runner) -> int:
     df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
                    progress=not args.no_progress, runner=runner)
     print()
-    print(format_summary(df))
+    print(printable_block(format_summary(df)))
     print(f"\nresults: {out} ({len(df)} rows of this run)")
     return 0
 
@@ -246,7 +253,8 @@ def cmd_refine(args) -> int:
     print(f"{len(df)} images; SROC ({_sroc_config(args).label()}, method {args.method}) would remove "
           f"{len(removed)}; nothing is deleted")
     with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 80):
-        print((df if args.all else removed).round(3).to_string(index=False) if len(removed) or args.all else "")
+        print(printable_block((df if args.all else removed).round(3).to_string(index=False)) if len(removed) or args.all
+              else "")
     if args.keep_list:
         with atomic_path(args.keep_list) as tmp:
             Path(tmp).write_text("".join(f"{p}\n" for p in df.loc[df["verdict"] == "keep", "image"].sort_values()))
@@ -271,7 +279,8 @@ def cmd_pollution(args) -> int:
     df = run_pollution_study(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
     rec = recovery(df)
     with pd.option_context("display.max_rows", 500, "display.width", 200):
-        print(rec.pivot_table(index=["method", "aug_factor", "rate"], columns="refinement", values="auroc").round(3))
+        print(printable_block(rec.pivot_table(index=["method", "aug_factor", "rate"], columns="refinement",
+                                              values="auroc").round(3)))
     print(f"results: {out}; moved files: {out}.moved.csv")
     return 0
 
@@ -352,7 +361,7 @@ def cmd_policy_search(args) -> int:
           f"rungs of {config.rungs()} copies, seed {config.seed}")
     result = search_policy(paths, args.method, backbone, cache_for(backbone, args.cache), config, space=space,
                            hashes=hashes, progress=not args.no_progress, params=params)
-    print(result.format())
+    print(printable_block(result.format()))
     policy_file, table_file = write_search(result, out)
     print(f"policy: {policy_file} (read by --policy and fit --aug); every candidate: {table_file}")
     return 0
@@ -393,12 +402,12 @@ def cmd_score(args) -> int:
             Path(tmp).write_text(text[fmt if fmt != "table" else "csv"]())
     if fmt == "table" or args.out:
         with pd.option_context("display.max_rows", 10000, "display.width", 200, "display.max_colwidth", 100):
-            print(df.round({"score": 3, "threshold": 3, "ratio": 3}).to_string(index=False))
+            print(printable_block(df.round({"score": 3, "threshold": 3, "ratio": 3}).to_string(index=False)))
         print(summary)
         if args.out:
             print(f"written: {args.out}")
     else:
-        sys.stdout.write(text[fmt]())
+        sys.stdout.write(printable_block(text[fmt]()) if fmt == "csv" and sys.stdout.isatty() else text[fmt]())
         print(summary, file=sys.stderr)
     if heatmaps is not None:
         written = model.write_overlays(df, maps, heatmaps)
@@ -443,7 +452,7 @@ def cmd_verify(args) -> int:
         print(f"lowdata: warning: not the expected run's settings: {why}", file=sys.stderr)
     table = check(results, expected, tolerance)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(printable_block(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
     print(f"expected: the run of {meta.get('started', '?')} at commit {meta.get('commit', '?')} "
           f"({meta.get('minutes', '?')} min)")
     ok = len(table) > 0 and bool(table["within"].all())
@@ -474,7 +483,7 @@ def cmd_cache(args) -> int:
     root, reason = _cache_root(args)
     action = args.cache_command or "list"
     if action == "list":
-        print(manage.format_usage(root, reason))
+        print(printable_block(manage.format_usage(root, reason)))
         return 0
     print(f"cache: {manage.printable(root)} ({reason})")
     if not root.is_dir():
@@ -910,5 +919,12 @@ def _error_line(exc: BaseException) -> str:
             + "; this is a lowdata defect: set LOWDATA_DEBUG=1 for the traceback and report it")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``lowdata`` command: :func:`main`, with warnings printed above the progress bars (not inside them).
+    Only here: a caller of :func:`main` (a test, a notebook) keeps its own way of catching warnings."""
+    warnings.showwarning = _show_warning
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

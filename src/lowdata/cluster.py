@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -40,7 +41,7 @@ from tqdm import tqdm
 
 from .core.version import __version__
 from .core.atomic import os_error_text
-from .core.errors import LowdataError
+from .core.errors import LowdataError, one_line, printable
 from .core.machine import usable_cpus
 from .features.cache import default_cache_root
 
@@ -233,8 +234,13 @@ def _describe_error(exc: BaseException) -> str:
 
 
 def _call(fn: Callable, args: tuple, kwargs: dict, *_after):
-    """A task's body on a worker (``_after``: results of the tasks it waits for, unused)."""
-    return fn(*args, **kwargs)
+    """A task's body on a worker (``_after``: results of the tasks it waits for, unused), and the warnings it
+    gave: the client says them, in lowdata's form, where the user sees them (not in a worker's log)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = fn(*args, **kwargs)
+    said = list(dict.fromkeys((str(w.message), w.category) for w in caught))  # each once, in order
+    return value, said
 
 
 def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", progress: bool = True,
@@ -251,15 +257,15 @@ def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", pro
         if missing:
             raise LowdataError(f"task {t.name!r} waits for unknown task(s) {missing}")
     results: dict[str, TaskResult] = {}
-    bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress or not tasks,
+    bar = tqdm(total=len(tasks), desc=printable(desc), unit="task", disable=not progress or not tasks,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)
 
     def finish(r: TaskResult) -> None:
         results[r.name] = r
         if r.status == "failed":
-            tqdm.write(f"failed: {r.name}: {r.error}", file=sys.stderr)
+            tqdm.write(one_line(f"failed: {r.name}: {r.error}"), file=sys.stderr)
         elif r.status == "skipped":
-            tqdm.write(f"skipped: {r.name}: {r.error}", file=sys.stderr)
+            tqdm.write(one_line(f"skipped: {r.name}: {r.error}"), file=sys.stderr)
         if on_result is not None:
             on_result(r)
         bar.set_postfix_str(f"{r.name}: {r.status}", refresh=False)
@@ -299,7 +305,10 @@ def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", pro
                 name = by_future[fut.key]
                 secs = time.perf_counter() - started[name]
                 if fut.status == "finished":
-                    finish(TaskResult(name, "done", fut.result(), seconds=secs))
+                    value, said = fut.result()
+                    for message, category in said:
+                        warnings.warn(message, category, stacklevel=2)
+                    finish(TaskResult(name, "done", value, seconds=secs))
                     continue
                 # a task whose dependency failed errs with the dependency's error: it was skipped, not run
                 failed_dep = [a for a in order[name].after if futures[a].status != "finished"]

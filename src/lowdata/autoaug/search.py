@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe
 from ..data.synthetic import GENERATORS, check_generators, defect_sources
 from ..detectors.base import stack_maps
@@ -191,7 +191,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     for _ in rungs:
         sizes.append(left)
         left = max(1, math.ceil(left / config.eta))
-    bar = tqdm(total=sum(sizes), desc=desc, unit="policy", disable=not progress, leave=False,
+    bar = tqdm(total=sum(sizes), desc=printable(desc), unit="policy", disable=not progress, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)
     rows, alive, memo = [], list(range(len(candidates))), {}
     with bar:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..data.dataset import load_mask
+from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, source_label
 from ..detectors.base import stack_maps
@@ -138,6 +137,6 @@ def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: i
     images = [resize_rgb(read_image(data.test[i].path), size) for i in chosen]
     masks = None
     if any(data.test[i].mask_path is not None for i in chosen):
-        masks = np.stack([load_mask(data.test[i], (size, size)) for i in chosen])
+        masks = load_masks([data.test[i] for i in chosen], (size, size))
     return {"images": images, "rows": rows, "masks": masks, "titles": [data.test[i].defect_type for i in chosen],
             "auroc": aurocs, "n": n}

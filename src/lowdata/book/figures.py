@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.augment import policy_for, preview_grid
-from ..data.dataset import load_mask
+from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category
 from ..detectors.registry import make_detector
@@ -69,7 +69,7 @@ def padim_examples(source: str, category: str, root: str | Path | None, backbone
     images = [resize_rgb(read_image(data.test[i].path), size) for i in chosen]
     masks = None
     if any(data.test[i].mask_path is not None for i in chosen):
-        masks = np.stack([load_mask(data.test[i], (size, size)) for i in chosen])
+        masks = load_masks([data.test[i] for i in chosen], (size, size))
     titles = [f"{data.test[i].defect_type} ({scores[i]:.0f})" for i in chosen]
     return {"images": images, "heatmaps": heat, "masks": masks, "titles": titles,
             "auroc": image_auroc(labels, scores), "threshold_note": f"score = max of the map; "

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.atomic import atomic_path, check_new_file
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable, quoted
 from .paper import compare
 
 TOLERANCE = 0.005
@@ -68,13 +68,22 @@ def read_expected(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
 
     where = path or "lowdata/book/expected_default.csv"
     try:
-        df = pd.read_csv(StringIO(text), comment="#", dtype={"n_train": str})
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise LowdataError(f"{where} is not a table of expected figures: {' '.join(str(exc).split())}") from None
+        df = pd.read_csv(StringIO(text), comment="#", dtype={"n_train": str, "value": str})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise LowdataError(f"{where} is not a table of expected figures: {printable(' '.join(str(exc).split()))}") \
+            from None
     if list(df.columns) != KEY + ["value"]:
-        raise LowdataError(f"{where} has columns {list(df.columns)}, not {KEY + ['value']}")
-    if df.empty or not pd.api.types.is_numeric_dtype(df["value"]):
-        raise LowdataError(f"{where} has no numeric expected figures")
+        raise LowdataError(f"{where} has columns {quoted(list(df.columns))}, not {KEY + ['value']}")
+    if df.empty:
+        raise LowdataError(f"{where} has no expected figures")
+    values = pd.to_numeric(df["value"], errors="coerce")
+    bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
+    if len(bad):  # name the line: the table's rows are the file's lines that are neither blank nor comments
+        rows = [i + 1 for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+        line = rows[bad[0] + 1] if bad[0] + 1 < len(rows) else "?"
+        raise LowdataError(f"{where}, line {line}: the expected value {quoted(df['value'].iloc[bad[0]])} is not a "
+                           "finite number" + (f" (nor {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    df["value"] = values.astype(float)
     return df, meta
 
 

@@ -36,3 +36,8 @@ def quoted(value, limit: int = 80) -> str:
         return text
     size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as written"
     return f"{text[:limit - 3]}... ({size})"
+
+
+def printable_block(text) -> str:
+    """A table or a block of lines as the terminal shows it: each line :func:`printable` (the line breaks kept)."""
+    return "\n".join(printable(line) for line in str(text).split("\n"))

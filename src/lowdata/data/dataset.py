@@ -7,6 +7,7 @@ picks the source.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,15 +50,44 @@ class CategoryData:
         return out
 
 
+def _read_mask(sample: Sample, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    try:
+        with Image.open(sample.mask_path) as m:
+            size = m.size
+            m = m.convert("L")
+            if m.size != (shape[1], shape[0]):
+                m = m.resize((shape[1], shape[0]), Image.NEAREST)
+            return np.asarray(m) > 127, size
+    except (OSError, ValueError) as exc:
+        raise LowdataError(f"cannot read mask {sample.mask_path}: {exc}") from None
+
+
 def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
     """The sample's ground-truth mask as a bool array of ``shape`` (all False for normal images)."""
     if sample.mask_path is None:
         return np.zeros(shape, dtype=bool)
-    try:
-        with Image.open(sample.mask_path) as m:
-            m = m.convert("L")
-            if m.size != (shape[1], shape[0]):
-                m = m.resize((shape[1], shape[0]), Image.NEAREST)
-            return np.asarray(m) > 127
-    except (OSError, ValueError) as exc:
-        raise LowdataError(f"cannot read mask {sample.mask_path}: {exc}") from None
+    return _read_mask(sample, shape)[0]
+
+
+def load_masks(samples: list[Sample], shape: tuple[int, int]) -> np.ndarray:
+    """The samples' masks (:func:`load_mask`) as one ``(n, h, w)`` bool array. A mask of another size than its
+    image (a 77 x 77 mask for a 128 x 128 image) is stretched to the image like the others, and one warning
+    names how many and the first pair: the pixel metrics then rest on a mask that was not drawn on that image."""
+    from .images import image_size
+
+    out, odd = [], []
+    for s in samples:
+        if s.mask_path is None:
+            out.append(np.zeros(shape, dtype=bool))
+            continue
+        mask, size = _read_mask(s, shape)
+        out.append(mask)
+        if size != image_size(s.path):
+            odd.append((s, size, image_size(s.path)))
+    if odd:
+        s, (mw, mh), (iw, ih) = odd[0]
+        warnings.warn(f"{len(odd)} of the {sum(x.mask_path is not None for x in samples)} masks differ in size from "
+                      f"their images (the mask {s.mask_path} is {mw}x{mh}, its image {s.path} {iw}x{ih}): each is "
+                      "stretched to its image for the pixel metrics, which may then be wrong; check the masks",
+                      stacklevel=2)
+    return np.stack(out) if out else np.zeros((0, *shape), dtype=bool)

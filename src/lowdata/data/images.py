@@ -7,6 +7,7 @@ rounded). A missing, corrupt or unreadable file raises :class:`LowdataError` nam
 * **EXIF orientation** (phones, many industrial cameras store the sensor's pixels and a tag saying how
   to turn them): the tag is applied (Pillow's ``ImageOps.exif_transpose``), so an image is read as it
   is shown. Its size (:func:`image_size`) is the shown size too.
+* **Several frames** (an animated GIF, a multi-page TIFF): the first is read, and a warning names the file.
 * **Pixel limit**: an image of more than :data:`MAX_PIXELS` pixels (default 100 million, e.g.
   10000 x 10000; ``$LOWDATA_MAX_PIXELS`` changes it) is refused before it is decoded, naming the file
   and its pixel count: a small file can hold a huge image (a "decompression bomb": 14000 x 14000 in
@@ -125,8 +126,13 @@ def to_rgb8(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode one image file to an ``(H, W, 3)`` uint8 RGB array, turned as its EXIF orientation says."""
+    """Decode one image file to an ``(H, W, 3)`` uint8 RGB array, turned as its EXIF orientation says. Of an
+    animated GIF or a multi-page TIFF the first frame is read, with a warning naming the file."""
     with open_image(path) as img:
+        frames = getattr(img, "n_frames", 1)
+        if isinstance(frames, int) and frames > 1:
+            warnings.warn(f"{path} holds {frames} frames (an animated or multi-page image): only the first is "
+                          "read", stacklevel=2)
         img.load()
         if orientation(img) != 1:
             img = ImageOps.exif_transpose(img)

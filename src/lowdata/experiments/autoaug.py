@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ..autoaug.search import SearchConfig, check_search_images, search_policy
 from ..core.atomic import make_dirs, writing
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.base import MapRows
@@ -36,8 +36,8 @@ from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
-from .study import (DamagedTable, append_row, check_results_path, draw_subset, read_parquet_checked, results_lock,
-                    set_aside, write_table)
+from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
+from .study import IDENTITY, append_row, check_results_path, draw_subset, results_lock, set_aside
 
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
@@ -85,14 +85,9 @@ def _journal(out: Path) -> Path:
 
 
 def read_autoaug(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise LowdataError(f"results file not found: {path}")
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype={c: str for c in ("source", "category", "backbone", "method", "kind", "policy",
-                                                          "transforms", "policy_digest", "policy_fields", "search_digest",
-                                                          "subset")})
-    return read_parquet_checked(path)
+    """An autoaug results table (:func:`lowdata.core.tables.read_table`)."""
+    return read_table(path, columns=IDENTITY + ("kind",), text=("source", "category", "backbone", "method", "kind",
+                      "policy", "transforms", "policy_digest", "policy_fields", "search_digest", "subset"))
 
 
 def _existing(out: Path) -> list[dict]:
@@ -102,6 +97,8 @@ def _existing(out: Path) -> list[dict]:
             rows = read_autoaug(out).to_dict("records")
         except DamagedTable as exc:
             set_aside(out, exc)
+        except ForeignTable as exc:
+            raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
     j = _journal(out)
     if j.exists():
         for line in j.read_text().splitlines():
@@ -208,7 +205,7 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
         try:
             with writing(journal, "write the journal"):
                 jf = open(journal, "a")
-            bar = tqdm(total=len(todo), desc=f"{data.category} auto vs hand", unit="cell",
+            bar = tqdm(total=len(todo), desc=printable(f"{data.category} auto vs hand"), unit="cell",
                        disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
             with jf, bar:
                 def keep(row):

@@ -38,7 +38,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..core.atomic import atomic_path, make_dirs
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..data.augment import policy_for
 from ..data.dataset import CategoryData
 from ..detectors.base import stack_maps
@@ -48,7 +48,8 @@ from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .refine import SROCConfig, ensemble_refine, removal_quality, sroc
-from .study import check_results_path, results_lock, write_table
+from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
+from .study import IDENTITY, check_results_path, results_lock, set_aside
 
 RATES = (0.0, 0.025, 0.05, 0.10, 0.15, 0.20)
 REFINEMENTS = ("oracle", "none", "sroc", "ensemble")
@@ -196,6 +197,13 @@ def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionCo
     out = check_results_path(out)
     make_dirs(out.parent)
     with results_lock(out):  # a second run on the same table stops at once, naming this one
+        if out.exists():  # replaced at the end: only when it is an earlier pollution table (a damaged one is kept)
+            try:
+                read_table(out, columns=IDENTITY + ("refinement",), what="pollution table")
+            except DamagedTable as exc:
+                set_aside(out, exc)
+            except ForeignTable as exc:
+                raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
         return _run_pollution(data, backbone, cache, config, out, progress)
 
 
@@ -217,7 +225,7 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
     variants = sroc_variants(config) if config.ablation_rate is not None else []
     jobs = [(r, rep) for r in ok for rep in range(config.reps)]
     rows, moved_log, oracles = [], [], {}
-    bar = tqdm(jobs, desc=f"{data.category} pollution", unit="split", disable=not progress)
+    bar = tqdm(jobs, desc=printable(f"{data.category} pollution"), unit="split", disable=not progress)
     for rate, rep in bar:
         split = pollute(data, rate, config.seed, rep, config.min_test_defects)
         for i in split.moved:

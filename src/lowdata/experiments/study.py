@@ -40,11 +40,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..cluster import Task, run_tasks
-from ..core.atomic import atomic_path, make_dirs, os_error_text, writing
+from ..core.atomic import make_dirs, writing
 from ..core.errors import LowdataError, printable
 from ..core.locks import exclusive_lock
+from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
 from ..data.augment import AugmentPolicy, policy_for
-from ..data.dataset import CategoryData, load_mask
+from ..data.dataset import CategoryData, load_masks
 from ..detectors.patchcore import check_coreset
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.backbones import cached_backbone
@@ -237,45 +238,16 @@ def append_row(jf, journal: Path, row: dict) -> None:
         os.fsync(jf.fileno())
 
 
+#: the columns every results table of lowdata has (study, beyond, autoaug): a table without them is not ours
+IDENTITY = ("source", "category", "backbone", "method")
+
+
 def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
-    """A results table; the rows of fits that were skipped (too few images: no metric) only with ``skipped``
+    """A results table (:func:`lowdata.core.tables.read_table`: a damaged or foreign file is one line naming
+    it); the rows of fits that were skipped (too few images: no metric) only with ``skipped``
     (:func:`skipped_fits` lists them)."""
-    path = Path(path)
-    if not path.exists():
-        raise LowdataError(f"results file not found: {path}")
-    if path.suffix == ".csv":  # text columns stay text (a category named "01" must not become 1)
-        df = pd.read_csv(path, dtype={c: str for c in _TEXT})
-    else:
-        df = read_parquet_checked(path)
+    df = read_table(path, columns=IDENTITY, text=_TEXT)
     return df if skipped else fitted(df)
-
-
-class DamagedTable(LowdataError):
-    """A results table whose bytes are not what was written (a page checksum, or the file's structure)."""
-
-
-def read_parquet_checked(path: str | Path) -> pd.DataFrame:
-    """A Parquet table, its pages checked against their CRC-32 (:func:`write_table` writes them); a damaged
-    file is :class:`DamagedTable` naming it."""
-    try:
-        return pd.read_parquet(path, page_checksum_verification=True)
-    except OSError as exc:
-        if exc.errno is not None:  # the system's error (permission denied, an I/O error): not the table's bytes
-            raise LowdataError(f"cannot read the results table {path}: {os_error_text(exc)}") from None
-        why = exc
-    except ValueError as exc:  # pyarrow's ArrowInvalid: not a Parquet file, or a broken one
-        why = exc
-    text = printable(" ".join(str(why).split())[:200])
-    raise DamagedTable(f"the results table {path} is damaged ({text})")
-
-
-def write_table(df: pd.DataFrame, out: Path) -> None:
-    """``df`` written atomically to ``out``: CSV, or Parquet with a CRC-32 per page (checked when read)."""
-    with atomic_path(out) as tmp:
-        if out.suffix == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False, write_page_checksum=True)
 
 
 def set_aside(out: Path, exc: LowdataError) -> None:
@@ -312,6 +284,8 @@ def _existing_rows(out: Path) -> list[dict]:
         except DamagedTable as exc:
             set_aside(out, exc)
             old = pd.DataFrame(columns=result_columns())
+        except ForeignTable as exc:
+            raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
         if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
             old["subsets"] = "independent"
         rows += [_filled(r) for r in old.to_dict("records")]
@@ -389,7 +363,7 @@ def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
         out["test_maps"] = map_rows(plan.cache, plan.test_keys)
         if any(s.mask_path is not None for s in plan.data.test):
             size = (plan.config.pixel_size, plan.config.pixel_size)
-            out["masks"] = np.stack([load_mask(s, size) for s in plan.data.test])
+            out["masks"] = load_masks(plan.data.test, size)
         # the training pool: the originals, then each copy index the jobs use
         factor = max(j[2] for j in maps_jobs)
         out["pool_maps"] = map_rows(plan.cache, plan.train_keys + [k for c in range(factor) for k in plan.copy_keys[c]])
@@ -576,7 +550,7 @@ def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, run
                       desc=f"{data.category} test", maps=maps)
         copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress,
                                   label=label, maps=copy_maps)
-        bar = tqdm(total=len(todo), desc=f"{data.category} fits", unit="fit", disable=not progress or not todo,
+        bar = tqdm(total=len(todo), desc=printable(f"{data.category} fits"), unit="fit", disable=not progress or not todo,
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
 
         def each(row):
@@ -658,14 +632,24 @@ def format_summary(df: pd.DataFrame) -> str:
     if s["table"].empty:
         return "no results" + "".join(f"\nskipped: {r.skipped}" for r in skips.itertuples())
     lines = [f"skipped ({len(skips)}): {r.skipped}" for r in skips.itertuples()]
-    if s["table"]["auroc_max_n"].isna().any():
+    if s["table"]["auroc_max_n"].isna().any() and not s["auroc_max_n"].empty:  # some categories lack N max
         lines += ["(NaN: the sizes run do not include the full training set, so there is no AUC at N max and no area)"]
     mixed = [c for c in ("seed", "aug_seed", "policy_digest", "subsets") if c in df.columns]
     if df.groupby("category")[mixed].nunique().max().max() > 1:
         lines += ["(these rows mix several seeds, policies or subset schemes; their AUCs are averaged together)"]
-    lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s",
-             "", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string()]
-    if (s["table"]["sizes"] > 1).any():
+    lines += [f"{len(df)} fits; fit time {df['fit_seconds'].sum():.1f} s, score time {df['score_seconds'].sum():.1f} s"]
+    if s["auroc_max_n"].empty:  # no size ran at the full set: the largest one that did run, said as such
+        top = df[df["n_train"] == df.groupby("category")["n_train"].transform("max")]
+        sizes = ", ".join(f"{c} N={n} of {p}" for c, n, p in
+                          top[["category", "n_train", "n_pool"]].drop_duplicates().itertuples(index=False))
+        lines += ["", f"Image AUROC at the largest size run ({sizes}; not the full training set, so no AUROC "
+                  "at N max):", top.pivot_table(index=["category", "aug_factor"], columns="method",
+                                               values="auroc").round(3).to_string()]
+    else:
+        lines += ["", "Image AUROC at the full training set (N max):", s["auroc_max_n"].round(3).to_string()]
+    if (s["table"]["sizes"] > 1).any() and s["area"].empty:
+        lines += ["", "(no area under the AUC-percent curve: it is relative to the full training set, not run)"]
+    elif (s["table"]["sizes"] > 1).any():
         lines += ["", "Area under the AUC-percent curve:", s["area"].round(3).to_string()]
     else:
         lines += ["", "(one sample size only: no AUC-percent curve; run more --sizes for its area)"]

@@ -141,8 +141,8 @@ class EmbeddingCache:
         (naming the file and what is wrong) when it is damaged."""
         path = self.path(key)
         self._use()
-        try:
-            with np.load(path, allow_pickle=False) as z:
+        try:  # the file opened here, not by np.load, which leaves it open when the zip cannot be read
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
         except FileNotFoundError:
             return None

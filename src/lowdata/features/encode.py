@@ -29,7 +29,7 @@ from .cache import DamagedEntry, EmbeddingCache, PackSink, default_cache_root
 from ..core.grids import AlignedLevels, MapRows
 from ..core.atomic import os_error_text
 from ..core.digests import array_hash, bytes_hash
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from ..data.images import file_orientation, read_image
 
 ImageSource = Union[str, Path, np.ndarray, Callable[[], np.ndarray]]
@@ -154,14 +154,14 @@ def source_key(source: ImageSource) -> str:
     return bytes_hash(data) + (f"-exif{o}" if o != 1 else "")
 
 
-def _cached_pooled(cache: EmbeddingCache, key: str, source, maps: bool, warned: set) -> list[np.ndarray] | None:
-    """The entry's pooled vectors (``maps``: and its maps readable); a damaged entry, or lost maps, are said
-    and treated as missing (encoded again)."""
+def _cached_pooled(cache: EmbeddingCache, key: str, source, maps: bool, warned: set,
+                   damaged: list[str]) -> list[np.ndarray] | None:
+    """The entry's pooled vectors (``maps``: and its maps readable); a damaged entry (listed in ``damaged``, said
+    once for all by :func:`encode`), or lost maps, are treated as missing (encoded again)."""
     try:
         pooled = cache.read_pooled(key)
     except DamagedEntry as exc:
-        name = f" (image {source})" if isinstance(source, (str, Path)) else ""
-        warnings.warn(f"{exc}{name}; it will be encoded again", stacklevel=3)
+        damaged.append(f"{exc}" + (f" (image {source})" if isinstance(source, (str, Path)) else ""))
         return None
     if pooled is not None and maps and not cache.maps_ok(key, warned):
         return None
@@ -216,13 +216,19 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     if len(keys) != len(sources):
         raise LowdataError(f"{len(keys)} keys for {len(sources)} images")
     warned: set = set()
-    pooled: list[list[np.ndarray] | None] = [_cached_pooled(cache, k, s, maps, warned) for k, s in zip(keys, sources)]
+    damaged: list[str] = []
+    pooled: list[list[np.ndarray] | None] = [_cached_pooled(cache, k, s, maps, warned, damaged)
+                                             for k, s in zip(keys, sources)]
+    if damaged:  # one line for all of them (a bad disk can damage hundreds)
+        warnings.warn(f"{len(damaged)} cache entr{'y was' if len(damaged) == 1 else 'ies were'} damaged and "
+                      f"{'is' if len(damaged) == 1 else 'are'} encoded again (replaced); "
+                      f"{'the first: ' if len(damaged) > 1 else ''}{damaged[0]}", stacklevel=2)
     missing = [i for i, p in enumerate(pooled) if p is None]
     first_of: dict[str, int] = {}  # the same image twice in one call is encoded once
     unique = [i for i in missing if first_of.setdefault(keys[i], i) == i]
     batches = [unique[j:j + batch_size] for j in range(0, len(unique), batch_size)]
 
-    bar = tqdm(total=len(unique), desc=desc, unit="img", disable=not progress or not unique, leave=False,
+    bar = tqdm(total=len(unique), desc=printable(desc), unit="img", disable=not progress or not unique, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s, not hundreds
     sink = PackSink(cache, label, maps)
     with bar, ThreadPoolExecutor(max_workers=max(1, workers), initializer=_lower_priority) as loader, \

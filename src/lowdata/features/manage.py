@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..core.errors import LowdataError, printable
 from ..core.locks import exclusive_lock, live_users
+from ..core.tables import ForeignTable, read_table
 from .packs import PACK_NAME, DamagedPack, Pack
 
 UNLABELLED = "(unlabelled)"
@@ -182,14 +183,15 @@ def needed(results: str | Path) -> Needed:
     paths = sorted(list(folder.rglob("*.parquet")) + list(folder.rglob("*.csv"))) if folder.is_dir() else []
     for path in paths:
         try:
-            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-        except Exception as exc:  # noqa: BLE001 - named by the caller, which then removes nothing
+            df = read_table(path, columns=("backbone", "source", "category"), text=("backbone", "source", "category"))
+        except ForeignTable:  # another kind of table (a user's, the moved-files list): it needs no entry
+            continue
+        except LowdataError as exc:  # damaged or unreadable: named by the caller, which then removes nothing
             bad.append(f"{printable(path)} ({type(exc).__name__})")
             continue
-        if {"backbone", "source", "category"} <= set(df.columns):
-            tables += 1
-            for b, s, c in df[["backbone", "source", "category"]].drop_duplicates().itertuples(index=False):
-                out.add((str(b), f"{s}/{c}"))
+        tables += 1
+        for b, s, c in df[["backbone", "source", "category"]].drop_duplicates().itertuples(index=False):
+            out.add((str(b), f"{s}/{c}"))
     return Needed(out, tables, bad)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,16 @@ from typing import Sequence
 from ..core.errors import LowdataError
 from ..data.images import IMAGE_EXTENSIONS, image_size, list_images
 from ..features.encode import source_key
+
+
+def _kind(p: Path) -> str:
+    """What a path that is neither a regular file nor a folder is, in words."""
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        return "a dangling symbolic link" if os.path.islink(p) else "unreadable"
+    return ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
 
 
 def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "images") -> list[Path]:
@@ -27,6 +38,8 @@ def collect_images(inputs: str | Path | Sequence[str | Path], what: str = "image
             out += found
         elif p.is_file():
             out.append(p)
+        elif os.path.lexists(p):
+            raise LowdataError(f"{what}: {p} is {_kind(p)}, not an image file or a folder")
         else:
             raise LowdataError(f"{what}: no such file or folder: {p}")
     if not out:

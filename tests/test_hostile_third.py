@@ -163,3 +163,168 @@ def test_a_numpy_warning_is_explained_and_placed():
     text = _format_warning(caught[0].message, caught[0].category, "/x/src/lowdata/inspection/overlays.py", 90)
     assert re.fullmatch(r"lowdata: warning: a computation went out of the range of floating-point numbers \(numpy: "
                         r"overflow encountered in .*, in lowdata/inspection/overlays.py:90\); .* defect\n", text), text
+
+
+# ---------------------------------------------------------------- point 1 (tables, progress bars)
+def test_a_file_name_with_escapes_is_escaped_in_the_scores_table_and_the_progress_bar(saved, good_folder, tmp_path,
+                                                                                       capsys):
+    import shutil
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, p in enumerate(sorted(good_folder.glob("*.png"))[:2]):
+        shutil.copy(p, folder / f"part{i}\x1b[2J\x1b]0;pwned\x07.png")
+    rc, out, err = _cli(["score", saved, folder], capsys)  # with the progress bar
+    assert rc == 0 and "\\x1b[2J" in out, out
+    assert "\x1b" not in out + err and "\x07" not in out + err, repr(out + err)
+
+
+# ---------------------------------------------------------------- point 5: masks of another size than their image
+def test_a_mask_of_another_size_than_its_image_is_said_once(tiny_mvtec):
+    import warnings
+
+    from PIL import Image
+
+    from lowdata.data.dataset import load_masks
+    from lowdata.data.sources import load_category
+
+    data = load_category("mvtec", "widget", root=tiny_mvtec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same sizes: not a word
+        same = load_masks(data.test, (20, 24))
+    for s in data.test:
+        if s.mask_path is not None:
+            Image.open(s.mask_path).resize((77, 77), Image.NEAREST).save(s.mask_path)
+    with pytest.warns(UserWarning) as caught:
+        odd = load_masks(data.test, (20, 24))
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "2 of the 2 masks differ in size from their images" in said[0], said
+    assert "is 77x77, its image" in said[0] and "48x40" in said[0] and odd.shape == same.shape == (4, 20, 24)
+
+
+# ---------------------------------------------------------------- point 7: animated and multi-page images
+@pytest.mark.parametrize("suffix", [".gif", ".tif"])
+def test_only_the_first_frame_is_read_and_that_is_said(tmp_path, suffix):
+    from PIL import Image
+
+    from lowdata.data.images import read_image
+
+    frames = [Image.new("RGB", (32, 32), (40 * i, 0, 0)) for i in range(3)]
+    path = tmp_path / f"moving{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.warns(UserWarning, match=rf"moving\{suffix} holds 3 frames .*: only the first is read"):
+        img = read_image(path)
+    assert img[0, 0, 0] == 0 and img.shape == (32, 32, 3)
+
+
+# ---------------------------------------------------------------- point 9: damaged and foreign tables
+def _tables(tmp_path):
+    import pandas as pd
+
+    bad = {"truncated": None, "random": np.random.default_rng(0).bytes(3000), "csv text": b"a,b\n1,2\n",
+           "empty": b"", "foreign": None}
+    out = {}
+    for name, data in bad.items():
+        folder = tmp_path / name.replace(" ", "-")
+        folder.mkdir()
+        path = folder / "study-elpv-mono-efficientnet-lite0.parquet"
+        if name == "foreign":
+            pd.DataFrame({"x": [1, 2]}).to_parquet(path)
+        elif name == "truncated":
+            pd.DataFrame({"source": ["elpv"], "category": ["mono"], "backbone": ["b"], "method": ["knn"]}).to_parquet(path)
+            path.write_bytes(path.read_bytes()[:200])
+        else:
+            path.write_bytes(data)
+        out[name] = path
+    return out
+
+
+def test_verify_names_a_damaged_or_foreign_results_table(tmp_path, capsys):
+    for name, path in _tables(tmp_path).items():
+        rc, _, err = _cli(["verify", "--results", path.parent, "--run", tmp_path / "none.json"], capsys)
+        line = _one_error_line(err)
+        assert rc == 2 and str(path) in line and "unexpected" not in line, (name, line)
+        assert ("is not a lowdata results table" if name == "foreign" else "is damaged") in line, (name, line)
+
+
+def test_study_leaves_a_foreign_table_at_out_untouched(tiny_mvtec, tmp_path, capsys):
+    import pandas as pd
+
+    mine = tmp_path / "mine.parquet"
+    pd.DataFrame({"x": [1, 2]}).to_parquet(mine)
+    before = mine.read_bytes()
+    rc, _, err = _cli(["study", "--data", tiny_mvtec, "--category", "widget", "--out", mine, "--sizes", "2",
+                       "--reps", "1", "--methods", "knn", "--input-size", "96", "--cache", tmp_path / "cache",
+                       "--scheduler", "none", "--no-progress"], capsys)
+    line = _one_error_line(err)
+    assert rc == 2 and "is not a lowdata results table: it lacks the column(s) source" in line, line
+    assert "it is not touched: give another --out" in line and mine.read_bytes() == before
+    assert not list(tmp_path.glob("mine.parquet.*"))  # no journal, no lock left, nothing set aside
+
+
+def test_every_results_reader_goes_through_read_table():
+    """One function reads tables: no module calls pandas' readers on a results table itself."""
+    from pathlib import Path
+
+    import lowdata
+
+    src = Path(lowdata.__file__).parent
+    direct = [f"{p.relative_to(src)}" for p in src.rglob("*.py")
+              if re.search(r"pd\.read_parquet\(|pd\.read_csv\(", p.read_text()) and p.name != "tables.py"]
+    # the packaged tables (paper figures, expected figures, anchors) are read from lowdata's own files
+    assert sorted(direct) == ["book/beyond.py", "book/paper.py", "book/reproduce.py"], direct
+
+
+# ---------------------------------------------------------------- point 12: a FIFO, a device
+def test_a_fifo_or_a_device_is_named_for_what_it_is(saved, tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    rc, _, err = _cli(["score", saved, fifo], capsys)
+    assert rc == 2 and "pipe.png is a named pipe (FIFO), not an image file or a folder" in _one_error_line(err)
+    rc, _, err = _cli(["score", saved, "/dev/zero"], capsys)
+    assert rc == 2 and "/dev/zero is a character device, not an image file or a folder" in _one_error_line(err)
+
+
+# ---------------------------------------------------------------- point 15: a bad expected figure
+def test_a_bad_expected_figure_is_named_by_line_and_value(tmp_path):
+    from importlib import resources
+
+    from lowdata.book.reproduce import read_expected
+
+    lines = resources.files("lowdata.book").joinpath("expected_default.csv").read_text().splitlines()
+    rows = [i for i, line in enumerate(lines) if line and not line.startswith("#")]
+    cells = lines[rows[3]].split(",")
+    cells[-1] = "abc"
+    lines[rows[3]] = ",".join(cells)
+    path = tmp_path / "expected.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LowdataError, match=rf"expected.csv, line {rows[3] + 1}: the expected value 'abc' is not a "
+                                           "finite number"):
+        read_expected(path)
+
+
+# ---------------------------------------------------------------- point 16: damaged cache entries
+def test_damaged_cache_entries_are_one_warning_and_leak_no_file(lite0_small, elpv_images, tmp_path):
+    import gc
+    import warnings
+
+    from lowdata.features.cache import EmbeddingCache
+    from lowdata.features.encode import encode
+
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    first = encode(lite0_small, elpv_images[0][:6], cache, progress=False)
+    for i, k in enumerate(first.keys[:5]):
+        path = cache.path(k)
+        path.write_bytes(np.random.default_rng(i).bytes(path.stat().st_size) if i % 2 else path.read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = encode(lite0_small, elpv_images[0][:6], cache, progress=False)
+        gc.collect()
+    said = [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert len(said) == 1 and said[0].startswith("UserWarning: 5 cache entries were damaged and are encoded again"), \
+        said
+    assert again.stats.encoded == 5 and again.stats.cached == 1
+    for a, b in zip(again.pooled, first.pooled):
+        np.testing.assert_array_equal(a, b)

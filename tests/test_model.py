@@ -242,7 +242,7 @@ def _edit(path, **changes):
 
 def test_model_from_another_version_or_format(saved):
     _edit(saved, lowdata_version="0.0.9")
-    with pytest.raises(LowdataError, match=f"written by lowdata 0.0.9; this is lowdata {__version__}"):
+    with pytest.raises(LowdataError, match=f"written by lowdata '0.0.9'; this is lowdata {__version__}"):
         load_model(saved)
     assert load_model(saved, allow_other_version=True).method == "maha-lw"
     _edit(saved, format_version=2)

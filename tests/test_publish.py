@@ -98,6 +98,10 @@ def test_publish_knows_its_earlier_output_by_its_manifest_not_by_names(tmp_path)
         publish(root, out)
     assert (out / "tables" / "index.csv").read_text() == "edited by hand"
     (out / "tables" / "index.csv").unlink()
+    (out / "tables" / "drafts").mkdir()  # an empty folder of the user's is the user's too
+    with pytest.raises(LowdataError, match=r"\(tables/drafts\)"):
+        publish(root, out)
+    (out / "tables" / "drafts").rmdir()
     publish(root, out)  # every remaining file listed and unchanged: replaced
     assert (out / "tables" / "index.csv").read_text().startswith("table,page")
 

@@ -110,6 +110,9 @@ def _clear(out: Path) -> None:
         if not listed:
             raise LowdataError(f"--out {out} is not empty and holds no manifest of an earlier `lowdata publish` "
                                f"({MANIFEST}): give an empty or new folder; nothing was removed")
+        parents = {q.as_posix() for f in listed for q in PurePosixPath(f).parents}
+        found += sorted(p.relative_to(out).as_posix() for p in out.rglob("*")  # a folder of the user's, even empty
+                        if p.is_dir() and not p.is_symlink() and p.relative_to(out).as_posix() not in parents)
         foreign = [f for f in found if f != MANIFEST and f not in listed]
         changed = [f for f in found if f in listed and (os.path.islink(out / f) or _sha256(out / f) != listed[f])]
         if foreign or changed:
@@ -117,7 +120,7 @@ def _clear(out: Path) -> None:
             more = f" and {len(foreign) + len(changed) - 3} more" if len(foreign) + len(changed) > 3 else ""
             raise LowdataError(f"--out {out} holds files an earlier `lowdata publish` did not write or that changed "
                                f"since ({named}{more}): move them, or give an empty or new folder; nothing was removed")
-        for f in found:
+        for f in found:  # every one listed and unchanged (checked above): removed
             (out / f).unlink()
         for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             d.rmdir()  # emptied above: every file in it was ours

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.digests import file_hash
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from .mvtec import list_categories
 
 MVTEC_URL = (
@@ -64,7 +64,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
     if not resumed:
         offset = 0
     with stream, open(part, "ab" if resumed else "wb") as out, tqdm(
-        total=total, initial=offset, unit="B", unit_scale=True, desc=f"downloading {dest.name}",
+        total=total, initial=offset, unit="B", unit_scale=True, desc=printable(f"downloading {dest.name}"),
         disable=not progress,
     ) as bar:
         try:
@@ -95,7 +95,7 @@ def extract(archive: Path, to: Path, progress: bool = True) -> list[str]:
         try:
             with tarfile.open(archive) as tar:
                 members = tar.getmembers()
-                for m in tqdm(members, desc=f"extracting {archive.name}", unit="file", disable=not progress):
+                for m in tqdm(members, desc=printable(f"extracting {archive.name}"), unit="file", disable=not progress):
                     tar.extract(m, tmp, filter="data")
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise LowdataError(f"cannot extract {archive}: {exc}") from None

@@ -116,3 +116,27 @@ def test_lite_runs_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_onnxruntime_gives_the_same_features_within_float_noise_under_its_own_key(lite0_small, monkeypatch):
+    """LOWDATA_RUNTIME=onnxruntime: the same network and weights (converted by tf2onnx), features within 1e-5
+    of the largest value per level of TensorFlow's, an image's bits independent of its batch and of a second
+    call, and another cache folder (the key says the runtime)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from lowdata.data.elpv import load_elpv
+    from lowdata.features.encode import load_for
+
+    monkeypatch.setenv("LOWDATA_RUNTIME", "onnxruntime")
+    ort = load_backbone("efficientnet-lite0", input_size=96)
+    assert ort.key == lite0_small.key + "-onnxruntime" and ort.level_shapes == lite0_small.level_shapes
+    images = np.stack([load_for(ort, s.path) for s in load_elpv("mono").train[:4]])
+    a, b = ort.forward(images), ort.forward(images[::-1])
+    want = lite0_small.forward(images)
+    for x, y, w in zip(a, b, want):
+        np.testing.assert_array_equal(x, y[::-1])
+        assert np.abs(x - w).max() <= 1e-5 * np.abs(w).max(), np.abs(x - w).max()
+        assert np.abs(x - w).max() > 0  # another runtime: not the same bits (else the key need not differ)
+    monkeypatch.setenv("LOWDATA_RUNTIME", "tpu")
+    with pytest.raises(LowdataError, match="LOWDATA_RUNTIME='tpu': choose tensorflow or onnxruntime"):
+        load_backbone("efficientnet-lite0", input_size=96)

@@ -328,3 +328,57 @@ def test_damaged_cache_entries_are_one_warning_and_leak_no_file(lite0_small, elp
     assert again.stats.encoded == 5 and again.stats.cached == 1
     for a, b in zip(again.pooled, first.pooled):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- found in review
+def test_a_400_digit_threshold_is_refused_in_one_line(saved, good_folder, capsys):
+    text = (saved / "model.json").read_text()
+    meta = json.loads(text)
+    meta["threshold"]["value"] = "HUGE"
+    (saved / "model.json").write_text(json.dumps(meta).replace('"HUGE"', "1" + "0" * 400))
+    rc, _, err = _cli(["score", saved, good_folder, "--no-progress"], capsys)
+    line = _one_error_line(err)
+    assert rc == 2 and "threshold.value must be a finite number" in line and "unexpected" not in line, line
+
+
+def test_a_users_broken_csv_at_out_is_foreign_not_set_aside(tmp_path):
+    from lowdata.core.tables import DamagedTable, ForeignTable, read_table
+
+    mine = tmp_path / "notes.csv"
+    mine.write_bytes(b"\xff\xfe not text at all \x00\x01")
+    with pytest.raises(ForeignTable, match="notes.csv is not a lowdata results table"):
+        read_table(mine, columns=("source", "category"))
+    ours = tmp_path / "ours.csv"
+    ours.write_bytes(b"source,category\nelpv,mono\n\xff\xfe\x00")
+    with pytest.raises(DamagedTable, match="ours.csv is damaged"):
+        read_table(ours, columns=("source", "category"))
+
+
+def test_publish_never_hashes_a_listed_folder_or_pipe(tmp_path):
+    import os
+
+    from lowdata.book.publish import publish
+    from test_publish import _site
+
+    root = tmp_path / "repo"
+    _site(root)
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    os.mkfifo(out / "pipe")
+    (out / ".lowdata-publish.json").write_text(json.dumps(
+        {"written_by": "lowdata publish", "files": {"sub": "0" * 64, "pipe": "0" * 64}}))
+    with pytest.raises(LowdataError, match="did not write or that changed since"):
+        publish(root, out)
+    assert (out / "sub").is_dir() and (out / "pipe").exists()
+
+
+def test_expected_figures_that_are_not_text_and_one_file_for_two_outputs(tmp_path, capsys):
+    from lowdata.book.reproduce import read_expected
+
+    binary = tmp_path / "expected.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(LowdataError, match="is not a table of expected figures: it is not UTF-8 text"):
+        read_expected(binary)
+    same = tmp_path / "out.txt"
+    rc, _, err = _cli(["refine", tmp_path, "--keep-list", same, "--csv", same, "--no-progress"], capsys)
+    assert rc == 2 and "--keep-list and --csv name the same file" in _one_error_line(err)

@@ -97,7 +97,7 @@ def _argument_error(message: str, argv: list[str]) -> str:
     m = re.fullmatch(r"argument (\S+): (.*)", message)
     text = f"{m.group(1).split('/')[-1]}: {m.group(2)}" if m else message
     named = argv[:argv.index("--")] if "--" in argv else argv
-    if any(a.startswith("-") and ("/" in a or "." in a[2:] or os.path.exists(a)) for a in named):
+    if any(a.startswith("-") and "=" not in a and ("/" in a or "." in a[2:] or os.path.exists(a)) for a in named):
         text += " (use -- before file names that start with -: lowdata score MODEL -- -part.png)"
     return text
 
@@ -247,6 +247,8 @@ def cmd_refine(args) -> int:
                                "give a text file (nothing of yours is replaced)")
         if target is not None:
             check_new_file(target, option, args.force)
+    if args.keep_list is not None and args.csv is not None and args.keep_list.resolve() == args.csv.resolve():
+        raise LowdataError(f"--keep-list and --csv name the same file {args.csv}: give two files")
     df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
                        config=_sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
     removed = df[df["verdict"] == "remove"]
@@ -424,6 +426,8 @@ def cmd_verify(args) -> int:
     from .book.summary import load_results
 
     tolerance = TOLERANCE if args.tolerance is None else args.tolerance
+    if args.write is not None:  # before any table is read
+        check_new_file(args.write, "--write", args.force)
     if not tolerance > 0:
         raise LowdataError(f"--tolerance must be positive, got {args.tolerance}")
     if not args.results.is_dir() or not any(args.results.glob("study-*.parquet")):

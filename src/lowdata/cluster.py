@@ -239,8 +239,17 @@ def _call(fn: Callable, args: tuple, kwargs: dict, *_after):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = fn(*args, **kwargs)
-    said = list(dict.fromkeys((str(w.message), w.category) for w in caught))  # each once, in order
+    said = list(dict.fromkeys((str(w.message), w.category, w.filename, w.lineno) for w in caught))  # each once
     return value, said
+
+
+def _say(message: str, category, filename: str, lineno: int) -> None:
+    """A warning a worker gave, given again here, at its own place (file and line) on the worker."""
+    try:
+        warnings.warn_explicit(message, category, filename, lineno, module="lowdata.worker")
+    except TypeError:  # a warning class whose constructor wants more than a message
+        warnings.warn_explicit(f"{category.__name__}: {message}", UserWarning, filename, lineno,
+                               module="lowdata.worker")
 
 
 def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", progress: bool = True,
@@ -306,8 +315,8 @@ def run_tasks(runner: Runner, tasks: Sequence[Task], *, desc: str = "tasks", pro
                 secs = time.perf_counter() - started[name]
                 if fut.status == "finished":
                     value, said = fut.result()
-                    for message, category in said:
-                        warnings.warn(message, category, stacklevel=2)
+                    for warning in said:
+                        _say(*warning)
                     finish(TaskResult(name, "done", value, seconds=secs))
                     continue
                 # a task whose dependency failed errs with the dependency's error: it was skipped, not run

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -78,6 +79,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _regular(path: Path) -> bool:
+    """A regular file itself (not a symbolic link, a folder, a pipe): the only kind hashed, and removed."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _listed(out: Path) -> dict[str, str]:
     """The files an earlier :func:`publish` wrote into ``out``, by its manifest: ``{relative path: SHA-256}``;
     empty when there is no manifest, or one that is damaged or names a path outside ``out``."""
@@ -114,7 +123,7 @@ def _clear(out: Path) -> None:
         found += sorted(p.relative_to(out).as_posix() for p in out.rglob("*")  # a folder of the user's, even empty
                         if p.is_dir() and not p.is_symlink() and p.relative_to(out).as_posix() not in parents)
         foreign = [f for f in found if f != MANIFEST and f not in listed]
-        changed = [f for f in found if f in listed and (os.path.islink(out / f) or _sha256(out / f) != listed[f])]
+        changed = [f for f in found if f in listed and (not _regular(out / f) or _sha256(out / f) != listed[f])]
         if foreign or changed:
             named = ", ".join(printable(f) for f in (foreign + changed)[:3])
             more = f" and {len(foreign) + len(changed) - 3} more" if len(foreign) + len(changed) > 3 else ""

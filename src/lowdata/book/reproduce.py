@@ -58,6 +58,8 @@ def read_expected(path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
             text = Path(path).read_text()
         except OSError as exc:
             raise LowdataError(f"cannot read the expected figures {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise LowdataError(f"{path} is not a table of expected figures: it is not UTF-8 text") from None
     meta = {}
     lines = text.splitlines()
     for line in lines:

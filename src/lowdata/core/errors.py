@@ -30,8 +30,10 @@ def quoted(value, limit: int = 80) -> str:
         return f"a whole number of about {int(value.bit_length() * 0.30103) + 1:,} digits"
     try:
         text = repr(value) if isinstance(value, str) else printable(repr(value))
-    except (ValueError, RecursionError):  # nested too deep to write out
+    except RecursionError:  # nested too deep to write out
         return f"a {type(value).__name__} too deeply nested to show"
+    except ValueError:  # it holds a whole number of more than 4300 digits
+        return f"a {type(value).__name__} holding a number too long to show"
     if len(text) <= limit:
         return text
     size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as written"

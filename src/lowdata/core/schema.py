@@ -93,7 +93,13 @@ class Num(Spec):
         return "a finite number" + (" " + " and ".join(parts) if parts else "")
 
     def check(self, value, where):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(value, where)
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # a whole number past the float range (400 digits)
+            finite = False
+        if not finite:
             self.fail(value, where)
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
             self.fail(value, where)

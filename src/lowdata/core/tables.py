@@ -41,8 +41,12 @@ def read_parquet_checked(path: str | Path, what: str = "results table") -> pd.Da
         if exc.errno is not None:  # the system's error (permission denied, an I/O error): not the table's bytes
             raise LowdataError(f"cannot read the {what} {path}: {os_error_text(exc)}") from None
         raise _damaged(Path(path), what, exc) from None
-    except (ValueError, TypeError, IndexError, KeyError) as exc:  # pyarrow's ArrowInvalid and its kin
+    except (ValueError, TypeError, IndexError, KeyError, NotImplementedError) as exc:  # ArrowInvalid and kin
         raise _damaged(Path(path), what, exc) from None
+    except Exception as exc:  # pyarrow's other errors (ArrowCapacityError, ...) derive from ArrowException only
+        if type(exc).__module__.startswith("pyarrow"):
+            raise _damaged(Path(path), what, exc) from None
+        raise
 
 
 def read_table(path: str | Path, columns: Iterable[str] = (), text: Iterable[str] = (),
@@ -60,6 +64,9 @@ def read_table(path: str | Path, columns: Iterable[str] = (), text: Iterable[str
         except OSError as exc:
             raise LowdataError(f"cannot read the {what} {path}: {os_error_text(exc)}") from None
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            if not _header_has(path, columns):  # a user's own broken CSV is not ours to set aside
+                raise ForeignTable(f"{path} is not a lowdata {what}: it cannot be read as a table "
+                                   f"({printable(type(exc).__name__)})") from None
             raise _damaged(path, what, exc) from None
     else:
         df = read_parquet_checked(path, what)
@@ -68,6 +75,17 @@ def read_table(path: str | Path, columns: Iterable[str] = (), text: Iterable[str
         raise ForeignTable(f"{path} is not a lowdata {what}: it lacks the column(s) "
                            f"{', '.join(printable(c) for c in missing[:5])}{' ...' if len(missing) > 5 else ''}")
     return df
+
+
+def _header_has(path: Path, columns: Iterable[str]) -> bool:
+    """Whether the first line of the CSV ``path`` names ``columns`` (a table lowdata wrote, damaged further on)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 16).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    names = {c.strip().strip('"') for c in first.rstrip("\r\n").split(",")}
+    return bool(first.strip()) and set(columns) <= names
 
 
 def write_table(df: pd.DataFrame, out: Path) -> None:

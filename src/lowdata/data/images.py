@@ -130,7 +130,7 @@ def read_image(path: str | Path) -> np.ndarray:
     animated GIF or a multi-page TIFF the first frame is read, with a warning naming the file."""
     with open_image(path) as img:
         frames = getattr(img, "n_frames", 1)
-        if isinstance(frames, int) and frames > 1:
+        if isinstance(frames, int) and frames > 1 and img.format != "MPO":  # MPO: a camera JPEG and its preview
             warnings.warn(f"{path} holds {frames} frames (an animated or multi-page image): only the first is "
                           "read", stacklevel=2)
         img.load()

@@ -109,6 +109,9 @@ def _onnx_forward(model, size: int):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    threads = os.environ.get("OMP_NUM_THREADS", "").strip()  # a Dask worker's share of the cores
+    if threads.isdigit() and int(threads) > 0:
+        options.intra_op_num_threads = int(threads)
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 

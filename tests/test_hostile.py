@@ -574,7 +574,8 @@ def test_control_characters_in_a_file_name_are_escaped_in_warnings(good_folder, 
     folder = tmp_path / "images"
     shutil.copytree(good_folder, folder)
     (folder / "notes\x1b[2J\r.txt").write_text("not an image")
-    from lowdata.cli import _format_warning, main
+    from lowdata.cli import main
+    from lowdata.console import format_warning as _format_warning
 
     with pytest.warns(UserWarning) as caught:
         main(["fit", str(folder), "--method", "maha-lw", "--backbone", "efficientnet-lite0", "--input-size", "96",

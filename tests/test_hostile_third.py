@@ -155,7 +155,7 @@ def test_argument_errors_are_one_line_without_the_usage_block(args, said, capsys
 def test_a_numpy_warning_is_explained_and_placed():
     import warnings
 
-    from lowdata.cli import _format_warning
+    from lowdata.console import format_warning as _format_warning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shlex
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -40,8 +39,9 @@ import pandas as pd
 from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from .book.runner import build_book
 from .cluster import connect
-from .core.atomic import atomic_path, check_new_file, os_error_text
+from .core.atomic import atomic_path, check_new_file
 from .core.errors import LowdataError, one_line, printable, printable_block
+from .console import Parser, error_line, format_warning, show_warning
 from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
 from .autoaug.space import load_space
@@ -66,53 +66,6 @@ from .inspection.inputs import collect_images, distinct_images
 from .inspection.overlays import plan_overlays
 from .inspection.store import MODEL_FILE, check_model_folder, check_scores_output
 from .inspection.threshold import RULES as THRESHOLD_RULES
-
-
-def _format_warning(message, category, filename, lineno, line=None):
-    text = str(message)
-    if issubclass(category, RuntimeWarning) and "encountered in" in text:  # numpy's floating-point warnings
-        where = Path(filename)
-        where = "/".join(where.parts[where.parts.index("lowdata"):]) if "lowdata" in where.parts else where.name
-        text = (f"a computation went out of the range of floating-point numbers (numpy: {text}, in {where}:{lineno}); "
-                "the numbers that follow may be wrong: please report it, with the command, as a lowdata defect")
-    return f"lowdata: warning: {one_line(text)}\n"
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """A warning printed above a progress bar, not into it."""
-    from tqdm import tqdm
-
-    tqdm.write(_format_warning(message, category, filename, lineno).rstrip("\n"), file=file or sys.stderr)
-
-
-_KINDS = {"int": "a whole number", "float": "a number", "Path": "a path"}
-
-
-def _argument_error(message: str, argv: list[str]) -> str:
-    """argparse's error, in lowdata's words: ``--budget: 'abc' is not a whole number``; a hint when a file name
-    that starts with ``-`` was taken for an option."""
-    m = re.fullmatch(r"argument (\S+): invalid (\w+) value: (.*)", message)
-    if m:
-        return f"{m.group(1).split('/')[-1]}: {m.group(3)} is not {_KINDS.get(m.group(2), 'a valid ' + m.group(2))}"
-    m = re.fullmatch(r"argument (\S+): (.*)", message)
-    text = f"{m.group(1).split('/')[-1]}: {m.group(2)}" if m else message
-    named = argv[:argv.index("--")] if "--" in argv else argv
-    if any(a.startswith("-") and "=" not in a and ("/" in a or "." in a[2:] or os.path.exists(a)) for a in named):
-        text += " (use -- before file names that start with -: lowdata score MODEL -- -part.png)"
-    return text
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with lowdata's errors: one line, ``lowdata: error: ...``, exit status 2; the usage only with
-    ``--help``."""
-
-    argv: list[str] = []
-
-    def error(self, message):
-        command = self.prog.removeprefix("lowdata").strip()
-        sys.stderr.write(f"lowdata: error: {one_line(_argument_error(message, self.argv))}"
-                         f" (see lowdata {command + ' ' if command else ''}--help)\n")
-        sys.exit(2)
 
 
 def _use_weights(args, backbone: str | None) -> None:
@@ -637,7 +590,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     backbones, methods = backbone_names(), method_names()
     paper = ",".join(paper_methods())
-    p = _Parser(prog="lowdata", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="lowdata", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("encode", help="encode data into the embedding cache and report speed")
@@ -885,13 +838,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or an argument error, already said in one line (2)
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    warnings.formatwarning = _format_warning
+    warnings.formatwarning = format_warning
     debug = quiet_debug()
     try:
         if hasattr(args, "backbone"):  # before any work; score knows its backbone from the model (cmd_score)
@@ -903,30 +856,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one line for the user; the traceback with LOWDATA_DEBUG=1
         if debug:
             raise
-        print(f"lowdata: error: {one_line(_error_line(exc))}", file=sys.stderr)
+        print(f"lowdata: error: {one_line(error_line(exc))}", file=sys.stderr)
         return 2
-
-
-def _error_line(exc: BaseException) -> str:
-    """The one line printed for an error: the message of lowdata's own errors; for others what happened,
-    where, and how to see more."""
-    if isinstance(exc, LowdataError):
-        return str(exc)  # on one line, escaped: main's one_line
-    if isinstance(exc, MemoryError):
-        return ("out of memory; use fewer or smaller images, a smaller --input-size, or a machine with more memory "
-                "(set LOWDATA_DEBUG=1 for the traceback)")
-    if isinstance(exc, OSError):
-        where = exc.filename if exc.filename is not None else ""
-        return (f"{where}: " if where else "") + f"{os_error_text(exc)} (set LOWDATA_DEBUG=1 for the traceback)"
-    text = " ".join(str(exc).split())
-    return (f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
-            + "; this is a lowdata defect: set LOWDATA_DEBUG=1 for the traceback and report it")
 
 
 def run() -> None:
     """The ``lowdata`` command: :func:`main`, with warnings printed above the progress bars (not inside them).
     Only here: a caller of :func:`main` (a test, a notebook) keeps its own way of catching warnings."""
-    warnings.showwarning = _show_warning
+    warnings.showwarning = show_warning
     sys.exit(main())
 
 

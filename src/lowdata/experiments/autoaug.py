@@ -36,8 +36,8 @@ from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
-from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
-from .study import IDENTITY, append_row, check_results_path, draw_subset, results_lock, set_aside
+from ..core.tables import read_table, write_table
+from .study import IDENTITY, append_row, check_results_path, draw_subset, earlier_table, results_lock
 
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
@@ -92,13 +92,9 @@ def read_autoaug(path: str | Path) -> pd.DataFrame:
 
 def _existing(out: Path) -> list[dict]:
     rows = []
-    if out.exists():
-        try:
-            rows = read_autoaug(out).to_dict("records")
-        except DamagedTable as exc:
-            set_aside(out, exc)
-        except ForeignTable as exc:
-            raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
+    old = earlier_table(out, read_autoaug)
+    if old is not None:
+        rows = old.to_dict("records")
     j = _journal(out)
     if j.exists():
         for line in j.read_text().splitlines():

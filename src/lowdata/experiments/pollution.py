@@ -48,8 +48,8 @@ from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .refine import SROCConfig, ensemble_refine, removal_quality, sroc
-from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
-from .study import IDENTITY, check_results_path, results_lock, set_aside
+from ..core.tables import read_table, write_table
+from .study import IDENTITY, check_results_path, earlier_table, results_lock
 
 RATES = (0.0, 0.025, 0.05, 0.10, 0.15, 0.20)
 REFINEMENTS = ("oracle", "none", "sroc", "ensemble")
@@ -197,13 +197,8 @@ def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionCo
     out = check_results_path(out)
     make_dirs(out.parent)
     with results_lock(out):  # a second run on the same table stops at once, naming this one
-        if out.exists():  # replaced at the end: only when it is an earlier pollution table (a damaged one is kept)
-            try:
-                read_table(out, columns=IDENTITY + ("refinement",), what="pollution table")
-            except DamagedTable as exc:
-                set_aside(out, exc)
-            except ForeignTable as exc:
-                raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
+        # replaced at the end: only an earlier pollution table (a damaged one is set aside, a foreign one refused)
+        earlier_table(out, lambda p: read_table(p, columns=IDENTITY + ("refinement",), what="pollution table"))
         return _run_pollution(data, backbone, cache, config, out, progress)
 
 

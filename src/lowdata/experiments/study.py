@@ -250,6 +250,21 @@ def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
     return df if skipped else fitted(df)
 
 
+def earlier_table(out: Path, read) -> pd.DataFrame | None:
+    """The table a run resumes or replaces at ``out``, read by ``read`` (:func:`read_results`, ...): ``None`` when
+    there is none, or it was damaged (set aside, :func:`set_aside`); a foreign table (not lowdata's) stops
+    the run, untouched."""
+    if not out.exists():
+        return None
+    try:
+        return read(out)
+    except DamagedTable as exc:
+        set_aside(out, exc)
+        return None
+    except ForeignTable as exc:
+        raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
+
+
 def set_aside(out: Path, exc: LowdataError) -> None:
     """A damaged results table renamed ``<out>.damaged`` (kept, not deleted) and said: its fits are made again."""
     aside, k = out.with_name(out.name + ".damaged"), 1
@@ -278,14 +293,8 @@ def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
 
 def _existing_rows(out: Path) -> list[dict]:
     rows = []
-    if out.exists():
-        try:
-            old = read_results(out, skipped=True)
-        except DamagedTable as exc:
-            set_aside(out, exc)
-            old = pd.DataFrame(columns=result_columns())
-        except ForeignTable as exc:
-            raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
+    old = earlier_table(out, lambda p: read_results(p, skipped=True))
+    if old is not None:
         if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
             old["subsets"] = "independent"
         rows += [_filled(r) for r in old.to_dict("records")]

@@ -118,25 +118,27 @@ def test_lite_runs_without_torch():
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_onnxruntime_gives_the_same_features_within_float_noise_under_its_own_key(lite0_small, monkeypatch):
-    """LOWDATA_RUNTIME=onnxruntime: the same network and weights (converted by tf2onnx), features within 1e-5
-    of the largest value per level of TensorFlow's, an image's bits independent of its batch and of a second
-    call, and another cache folder (the key says the runtime)."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("tf2onnx")
+def test_onnxruntime_is_the_default_and_gives_tensorflows_features_within_float_noise_under_its_own_key(monkeypatch):
+    """ONNX Runtime (the default): the same network and weights as TensorFlow's (converted by tf2onnx), features
+    within 1e-5 of the largest value per level of TensorFlow's, an image's bits independent of its batch and of a
+    second call, and another cache folder (the key says the runtime); LOWDATA_RUNTIME picks TensorFlow."""
     from lowdata.data.elpv import load_elpv
     from lowdata.features.encode import load_for
 
-    monkeypatch.setenv("LOWDATA_RUNTIME", "onnxruntime")
+    monkeypatch.delenv("LOWDATA_RUNTIME", raising=False)
     ort = load_backbone("efficientnet-lite0", input_size=96)
-    assert ort.key == lite0_small.key + "-onnxruntime" and ort.level_shapes == lite0_small.level_shapes
+    tf = load_backbone("efficientnet-lite0", input_size=96, runtime="tensorflow")
+    assert (ort.runtime, tf.runtime) == ("onnxruntime", "tensorflow")
+    assert ort.key == tf.key + "-onnxruntime" and ort.level_shapes == tf.level_shapes
     images = np.stack([load_for(ort, s.path) for s in load_elpv("mono").train[:4]])
     a, b = ort.forward(images), ort.forward(images[::-1])
-    want = lite0_small.forward(images)
+    want = tf.forward(images)
     for x, y, w in zip(a, b, want):
         np.testing.assert_array_equal(x, y[::-1])
         assert np.abs(x - w).max() <= 1e-5 * np.abs(w).max(), np.abs(x - w).max()
         assert np.abs(x - w).max() > 0  # another runtime: not the same bits (else the key need not differ)
+    monkeypatch.setenv("LOWDATA_RUNTIME", "tensorflow")
+    assert load_backbone("efficientnet-lite0", input_size=96).key == tf.key
     monkeypatch.setenv("LOWDATA_RUNTIME", "tpu")
-    with pytest.raises(LowdataError, match="LOWDATA_RUNTIME='tpu': choose tensorflow or onnxruntime"):
+    with pytest.raises(LowdataError, match="LOWDATA_RUNTIME='tpu': choose onnxruntime or tensorflow"):
         load_backbone("efficientnet-lite0", input_size=96)

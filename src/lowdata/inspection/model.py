@@ -88,7 +88,12 @@ class InspectionModel:
     def attach_backbone(self, backbone=None):
         """Use ``backbone`` (or build the model's) after checking that it computes the same features."""
         want = self.meta["backbone"]
-        bb = backbone if backbone is not None else load_backbone(want["name"], want["input_size"])
+        runtime = want.get("runtime", "tensorflow")  # a model file without one was written before ONNX Runtime
+        bb = backbone if backbone is not None else load_backbone(want["name"], want["input_size"], runtime=runtime)
+        if getattr(bb, "runtime", runtime) != runtime:
+            raise LowdataError(f"this model's features were computed by {runtime}, this backbone runs on {bb.runtime}: "
+                               f"its threshold would be applied to other features (they differ in the last bits); "
+                               f"score with a {runtime} backbone (LOWDATA_RUNTIME={runtime}), or fit the model again")
         if bb.name != want["name"] or bb.input_size != want["input_size"]:
             raise LowdataError(f"this model was fitted with {want['name']} at {want['input_size']} px, "
                                f"not {bb.name} at {bb.input_size} px")
@@ -267,7 +272,8 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "format": FORMAT, "format_version": FORMAT_VERSION, "lowdata_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backbone": {"name": bb.name, "input_size": bb.input_size, "weights_digest": bb.weights_digest,
-                     "levels": list(bb.levels), "level_shapes": [list(s) for s in bb.level_shapes]},
+                     "levels": list(bb.levels), "level_shapes": [list(s) for s in bb.level_shapes],
+                     **({"runtime": bb.runtime} if getattr(bb, "runtime", None) else {})},
         "preprocessing": bb.preprocessing.describe(),
         "detector": {"method": method, "score": det.score_definition},
         "threshold": thr.to_dict(),

@@ -50,6 +50,7 @@ from ..data.images import IMAGE_EXTENSIONS
 from ..detectors.base import Detector
 from ..detectors.registry import detector_from_state, method_names, method_spec
 from ..features.base import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+from ..features.keras_backbone import RUNTIMES
 from .inputs import samefile
 from .threshold import MAX_THRESHOLD, MIN_THRESHOLD, RULES as THRESHOLD_RULES
 
@@ -220,7 +221,8 @@ def model_schema() -> S.Dict:
         "created": S.Str(max_len=100),
         "backbone": S.Dict({"name": S.Str(), "input_size": S.Int(MIN_INPUT_SIZE, MAX_INPUT_SIZE),
                             "weights_digest": S.Str(max_len=200), "levels": S.List(S.Str(max_len=100), 1, 16),
-                            "level_shapes": S.List(S.List(S.Int(1, 1 << 16), 3, 3), 1, 16)}),
+                            "level_shapes": S.List(S.List(S.Int(1, 1 << 16), 3, 3), 1, 16),
+                            "runtime": S.Str(RUNTIMES)}, optional=("runtime",)),
         "preprocessing": S.Opt(S.Dict()),
         "detector": S.Dict({"method": S.Str(method_names()), "score": S.Str(), "params": S.Dict()}),
         "threshold": S.Dict({"value": S.Num(MIN_THRESHOLD, MAX_THRESHOLD), "rule": S.Str(THRESHOLD_RULES),

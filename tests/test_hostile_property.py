@@ -160,10 +160,10 @@ def test_any_mutation_of_a_model_is_one_short_error_line_or_an_identical_model(v
 
 
 @functools.lru_cache(maxsize=4)
-def _one_backbone(name, input_size):
+def _one_backbone(name, input_size, runtime=None):
     from lowdata.features.backbones import load_backbone
 
-    return load_backbone(name, input_size)
+    return load_backbone(name, input_size, runtime=runtime)
 
 
 def _raw_values(value):

@@ -8,8 +8,8 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from lowdata.core.errors import LowdataError
-from lowdata.detectors.patchcore import (PatchCore, check_coreset, greedy_kcenter, greedy_kcenter_plain,
-                                         neighbourhood_mean)
+from lowdata.detectors.kcenter import greedy_kcenter, greedy_kcenter_plain
+from lowdata.detectors.patchcore import PatchCore, check_coreset, neighbourhood_mean
 from lowdata.detectors.registry import make_detector
 
 

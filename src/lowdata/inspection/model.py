@@ -90,7 +90,7 @@ class InspectionModel:
         want = self.meta["backbone"]
         runtime = want.get("runtime", "tensorflow")  # a model file without one was written before ONNX Runtime
         bb = backbone if backbone is not None else load_backbone(want["name"], want["input_size"], runtime=runtime)
-        if getattr(bb, "runtime", runtime) != runtime:
+        if bb.runtime is not None and bb.runtime != runtime:
             raise LowdataError(f"this model's features were computed by {runtime}, this backbone runs on {bb.runtime}: "
                                f"its threshold would be applied to other features (they differ in the last bits); "
                                f"score with a {runtime} backbone (LOWDATA_RUNTIME={runtime}), or fit the model again")
@@ -273,7 +273,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backbone": {"name": bb.name, "input_size": bb.input_size, "weights_digest": bb.weights_digest,
                      "levels": list(bb.levels), "level_shapes": [list(s) for s in bb.level_shapes],
-                     **({"runtime": bb.runtime} if getattr(bb, "runtime", None) else {})},
+                     **({"runtime": bb.runtime} if bb.runtime else {})},
         "preprocessing": bb.preprocessing.describe(),
         "detector": {"method": method, "score": det.score_definition},
         "threshold": thr.to_dict(),

@@ -22,7 +22,7 @@ class _Data:
 
 
 def test_pollution_rate_is_defects_over_training_images():
-    from lowdata.experiments.pollution import defects_needed, pollute
+    from lowdata.experiments.polluted import defects_needed, pollute
 
     assert defects_needed(0.10, 209) == 23  # 23 / 232 = 9.9 %
     assert defects_needed(0.20, 200) == 50  # 50 / 250 exactly
@@ -37,7 +37,7 @@ def test_pollution_rate_is_defects_over_training_images():
 
 
 def test_pollution_bad_rates_are_errors_never_a_smaller_rate():
-    from lowdata.experiments.pollution import feasible_rates, pollute
+    from lowdata.experiments.polluted import feasible_rates, pollute
 
     data = _Data(200, 20, 30)
     with pytest.raises(LowdataError, match=r"rate 20.0% needs 50 defective images.*has 30.*largest rate it allows is 12.7%"):

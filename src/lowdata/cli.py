@@ -52,7 +52,8 @@ from .data.mvtec import MVTEC_CATEGORIES, list_categories
 from .data.sources import SOURCES, available_categories, load_category
 from .detectors.patchcore import check_coreset
 from .detectors.registry import check_method, method_names, method_spec, paper_methods
-from .experiments.pollution import PollutionConfig, parse_rate, recovery, run_pollution_study
+from .experiments.polluted import parse_rate
+from .experiments.pollution import PollutionConfig, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
 from .experiments.study import StudyConfig, check_results_path, check_subsets, draw_subset, format_summary, \
     parse_factors, parse_sizes, results_path, run_study

@@ -40,7 +40,8 @@ from ..features.encode import Embeddings, cache_for, encode
 from ..features.pool import FeaturePool, encode_augmented
 from .inputs import check_sizes, collect_images, distinct_images
 from .overlays import heatmap_overlay, plan_overlays
-from .store import FORMAT, FORMAT_VERSION, MODEL_FILE, read_model, write_model
+from .model_format import FORMAT, FORMAT_VERSION
+from .store import MODEL_FILE, read_model, write_model
 from .threshold import (DEFAULT_FPR, DEFAULT_RULE, MAX_THRESHOLD, MIN_THRESHOLD, Threshold, check_rule,
                         threshold_from_scores)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -48,16 +47,11 @@ from ..core.errors import LowdataError, quoted
 from ..core.locks import exclusive_lock
 from ..data.images import IMAGE_EXTENSIONS
 from ..detectors.base import Detector
-from ..detectors.registry import detector_from_state, method_names, method_spec
-from ..features.base import MAX_INPUT_SIZE, MIN_INPUT_SIZE
-from ..features.keras_backbone import RUNTIMES
+from ..detectors.registry import detector_from_state, method_spec
 from .inputs import samefile
-from .threshold import MAX_THRESHOLD, MIN_THRESHOLD, RULES as THRESHOLD_RULES
+from .model_format import ARRAYS_NAME, FORMAT, FORMAT_VERSION, model_schema
 
-FORMAT = "lowdata-model"
-FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
-ARRAYS_NAME = re.compile(r"detector-[0-9a-f]{12}\.npz")
 LOCK_FILE = ".lowdata.lock"
 MAX_MODEL_JSON_BYTES = 64 * 2 ** 20
 
@@ -209,38 +203,6 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"{type(o).__name__} is not JSON-serializable")
-
-
-_SHA256 = S.Str(pattern="[0-9a-f]{64}")
-
-
-def model_schema() -> S.Dict:
-    """The schema of ``model.json`` (the methods: those registered now)."""
-    return S.Dict({
-        "format": S.Str((FORMAT,)), "format_version": S.Int(), "lowdata_version": S.Str(max_len=100),
-        "created": S.Str(max_len=100),
-        "backbone": S.Dict({"name": S.Str(), "input_size": S.Int(MIN_INPUT_SIZE, MAX_INPUT_SIZE),
-                            "weights_digest": S.Str(max_len=200), "levels": S.List(S.Str(max_len=100), 1, 16),
-                            "level_shapes": S.List(S.List(S.Int(1, 1 << 16), 3, 3), 1, 16),
-                            "runtime": S.Str(RUNTIMES)}, optional=("runtime",)),
-        "preprocessing": S.Opt(S.Dict()),
-        "detector": S.Dict({"method": S.Str(method_names()), "score": S.Str(), "params": S.Dict()}),
-        "threshold": S.Dict({"value": S.Num(MIN_THRESHOLD, MAX_THRESHOLD), "rule": S.Str(THRESHOLD_RULES),
-                             "fpr": S.Num(0, 1, lo_open=True, hi_open=True), "folds": S.Int(0, 10 ** 7),
-                             "seed": S.Int(), "oof_scores": S.List(S.Num()), "note": S.Str()},
-                            optional=("folds", "seed", "oof_scores", "note")),
-        "augmentation": S.Opt(S.Dict({"policy": S.Dict(), "digest": S.Str(max_len=200), "copies": S.Int(1, 10 ** 6),
-                                      "seed": S.Int()})),
-        "policy_search": S.Opt(S.Dict(values=S.Any())),
-        "training": S.Dict({"n_images": S.Int(1, 10 ** 7), "folder": S.Opt(S.Str()),
-                            "files": S.List(S.Dict({"name": S.Str(), "sha256": S.Str(max_len=200)})),
-                            "image_sizes": S.List(S.List(S.Int(1, 10 ** 6), 2, 2)),
-                            "duplicates_dropped": S.List(S.Str()), "seed": S.Int()},
-                           optional=("folder", "files", "duplicates_dropped", "seed")),
-        "timings": S.Opt(S.Dict(values=S.Any())),
-        "arrays": S.Dict({"file": S.Str(pattern=ARRAYS_NAME.pattern), "sha256": _SHA256, "bytes": S.Int(0, 1 << 40),
-                          "names": S.List(S.Str(pattern=r"[A-Za-z0-9_.]{1,100}"), 1, 10_000)}),
-    }, optional=("created", "preprocessing", "augmentation", "policy_search", "timings"))
 
 
 def _regular_file_inside(directory: Path, name: str, what: str) -> Path:

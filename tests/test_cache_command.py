@@ -47,7 +47,7 @@ def filled(tmp_path):
     return root, results
 
 
-def test_cache_lists_images_gb_and_last_used_per_backbone_size_and_category(filled, capsys):
+def test_cache_lists_images_gb_and_last_used_per_backbone_size_and_category(filled, capsys, monkeypatch):
     root, _ = filled
     assert main(["cache", "--cache", str(root)]) == 0
     out = capsys.readouterr().out
@@ -58,6 +58,15 @@ def test_cache_lists_images_gb_and_last_used_per_backbone_size_and_category(fill
     assert ["efficientnet-lite2", "380", "elpv/mono", "4"] in [l[:4] for l in lines]
     table = manage.usage(root)
     row = table[(table["what"] == "elpv/mono") & (table["backbone"] == "efficientnet-lite0")].iloc[0]
+    # ONNX Runtime's features: the key's runtime said beside the backbone, the input size read (not blank), the
+    # images counted as its own (what a run on that runtime need not encode again)
+    _fill(root, KEY_A + "-onnxruntime", "elpv/mono", 2, 4)
+    shown = manage.usage(root)
+    ort = shown[shown["backbone"] == "efficientnet-lite0, onnxruntime"]
+    assert set(ort["input_size"]) == {"380"} and ort[ort["what"] == "elpv/mono"]["images"].item() == 2
+    for name, want in (("onnxruntime", 2), ("tensorflow", 5)):
+        monkeypatch.setenv("LOWDATA_RUNTIME", name)
+        assert manage.labelled_images(root, "efficientnet-lite0", "elpv/mono", 380) == want
     assert row["bytes"] == sum(p.stat().st_size for p in (root / "maps" / KEY_A).glob("*.pack")
                                if Pack.open(p).label == "elpv/mono")
 

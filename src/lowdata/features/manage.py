@@ -29,6 +29,7 @@ from ..core.errors import LowdataError, printable
 from ..core.locks import exclusive_lock, live_users
 from ..core.tables import ForeignTable, read_table
 from .packs import PACK_NAME, DamagedPack, Pack
+from .keras_backbone import runtime
 
 UNLABELLED = "(unlabelled)"
 _UNREADABLE = "\x00"
@@ -117,12 +118,20 @@ def _pack_name(raw: str | None) -> str | None:
     return _UNREADABLE
 
 
-def _split(backbone_key: str) -> tuple[str, str]:
-    """``efficientnet-lite0-380px-<digest>`` -> ``("efficientnet-lite0", "380")``."""
-    parts = backbone_key.rsplit("-", 2)
-    if len(parts) == 3 and parts[1].endswith("px"):
-        return parts[0], parts[1][:-2]
-    return backbone_key, ""
+_KEY = re.compile(r"(?P<name>.+)-(?P<size>\d+)px-[0-9a-f]{16}(?:-(?P<runtime>[a-z]+))?")
+
+
+def _split(backbone_key: str) -> tuple[str, str, str]:
+    """``efficientnet-lite0-380px-<digest>[-onnxruntime]`` -> ``("efficientnet-lite0", "380", "onnxruntime")``
+    (``""`` for a key that names no runtime: TensorFlow's); a key of another form -> ``(key, "", "")``."""
+    m = _KEY.fullmatch(backbone_key)
+    if m is None:
+        return backbone_key, "", ""
+    return m["name"], m["size"], m["runtime"] or ""
+
+
+def _shown(name: str, runtime: str) -> str:
+    return printable(f"{name}, {runtime}" if runtime else name)
 
 
 def usage(root: str | Path) -> pd.DataFrame:
@@ -131,8 +140,8 @@ def usage(root: str | Path) -> pd.DataFrame:
     cols = ["backbone", "input_size", "what", "images", "bytes", "used"]
     rows = []
     for p in _packs(root):
-        name, size = _split(p.backbone)
-        rows.append({"backbone": printable(name), "input_size": size, "what": printable(p.label), "images": p.images,
+        name, size, runtime = _split(p.backbone)
+        rows.append({"backbone": _shown(name, runtime), "input_size": size, "what": printable(p.label), "images": p.images,
                      "bytes": p.bytes, "used": p.used})
     table = pd.DataFrame(rows, columns=cols)
     if not table.empty:
@@ -140,14 +149,14 @@ def usage(root: str | Path) -> pd.DataFrame:
             {"images": "sum", "bytes": "sum", "used": "max"})
     extra = []
     for folder in _dirs(root / "embeddings"):
-        name, size = _split(folder.name)
+        name, size, runtime = _split(folder.name)
         pointers = _pointers(root, folder.name)
         for what, pick in (("(entries: pooled vectors)", lambda v: v is not None),
                            ("(older lowdata's entries, maps inline: prunable)", lambda v: v is None)):
             files = [f for f, v in pointers.items() if pick(v)]
             sizes = [s for s in (_size(f) for f in files) if s is not None]
             if files:
-                extra.append({"backbone": printable(name), "input_size": size, "what": what, "images": len(files),
+                extra.append({"backbone": _shown(name, runtime), "input_size": size, "what": what, "images": len(files),
                               "bytes": sum(sizes), "used": 0.0})
     old = _store_files(root)
     if old:
@@ -262,7 +271,7 @@ def plan_clear(root: str | Path, backbone: str | None = None, category: str | No
     everything = backbone is None and category is None
     doomed: dict[str, set[str]] = {}
     for p in _packs(root):
-        name, _ = _split(p.backbone)
+        name = _split(p.backbone)[0]
         if backbone is not None and backbone not in (name, p.backbone):
             continue
         if category is not None and category not in (p.label, p.label.split("/")[-1]):
@@ -323,5 +332,5 @@ def free_bytes(folder: str | Path) -> int:
 def labelled_images(root: str | Path, backbone: str, label: str, input_size: int) -> int:
     """How many images of ``label`` the packs of ``backbone`` at ``input_size`` hold (what a run need not encode
     again)."""
-    return sum(p.images for p in _packs(Path(root)) if _split(p.backbone) == (backbone, str(input_size))
-               and p.label == label)
+    here = (backbone, str(input_size), "" if runtime() == "tensorflow" else runtime())
+    return sum(p.images for p in _packs(Path(root)) if _split(p.backbone) == here and p.label == label)

@@ -10,14 +10,12 @@ from lowdata.data.augment import (
     DEFAULT_POLICY,
     TABLE4,
     AugmentPolicy,
-    augment_image,
-    augmenter,
-    copy_seed,
     describe,
     load_policy,
     policy_for,
-    preview_grid,
 )
+from lowdata.book.figures import preview_grid
+from lowdata.data.copies import augment_image, augmenter, copy_seed
 from lowdata.core.digests import array_hash
 from lowdata.core.errors import LowdataError
 from lowdata.data.imgaug_compat import ia, iaa

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
+from .book.figures import preview_grid
 from .book.runner import build_book
 from .cluster import connect
 from .core.atomic import atomic_path, check_new_file
@@ -45,7 +46,7 @@ from .console import Parser, error_line, format_warning, show_warning
 from .core.quiet import debug as quiet_debug
 from .autoaug.search import SearchConfig, check_search_images, search_policy, write_search
 from .autoaug.space import load_space
-from .data.augment import describe, policy_for, preview_grid
+from .data.augment import describe, policy_for
 from .data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
 from .data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
 from .data.mvtec import MVTEC_CATEGORIES, list_categories

@@ -1,12 +1,17 @@
-"""The book's figures of images: augmented copies of a category's images, and Figure 2's PaDiM heatmaps."""
+"""The book's figures of images: augmented copies of images (:func:`preview_grid`, also ``lowdata augment-preview``), and
+Figure 2's PaDiM heatmaps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from ..data.augment import policy_for, preview_grid
+from ..core.digests import array_hash
+from ..core.errors import LowdataError
+from ..data.augment import AugmentPolicy, describe, policy_for
+from ..data.copies import augment_image
 from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category
@@ -14,6 +19,34 @@ from ..detectors.registry import make_detector
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
 from ..metrics import image_auroc
+
+
+def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int = 5, seed: int = 0,
+                 titles: list[str] | None = None):
+    """A matplotlib Figure to check a policy by eye: one row per image, the original then ``copies``
+    augmented copies ``1..copies``, numbered as in the study (copy ``c`` is exactly what :func:`augment_image` makes with this ``seed``)."""
+    images = list(images)
+    if not images:
+        raise LowdataError("preview_grid needs at least one image")
+    if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 0:
+        raise LowdataError(f"copies must be >= 0, got {copies}")
+    if titles is not None and len(titles) != len(images):
+        raise LowdataError(f"got {len(titles)} titles for {len(images)} images")
+    rows = [[img] + [augment_image(img, policy, seed=seed, content_hash=array_hash(img), copy=c)
+                     for c in range(1, copies + 1)] for img in images]
+    fig = Figure(figsize=(1.8 * (copies + 1), 1.8 * len(images) + 0.6), layout="constrained")
+    axes = fig.subplots(len(images), copies + 1, squeeze=False)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            ax = axes[i, j]
+            ax.imshow(img)
+            ax.set_axis_off()
+            if j == 0:
+                ax.set_title(titles[i] if titles is not None else "original", fontsize=8)
+            elif i == 0:
+                ax.set_title(f"copy {j}", fontsize=8)
+    fig.suptitle(f"{policy.name}: {describe(policy)}", fontsize=9)
+    return fig
 
 
 def augmentation_preview(source: str, category: str, root: str | Path | None = None, images: int = 3,

@@ -8,7 +8,7 @@ uniform in their range, then brightness: one value added to all pixels and chann
 multiplied with all of them. Table 4 lists "Rotate (90°s)" as 90°, 180° and 270°; we include ``k = 0``
 so that the original orientation stays possible, as it does with the 50 % flips.
 
-Copy ``c`` of an image depends only on ``(seed, content hash, c)`` and the policy (:func:`copy_seed`),
+Copy ``c`` of an image depends only on ``(seed, content hash, c)`` and the policy (:func:`lowdata.data.copies.copy_seed`, which makes the copies),
 not on which other images are augmented or in which order, so augmented copies can be cached by
 :func:`lowdata.features.cache.entry_key` with :meth:`AugmentPolicy.digest`. imgaug is imported only through
 :mod:`lowdata.data.imgaug_compat`.
@@ -19,15 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from ..core.digests import array_hash
 from ..core.errors import LowdataError
 
 DIGEST_VERSION = "lowdata-augment-v1"
@@ -246,79 +243,6 @@ def policy_for(category: str, policy: AugmentPolicy | dict | str | Path | None =
     )
 
 
-def augmenter(policy: AugmentPolicy) -> "iaa.Sequential":
-    """A fresh, unseeded imgaug pipeline applying every enabled transform of ``policy`` to each image.
-
-    Order: horizontal flip, vertical flip, rot90 (size kept), one affine (translate, rotate, zoom;
-    bilinear, padding ``policy.fill``), add, multiply. No-op transforms are left out.
-    """
-    from .imgaug_compat import iaa  # lazy: imgaug takes 2 s to import (scipy, scikit-image), and only copies need it
-
-    steps = []
-    if policy.flip_horizontal:
-        steps.append(iaa.Fliplr(0.5))
-    if policy.flip_vertical:
-        steps.append(iaa.Flipud(0.5))
-    if policy.rot90:
-        steps.append(iaa.Rot90([0, 1, 2, 3], keep_size=True))
-    tx, ty = policy.translate_px
-    if tx or ty or policy._enabled("rotate_deg") or policy._enabled("zoom"):
-        steps.append(iaa.Affine(
-            translate_px={"x": (-tx, tx), "y": (-ty, ty)},
-            rotate=policy.rotate_deg if policy._enabled("rotate_deg") else 0.0,
-            scale=policy.zoom if policy._enabled("zoom") else 1.0,
-            mode=policy.fill,
-            order=1,
-        ))
-    if policy._enabled("add"):
-        steps.append(iaa.Add(policy.add))
-    if policy._enabled("multiply"):
-        steps.append(iaa.Multiply(policy.multiply))
-    return iaa.Sequential(steps)
-
-
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise LowdataError(f"{name} must be an integer, got {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise LowdataError(f"{name} must be an integer, got {value!r}") from None
-
-
-def copy_seed(seed: int, content_hash: str, copy: int) -> int:
-    """Seed of augmented copy ``copy`` of the image with ``content_hash``: in ``[0, 2**31)``, from SHA-256."""
-    seed, copy = _as_int("seed", seed), _as_int("copy", copy)
-    if copy < 0:
-        raise LowdataError(f"copy index must be >= 0, got {copy}")
-    if not isinstance(content_hash, str) or not content_hash:
-        raise LowdataError(f"content_hash must be a non-empty string, got {content_hash!r}")
-    h = hashlib.sha256(f"{DIGEST_VERSION}|seed={seed}|image={content_hash}|copy={copy}".encode())
-    return int.from_bytes(h.digest()[:4], "big") & 0x7FFFFFFF
-
-
-def augment_image(image: np.ndarray, policy: AugmentPolicy, *, seed: int, content_hash: str,
-                  copy: int) -> np.ndarray:
-    """Augmented copy ``copy`` of an ``(H, W, 3)`` uint8 image: same shape and dtype, and the same
-    pixels for the same arguments whatever was augmented before (a fresh pipeline seeded with
-    :func:`copy_seed`; imgaug's global random state is not used)."""
-    if not isinstance(image, np.ndarray):
-        raise LowdataError(f"expected an image array, got {type(image).__name__}")
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
-        raise LowdataError(f"expected an (H, W, 3) uint8 image, got shape {image.shape} and dtype {image.dtype}")
-    if not isinstance(policy, AugmentPolicy):
-        raise LowdataError(f"expected an AugmentPolicy, got {policy!r}")
-    s = copy_seed(seed, content_hash, copy)
-    if policy.is_identity():
-        return image.copy()
-    aug = augmenter(policy)
-    aug.seed_(s)
-    out = aug(image=np.ascontiguousarray(image).copy())
-    if out.shape != image.shape or out.dtype != np.uint8:  # pragma: no cover - imgaug contract
-        raise LowdataError(f"augmentation changed the image from {image.shape} to {out.shape} {out.dtype}")
-    return np.ascontiguousarray(out)
-
-
 def _rng(r: tuple[float, float]) -> str:
     return f"{r[0]:g}..{r[1]:g}"
 
@@ -345,35 +269,6 @@ def describe(policy: AugmentPolicy) -> str:
     if policy._enabled("multiply"):
         parts.append(f"multiply {_rng(policy.multiply)}")
     return ", ".join(parts) if parts else "no augmentation"
-
-
-def preview_grid(images: list[np.ndarray], policy: AugmentPolicy, *, copies: int = 5, seed: int = 0,
-                 titles: list[str] | None = None):
-    """A matplotlib Figure to check a policy by eye: one row per image, the original then ``copies``
-    augmented copies ``1..copies``, numbered as in the study (copy ``c`` is exactly what :func:`augment_image` makes with this ``seed``)."""
-    images = list(images)
-    if not images:
-        raise LowdataError("preview_grid needs at least one image")
-    copies = _as_int("copies", copies)
-    if copies < 0:
-        raise LowdataError(f"copies must be >= 0, got {copies}")
-    if titles is not None and len(titles) != len(images):
-        raise LowdataError(f"got {len(titles)} titles for {len(images)} images")
-    rows = [[img] + [augment_image(img, policy, seed=seed, content_hash=array_hash(img), copy=c)
-                     for c in range(1, copies + 1)] for img in images]
-    fig = Figure(figsize=(1.8 * (copies + 1), 1.8 * len(images) + 0.6), layout="constrained")
-    axes = fig.subplots(len(images), copies + 1, squeeze=False)
-    for i, row in enumerate(rows):
-        for j, img in enumerate(row):
-            ax = axes[i, j]
-            ax.imshow(img)
-            ax.set_axis_off()
-            if j == 0:
-                ax.set_title(titles[i] if titles is not None else "original", fontsize=8)
-            elif i == 0:
-                ax.set_title(f"copy {j}", fontsize=8)
-    fig.suptitle(f"{policy.name}: {describe(policy)}", fontsize=9)
-    return fig
 
 
 def policy_table(policies: dict[str, AugmentPolicy] | None = None):

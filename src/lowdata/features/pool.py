@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from ..core.grids import MapRows
-from ..data.augment import AugmentPolicy, augment_image
+from ..data.augment import AugmentPolicy
+from ..data.copies import augment_image
 from ..data.images import read_image
 from .base import Backbone, Preprocessing
 from .cache import EmbeddingCache, entry_key

@@ -340,7 +340,7 @@ def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folde
     import errno
     from pathlib import Path
 
-    from lowdata.experiments import study as study_module
+    from lowdata.experiments import table as table_module
     from lowdata.features.cache import EmbeddingCache
     from lowdata.data.sources import load_category
     from lowdata.experiments.study import StudyConfig, run_study
@@ -370,7 +370,7 @@ def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folde
             return getattr(self.f, name)
 
     real_open = builtins.open
-    monkeypatch.setattr(study_module, "open", lambda p, *a, **k: FullJournal(real_open(p, *a, **k))
+    monkeypatch.setattr(table_module, "open", lambda p, *a, **k: FullJournal(real_open(p, *a, **k))
                         if str(p).endswith(".journal.jsonl") else real_open(p, *a, **k), raising=False)
     data = load_category("mvtec", "widget", root=tiny_mvtec)
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)

@@ -144,6 +144,73 @@ def test_pollution_study_on_a_tiny_folder(tiny_mvtec, tmp_path):
     assert set(rec.refinement) == {"oracle", "none", "sroc", "ensemble"}
 
 
+_KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from lowdata.data.sources import load_category
+from lowdata.experiments import table as T
+from lowdata.experiments.pollution import PollutionConfig, run_pollution_study
+from lowdata.experiments.refine import SROCConfig
+from lowdata.features.backbones import load_backbone
+from lowdata.features.encode import cache_for
+
+root, cache, out, after = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+keep = T.ResultsTable.keep
+
+def keep_then_die(self, row):  # the row is journaled, then the process is killed as by kill -9
+    keep(self, row)
+    if len(self.rows) == after:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+T.ResultsTable.keep = keep_then_die
+bb = load_backbone("efficientnet-lite0", input_size=96)
+cfg = PollutionConfig(methods=("knn", "maha-lw"), rates=(0.0, 0.125), reps=1, factors=(0,),
+                      sroc=SROCConfig(folds=2, max_rounds=2), ensemble_members=2, ablation_rate=None)
+run_pollution_study(load_category("mvtec", "widget", root=root), bb, cache_for(bb, cache), cfg, out, progress=False)
+"""
+
+
+def test_a_pollution_study_killed_midway_loses_no_finished_row(tiny_mvtec, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from lowdata.data.sources import load_category
+    from lowdata.experiments import table as T
+    from lowdata.experiments.pollution import PollutionConfig, run_pollution_study
+    from lowdata.features.backbones import load_backbone
+    from lowdata.features.encode import cache_for
+
+    out, cache = tmp_path / "killed.parquet", tmp_path / "cache"
+    script = tmp_path / "killed_run.py"
+    script.write_text(_KILLED_RUN)
+    run = subprocess.run([sys.executable, str(script), str(tiny_mvtec), str(cache), str(out), "5"],
+                         capture_output=True, text=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    journal = out.with_name(out.name + ".journal.jsonl")
+    assert not out.exists() and len(journal.read_text().splitlines()) == 5  # the five finished rows are on disk
+
+    made = []
+    keep = T.ResultsTable.keep
+    T.ResultsTable.keep = lambda self, row: (made.append(row), keep(self, row))[1]
+    try:
+        bb = load_backbone("efficientnet-lite0", input_size=96)
+        cfg = PollutionConfig(methods=("knn", "maha-lw"), rates=(0.0, 0.125), reps=1, factors=(0,),
+                              sroc=SROCConfig(folds=2, max_rounds=2), ensemble_members=2, ablation_rate=None)
+        data = load_category("mvtec", "widget", root=tiny_mvtec)
+        with pytest.warns(UserWarning, match="stale lock"):  # the killed run's lock is taken over, said
+            resumed = run_pollution_study(data, bb, cache_for(bb, cache), cfg, out, progress=False)
+        assert len(resumed) == 16 and len(made) == 11  # 2 rates x 2 methods x 4 refinements; 5 were kept
+        assert not journal.exists()
+        made.clear()
+        whole = run_pollution_study(data, bb, cache_for(bb, cache), cfg, tmp_path / "whole.parquet", progress=False)
+        assert len(made) == 16
+    finally:
+        T.ResultsTable.keep = keep
+    numbers = ["rate", "replicate", "method", "refinement", "params", "auroc", "n_kept", "removed", "precision"]
+    pd.testing.assert_frame_equal(resumed[numbers], whole[numbers])  # the same numbers as a run never killed
+
+
 @requires_mvtec
 def test_refine_command_lists_the_defects_planted_in_a_folder(tmp_path, capsys):
     import shutil

@@ -18,7 +18,7 @@ from ..data.synthetic import GENERATORS, defect_examples
 from .plots import add_caption
 from ..detectors.registry import method_label, method_order
 from ..experiments.autoaug import KINDS, AutoAugConfig, comparison, read_autoaug, run_autoaug
-from ..experiments.study import results_path
+from ..experiments.table import results_path
 from ..features.backbones import default_input_size, load_backbone
 from ..features.encode import cache_for, source_key
 from .beyond import few_shot_sizes

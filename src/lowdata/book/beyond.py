@@ -13,8 +13,8 @@ from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, source_label
 from ..detectors.base import stack_maps
 from ..detectors.registry import make_detector, method_label, method_order
-from ..experiments.study import (StudyConfig, draw_subset, fitted, parse_factors, parse_sizes, results_path,
-                                 run_study, skipped_fits)
+from ..experiments.study import StudyConfig, draw_subset, fitted, parse_factors, parse_sizes, run_study, skipped_fits
+from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
 from .figures import example_images

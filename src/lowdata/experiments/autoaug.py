@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..autoaug.search import SearchConfig, check_search_images, search_policy
-from ..core.atomic import make_dirs, writing
 from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
@@ -36,8 +34,9 @@ from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
-from ..core.tables import read_table, write_table
-from .study import IDENTITY, append_row, check_results_path, draw_subset, earlier_table, results_lock
+from ..core.tables import read_table
+from .study import draw_subset
+from .table import IDENTITY, ResultsTable
 
 KINDS = ("none", "hand", "auto")
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "kind", "copies", "seed", "aug_seed",
@@ -80,48 +79,17 @@ class AutoAugConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _journal(out: Path) -> Path:
-    return out.with_name(out.name + ".journal.jsonl")
-
-
 def read_autoaug(path: str | Path) -> pd.DataFrame:
     """An autoaug results table (:func:`lowdata.core.tables.read_table`)."""
     return read_table(path, columns=IDENTITY + ("kind",), text=("source", "category", "backbone", "method", "kind",
                       "policy", "transforms", "policy_digest", "policy_fields", "search_digest", "subset"))
 
 
-def _existing(out: Path) -> list[dict]:
-    rows = []
-    old = earlier_table(out, read_autoaug)
-    if old is not None:
-        rows = old.to_dict("records")
-    j = _journal(out)
-    if j.exists():
-        for line in j.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash: that fit is done again
-                continue
-    return rows
-
-
-def _key(row: dict) -> tuple:
-    return tuple(str(row[k]) for k in KEY)
-
-
-def _write(rows: list[dict], out: Path) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=COLUMNS).drop_duplicates(subset=KEY, keep="last")
-    df = df.sort_values(["category", "method", "n_train", "replicate", "kind"], kind="stable").reset_index(drop=True)
-    write_table(df, out)
-    return df
-
-
 def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out: str | Path,
                 progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the validation of one category; returns this run's rows (see the module docstring)."""
     config.validate()
-    out = check_results_path(out)
-    make_dirs(out.parent)
+    table = ResultsTable(out, COLUMNS, KEY, read_autoaug, sort=["category", "method", "n_train", "replicate", "kind"])
     n_pool = len(data.train)
     too_big = [n for n in config.sizes if n > n_pool]
     if too_big:
@@ -143,12 +111,11 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
     test_keys = [source_key(s.path) for s in data.test]
     cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
 
-    with results_lock(out):
-        rows = _existing(out)
-        done = {_key(r) for r in rows}
+    with table:  # locked: a second run on the same table stops at once, naming this one
+        done = table.done()
 
         def key_of(n, r, m, kind):
-            return _key({**base, "method": m, "n_train": n, "replicate": r, "kind": kind})
+            return table.key_of({**base, "method": m, "n_train": n, "replicate": r, "kind": kind})
 
         todo = [c for c in cells if not all(key_of(*c, k) in done for k in KINDS)]
         label = f"{data.source}/{data.category}"  # what the feature packs are of (lowdata cache lists and prunes)
@@ -197,32 +164,16 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
                     "score_seconds": t3 - t2, "subset": " ".join(map(str, idx))})
             return out_rows, found
 
-        journal = _journal(out)
-        try:
-            with writing(journal, "write the journal"):
-                jf = open(journal, "a")
-            bar = tqdm(total=len(todo), desc=printable(f"{data.category} auto vs hand"), unit="cell",
-                       disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
-            with jf, bar:
-                def keep(row):
-                    append_row(jf, journal, row)
-                    rows.append(row)
-
-                for n, r, m in todo:
-                    made, found = cell_rows(n, r, m)
-                    for row in made:
-                        keep(row)
-                    bar.set_postfix_str(f"{m} N={n} r={r}: auto {describe(found.best)[:40]}", refresh=False)
-                    bar.update(1)
-        finally:  # a journal that holds no row is not left behind
-            if journal.exists() and journal.stat().st_size == 0:
-                journal.unlink(missing_ok=True)
-        df = _write(rows, out)
-        journal.unlink(missing_ok=True)
-    mine = np.ones(len(df), bool)
-    for column, value in base.items():
-        mine &= (df[column].astype(str) == str(value)).to_numpy()
-    return df[mine].reset_index(drop=True)
+        bar = tqdm(total=len(todo), desc=printable(f"{data.category} auto vs hand"), unit="cell",
+                   disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        with bar:
+            for n, r, m in todo:
+                made, found = cell_rows(n, r, m)
+                for row in made:
+                    table.keep(row)
+                bar.set_postfix_str(f"{m} N={n} r={r}: auto {describe(found.best)[:40]}", refresh=False)
+                bar.update(1)
+    return table.frame_where(base)
 
 
 def _maps(emb: Embeddings) -> np.ndarray:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from tqdm import tqdm
 
-from ..core.atomic import atomic_path, make_dirs
+from ..core.atomic import atomic_path
 from ..core.errors import LowdataError, printable
 from ..data.augment import policy_for
 from ..data.dataset import CategoryData
@@ -43,11 +43,20 @@ from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .refine import SROCConfig, ensemble_refine, removal_quality, sroc
-from ..core.tables import read_table, write_table
-from .study import IDENTITY, check_results_path, earlier_table, results_lock
+from ..core.tables import read_table
+from .table import IDENTITY, ResultsTable
 from .polluted import RATES, defects_needed, feasible_rates, pollute
 
 REFINEMENTS = ("oracle", "none", "sroc", "ensemble")
+#: the table's columns; a row is identified by the data, the seeds, the split and the model (``params``: the
+#: refinement's parameters)
+COLUMNS = ["source", "category", "backbone", "rate", "actual_rate", "n_defects", "n_good", "replicate", "seed",
+           "aug_seed", "policy_digest", "n_test", "n_test_defects", "method", "aug_factor", "refinement", "params",
+           "ablation", "auroc", "n_kept", "removed", "removed_defective", "precision", "recall", "rounds",
+           "refine_seconds", "fit_seconds"]
+KEY = ["source", "category", "backbone", "seed", "aug_seed", "policy_digest", "n_good", "n_test", "rate", "replicate",
+       "method", "aug_factor", "refinement", "params"]
+TEXT = ["source", "category", "backbone", "policy_digest", "method", "refinement", "params", "ablation"]
 
 
 def build_pool(data: CategoryData, backbone, cache, factor: int, methods: Sequence[str], aug_seed: int = 0,
@@ -131,19 +140,34 @@ def _dims(method: str, pool: FeaturePool) -> list[int] | None:
 
 def run_pollution_study(data: CategoryData, backbone, cache, config: PollutionConfig, out: str | Path,
                         progress: bool = True) -> pd.DataFrame:
-    """The whole study of one category; writes ``out`` (Parquet or CSV) and ``<out>.moved.csv``, holding the
-    table's lock (``<out>.lock``) while it runs."""
+    """The whole study of one category, resumable (a :class:`~lowdata.experiments.table.ResultsTable` at ``out``:
+    locked, journaled row by row, rows of other runs kept); writes ``out`` (Parquet or CSV) and
+    ``<out>.moved.csv``; returns this run's rows."""
     config.validate()
-    out = check_results_path(out)
-    make_dirs(out.parent)
-    with results_lock(out):  # a second run on the same table stops at once, naming this one
-        # replaced at the end: only an earlier pollution table (a damaged one is set aside, a foreign one refused)
-        earlier_table(out, lambda p: read_table(p, columns=IDENTITY + ("refinement",), what="pollution table"))
-        return _run_pollution(data, backbone, cache, config, out, progress)
+    table = ResultsTable(out, COLUMNS, KEY, read_pollution, sort=["category", "rate", "replicate"], filled=_filled)
+    with table:  # locked: a second run on the same table stops at once, naming this one
+        mine = _run_pollution(data, backbone, cache, config, table, progress)
+    return table.frame_of(mine)
 
 
-def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig, out: Path,
-                   progress: bool) -> pd.DataFrame:
+def read_pollution(path: str | Path) -> pd.DataFrame:
+    """A pollution results table (:func:`lowdata.core.tables.read_table`)."""
+    return read_table(path, columns=IDENTITY + ("refinement",), text=TEXT, what="pollution table")
+
+
+def _filled(row: dict) -> dict:
+    """A row read back: empty text is empty (a CSV reads it as NaN); a row of a table written before the policy
+    was recorded has none (it is not taken for this run's)."""
+    for column in ("params", "ablation", "policy_digest"):
+        value = row.get(column)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            row[column] = ""
+    return row
+
+
+def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig, table: ResultsTable,
+                   progress: bool) -> list[tuple]:
+    """Every row of the study not yet in ``table`` made and kept; returns the keys of this run's rows."""
     ok, skipped = feasible_rates(data, config.rates, config.min_test_defects)
     n_def = int((data.test_labels == 1).sum())
     why = [f"{data.category}: pollution rate {r:.1%} skipped: it needs {defects_needed(r, len(data.train))} "
@@ -159,7 +183,8 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
     n_good = len(data.train)
     variants = sroc_variants(config) if config.ablation_rate is not None else []
     jobs = [(r, rep) for r in ok for rep in range(config.reps)]
-    rows, moved_log, oracles = [], [], {}
+    mine, moved_log, oracles = [], [], {}
+    digest = policy_for(data.category).digest()
     bar = tqdm(jobs, desc=printable(f"{data.category} pollution"), unit="split", disable=not progress)
     for rate, rep in bar:
         split = pollute(data, rate, config.seed, rep, config.min_test_defects)
@@ -174,7 +199,7 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
         base = {"source": data.source, "category": data.category, "backbone": backbone.key, "rate": rate,
                 "actual_rate": len(polluted_rows) / len(train_rows), "n_defects": len(polluted_rows),
                 "n_good": n_good, "replicate": rep, "seed": config.seed, "aug_seed": config.aug_seed,
-                "n_test": len(t_idx), "n_test_defects": int(y.sum())}
+                "policy_digest": digest, "n_test": len(t_idx), "n_test_defects": int(y.sum())}
         for method in config.methods:
             consumes = method_spec(method).consumes
             test_feat = test_maps[t_idx] if consumes == "maps" else [p[t_idx] for p in test_pooled]
@@ -207,6 +232,13 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
                     if rate == config.ablation_rate:
                         plans += [("sroc", label, None, ("sroc", c)) for label, c in variants]
                 for name, params, kept, how in plans:
+                    key = {**base, "method": method, "aug_factor": factor, "refinement": name, "params": params}
+                    if how is not None and how[0] == "sroc" and how[1].rule == "chi2" and \
+                            not method_spec(how[1].scorer or method).gaussian:
+                        continue  # the chi-square rule needs a Gaussian scorer
+                    mine.append(table.key_of(key))
+                    if table.has(key):  # made by an earlier run of the same table
+                        continue
                     t0 = time.perf_counter()
                     rounds = 0
                     if how is not None and how[0] == "sroc":
@@ -214,8 +246,6 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
                         scorer = c.scorer or method
                         fs_s = fs if scorer == method else (lambda tr, sc, _f=fit_score_fn(scorer, pool, factor):
                                                             _f(train_rows[tr], train_rows[sc]))
-                        if c.rule == "chi2" and not method_spec(scorer).gaussian:
-                            continue  # the chi-square rule needs a Gaussian scorer
                         ref = sroc(fs_s, len(train_rows), c, _dims(scorer, pool))
                         kept, rounds = ref.kept, len(ref.rounds)
                     elif how is not None:
@@ -227,18 +257,14 @@ def _run_pollution(data: CategoryData, backbone, cache, config: PollutionConfig,
                     auc, fit_s = evaluate(kept, factor, oracle=name == "oracle")
                     q = removal_quality(removed, truth) if name != "oracle" else \
                         {"removed": np.nan, "removed_defective": np.nan, "precision": np.nan, "recall": np.nan}
-                    rows.append({**base, "method": method, "aug_factor": factor, "refinement": name,
-                                 "params": params, "ablation": params if (name == "sroc" and params !=
-                                                                          config.sroc.label()) else "",
-                                 "auroc": auc, "n_kept": len(kept), **q, "rounds": rounds,
-                                 "refine_seconds": refine_s, "fit_seconds": fit_s})
+                    table.keep({**key, "ablation": params if (name == "sroc" and params != config.sroc.label()) else "",
+                                "auroc": auc, "n_kept": len(kept), **q, "rounds": rounds,
+                                "refine_seconds": refine_s, "fit_seconds": fit_s})
         bar.set_postfix_str(f"rate {rate:.1%} rep {rep}")
-    df = pd.DataFrame(rows)
-    write_table(df, out)
-    moved_path = out.with_name(out.name + ".moved.csv")
+    moved_path = table.out.with_name(table.out.name + ".moved.csv")
     with atomic_path(moved_path) as tmp:
         pd.DataFrame(moved_log, columns=["category", "rate", "replicate", "file"]).to_csv(tmp, index=False)
-    return df
+    return mine
 
 
 def recovery(df: pd.DataFrame) -> pd.DataFrame:

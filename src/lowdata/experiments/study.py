@@ -17,19 +17,15 @@ deterministic, so one replicate is fitted there.
 
 Results are one row per fit (:func:`result_columns`): every registered metric (:data:`lowdata.metrics.METRICS`:
 image AUROC, and the pixel AUROC of detectors that give maps where masks exist), fit and score seconds,
-the subset's indices and every seed. Rows are appended to a journal (``<out>.journal.jsonl``, flushed
-per row) as they are computed; an interrupted run started again with the same ``out`` skips the fits it
-already has (a fit that lacks a metric registered since is done again, so the new column is filled),
-and the final table is written atomically (Parquet, or CSV when ``out`` ends in ``.csv``).
+the subset's indices and every seed. The table is a :class:`lowdata.experiments.table.ResultsTable` (locked,
+journaled row by row, written atomically): an interrupted run started again with the same ``out`` skips the
+fits it already has (a fit that lacks a metric registered since is done again, so the new column is filled).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -40,10 +36,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..cluster import Task, run_tasks
-from ..core.atomic import make_dirs, writing
 from ..core.errors import LowdataError, printable
-from ..core.locks import exclusive_lock
-from ..core.tables import DamagedTable, ForeignTable, read_table, write_table
+from ..core.tables import read_table
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_masks
 from ..detectors.patchcore import check_coreset
@@ -53,6 +47,7 @@ from ..features.cache import EmbeddingCache, entry_key
 from ..features.encode import Embeddings, cache_for, encode, map_rows, read_embeddings, source_key
 from ..features.pool import augmented_copies, encode_augmented
 from ..metrics import METRICS, applies, auc_percent_area, fit_metrics
+from .table import IDENTITY, ResultsTable
 
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
            "n_fit", "n_pool", "n_test"]
@@ -201,78 +196,12 @@ def _whole(what: str, value, least: int) -> int:
     return int(value)
 
 
-RESULT_SUFFIXES = (".parquet", ".csv")
-
-
-def results_path(folder: str | Path, source: str, category: str, backbone: str, kind: str = "study") -> Path:
-    """Where a category's results table goes by default: ``<folder>/<kind>-<source>-<category>-<backbone>.parquet``."""
-    return Path(folder) / f"{kind}-{source}-{category}-{backbone}.parquet"
-
-
-def check_results_path(out: str | Path) -> Path:
-    """A results table is a ``.parquet`` or ``.csv`` file (its suffix says which it is); checked before any work."""
-    out = Path(out)
-    if out.suffix not in RESULT_SUFFIXES:
-        raise LowdataError(f"--out {out}: a results table is written as .parquet or .csv (the suffix says which), "
-                           f"not {out.suffix or 'a file without a suffix'}")
-    if out.is_dir():
-        raise LowdataError(f"--out {out} is a folder: give a .parquet or .csv file")
-    return out
-
-
-def results_lock(out: Path):
-    """The exclusive lock of a results table (``<out>.lock``): one run writes a table at a time."""
-    return exclusive_lock(out.with_name(out.name + ".lock"), f"the results table {out}")
-
-
-def _journal_path(out: Path) -> Path:
-    return out.with_name(out.name + ".journal.jsonl")
-
-
-def append_row(jf, journal: Path, row: dict) -> None:
-    """``row`` appended to the open journal ``jf`` (of path ``journal``), flushed and synced: a crash loses at
-    most the row being written."""
-    with writing(journal, "write the journal"):
-        jf.write(json.dumps(row) + "\n")
-        jf.flush()
-        os.fsync(jf.fileno())
-
-
-#: the columns every results table of lowdata has (study, beyond, autoaug): a table without them is not ours
-IDENTITY = ("source", "category", "backbone", "method")
-
-
 def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
     """A results table (:func:`lowdata.core.tables.read_table`: a damaged or foreign file is one line naming
     it); the rows of fits that were skipped (too few images: no metric) only with ``skipped``
     (:func:`skipped_fits` lists them)."""
     df = read_table(path, columns=IDENTITY, text=_TEXT)
     return df if skipped else fitted(df)
-
-
-def earlier_table(out: Path, read) -> pd.DataFrame | None:
-    """The table a run resumes or replaces at ``out``, read by ``read`` (:func:`read_results`, ...): ``None`` when
-    there is none, or it was damaged (set aside, :func:`set_aside`); a foreign table (not lowdata's) stops
-    the run, untouched."""
-    if not out.exists():
-        return None
-    try:
-        return read(out)
-    except DamagedTable as exc:
-        set_aside(out, exc)
-        return None
-    except ForeignTable as exc:
-        raise LowdataError(f"--out {exc}; it is not touched: give another --out") from None
-
-
-def set_aside(out: Path, exc: LowdataError) -> None:
-    """A damaged results table renamed ``<out>.damaged`` (kept, not deleted) and said: its fits are made again."""
-    aside, k = out.with_name(out.name + ".damaged"), 1
-    while aside.exists():  # an earlier one is kept too
-        aside, k = out.with_name(f"{out.name}.damaged.{k}"), k + 1
-    with writing(aside, "set aside the damaged table as"):
-        os.replace(out, aside)
-    warnings.warn(f"{exc}: set aside as {aside.name}; its fits are made again", stacklevel=3)
 
 
 def fitted(df: pd.DataFrame) -> pd.DataFrame:
@@ -291,34 +220,14 @@ def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
     return s[cols].drop_duplicates().reset_index(drop=True)
 
 
-def _existing_rows(out: Path) -> list[dict]:
-    rows = []
-    old = earlier_table(out, lambda p: read_results(p, skipped=True))
-    if old is not None:
-        if "subsets" not in old.columns:  # a table written before --subsets: its subsets were independent
-            old["subsets"] = "independent"
-        rows += [_filled(r) for r in old.to_dict("records")]
-    journal = _journal_path(out)
-    if journal.exists():
-        with open(journal) as f:
-            for line in f:
-                try:
-                    rows.append(_filled({"subsets": "independent", **json.loads(line)}))
-                except json.JSONDecodeError:  # a line cut by a crash: that fit is simply done again
-                    continue
-    return rows
-
-
 def _filled(row: dict) -> dict:
-    """A row of an older table: no coreset (PatchCore came later) and not skipped."""
+    """A row of an older table: independent subsets (``--subsets`` came later), no coreset (PatchCore came
+    later) and not skipped."""
+    row.setdefault("subsets", "independent")
     row.setdefault("coreset", float("nan"))
     if row.get("skipped") is None or (isinstance(row.get("skipped"), float) and np.isnan(row["skipped"])):
         row["skipped"] = ""
     return row
-
-
-def _key(row: dict) -> tuple:
-    return tuple(str(row[k]) for k in KEY)
 
 
 def _has_metrics(row: dict, has_masks: bool) -> bool:
@@ -335,14 +244,6 @@ def _has_metrics(row: dict, has_masks: bool) -> bool:
         if applies(m, det.gives_maps, has_masks) and (value is None or not np.isfinite(value)):
             return False
     return True
-
-
-def write_results(rows: list[dict], out: Path) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=result_columns()).drop_duplicates(subset=KEY, keep="last")
-    df = df.sort_values(["category", "method", "aug_factor", "augment_only", "n_train", "replicate"],
-                        kind="stable").reset_index(drop=True)
-    write_table(df, out)
-    return df
 
 
 @dataclass
@@ -462,8 +363,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     give the same rows, bit for bit (the timings aside). The table is locked while the run lasts
     (``<out>.lock``): a second run on it stops at once, naming the first."""
     config.validate()
-    out = check_results_path(out)
-    make_dirs(out.parent)
+    table = ResultsTable(out, result_columns(), KEY, lambda p: read_results(p, skipped=True), filled=_filled,
+                         sort=["category", "method", "aug_factor", "augment_only", "n_train", "replicate"])
     n_pool = len(data.train)
     if n_pool < 1 or len(data.test) < 1:
         raise LowdataError(f"{data.source}/{data.category}: {n_pool} training and {len(data.test)} test images")
@@ -498,40 +399,26 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
             "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed, "policy": pol.name,
             "policy_digest": digest, "pixel_size": config.pixel_size, "subsets": config.subsets}
-    with results_lock(out):  # a second run on the same table stops at once, naming this one
-        rows = _existing_rows(out)
+    with table:  # locked: a second run on the same table stops at once, naming this one
         has_masks = any(s.mask_path is not None for s in data.test)
-        done = {_key(r) for r in rows if _has_metrics(r, has_masks)}
-        todo = [j for j in jobs if _key({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
-                                         "aug_factor": j[2], "augment_only": j[3],
-                                         "coreset": config.coreset_of(j[4])}) not in done]
+        done = table.done(complete=lambda r: _has_metrics(r, has_masks))
+        todo = [j for j in jobs if table.key_of({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
+                                                 "aug_factor": j[2], "augment_only": j[3],
+                                                 "coreset": config.coreset_of(j[4])}) not in done]
         skips = {j: config.skip_reason(j[0], j[2], j[3], j[4]) for j in todo}
         skips = {j: why for j, why in skips.items() if why}
         todo = [j for j in todo if j not in skips]
         plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
-        journal = _journal_path(out)
-        try:
-            with writing(journal, "write the journal"):
-                jf = open(journal, "a")
-            with jf:
-                def keep(row):
-                    append_row(jf, journal, row)
-                    rows.append(row)
-
-                for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
-                    keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
-                          "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
-                          "fit_seconds": 0.0, "score_seconds": 0.0, "coreset": config.coreset_of(m), "skipped": why,
-                          "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
-                if skips and progress:
-                    for why in dict.fromkeys(skips.values()):
-                        print(f"{data.category}: skipped: {why}", file=sys.stderr)
-                _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
-        finally:  # a journal that holds no row is not left behind (a failed first write, a failed first fit)
-            if journal.exists() and journal.stat().st_size == 0:
-                journal.unlink(missing_ok=True)
-        df = write_results(rows, out)
-        journal.unlink(missing_ok=True)
+        for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
+            table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
+                        "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
+                        "fit_seconds": 0.0, "score_seconds": 0.0, "coreset": config.coreset_of(m), "skipped": why,
+                        "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
+        if skips and progress:
+            for why in dict.fromkeys(skips.values()):
+                print(f"{data.category}: skipped: {why}", file=sys.stderr)
+        _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, table.keep, progress)
+    df = table.frame
     mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
     for column, value in base.items():
         mine &= (df[column] == value).to_numpy()

@@ -293,7 +293,7 @@ def test_commands_refuse_bad_search_input(goods_folder, tmp_path, capsys, monkey
          "unknown method 'svm'"),
         (["fit", str(goods_folder), "--out", str(tmp_path / "m"), "--budget", "4"], "give them with --aug auto"),
         (["policy", "search", str(goods_folder), "--coreset", "0.5", "--out", str(tmp_path / "a.json")],
-         "only patchcore has a coreset, not maha-lw"),
+         "--param coreset: no such parameter of maha-lw; their parameters: maha-lw: no parameters"),
         (["fit", str(goods_folder), "--out", str(tmp_path / "m"), "--aug", "auto", "--space", str(space)],
          "unknown transform 'warp'"),
     ]

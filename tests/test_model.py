@@ -132,7 +132,8 @@ def good_folder(tmp_path, elpv_images):
 @pytest.mark.parametrize("method", ["knn", "maha-lw", "padim", "patchcore"])
 def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0_small, tmp_path):
     params = {"coreset": 0.25} if method == "patchcore" else {}
-    model = fit_model(good_folder, method, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False, **params)
+    model = fit_model(good_folder, method, backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False,
+                      params=params)
     direct = model.score(elpv_images[1], cache_dir=tmp_path / "cache", progress=False)
     path = model.save(tmp_path / "model")
     files = sorted(f.name for f in (tmp_path / "model").iterdir())
@@ -359,8 +360,15 @@ def test_fit_and_score_commands(good_folder, elpv_images, tmp_path, capsys, monk
     assert main(["score", str(tmp_path / "pc"), str(tests), "--heatmaps", str(tmp_path / "h3"), "--no-progress"]) == 0
     assert len(list((tmp_path / "h3").glob("*.png"))) == 8
     capsys.readouterr()
-    for bad, what in [(["--method", "patchcore", "--coreset", "1.5"], "--coreset 1.5: the fraction"),
-                      (["--method", "knn", "--coreset", "0.5"], "--coreset 0.5: only patchcore has a coreset")]:
+    for bad, what in [(["--method", "patchcore", "--coreset", "1.5"], "patchcore: coreset must be a number in (0, 1], "
+                                                                      "got 1.5"),
+                      (["--method", "patchcore", "--param", "coreset=0"], "patchcore: coreset must be a number in "
+                                                                          "(0, 1], got 0"),
+                      (["--method", "knn", "--coreset", "0.5"], "--param coreset: no such parameter of knn; their "
+                                                                "parameters: knn: k (a whole number in [1, 1,000,000], default 1)"),
+                      (["--method", "patchcore", "--param", "k=2"], "--param k: no such parameter of patchcore; "
+                                                                    "their parameters: patchcore: coreset (a number"),
+                      (["--method", "knn", "--param", "k"], "--param 'k': give NAME=VALUE")]:
         assert main(["fit", str(good_folder), *bad, "--input-size", "96", "--out", str(tmp_path / "bad"),
                      "--no-progress"]) == 2
         assert what in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -160,7 +160,7 @@ def test_beyond_notebook_runs_patchcore_from_one_image_with_localization(tiny_mv
     papermill.execute_notebook(str(REPO / "notebooks" / "beyond.ipynb"), str(out), progress_bar=False,
                                cwd=str(tmp_path), kernel_name="python3",
                                parameters=dict(data_root=str(tiny_mvtec), category="widget", input_size=96,
-                                               sizes="1,2,max", reps=1, aug="0,1", coreset=0.5, heat_n=3,
+                                               sizes="1,2,max", reps=1, aug="0,1", method_params="coreset=0.5", heat_n=3,
                                                out_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "cache")))
     df = pd.read_parquet(tmp_path / "res" / "beyond-mvtec-widget-efficientnet-lite0.parquet")
     skipped = df[df.skipped != ""]
@@ -168,9 +168,11 @@ def test_beyond_notebook_runs_patchcore_from_one_image_with_localization(tiny_mv
     pc = df[df.method == "patchcore"]
     assert len(pc) == 3 * 2 and pc.auroc.between(0, 1).all() and pc.aupro.between(0, 1).all()
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/html", ""))
-                     + str(o.get("text", "")) for c in nbformat.read(out, as_version=4).cells
-                     for o in c.get("outputs", []))
+                     + str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
+                     for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert "AnomalyDINO" in text and "96.6" in text  # the anchors beside ours
     assert "needs at least 2 training images" in text  # the skipped fits, said
     assert "aupro" in text  # the localization table (the widget has masks)
+    assert "PatchCore: coreset 0.5, features 0, neighbourhood 3" in text  # the detectors' settings, said
+    assert (pc.params == '{"coreset":0.5}').all()
     assert "image/png" in out.read_text()  # the curves and the heatmaps

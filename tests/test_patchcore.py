@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from lowdata.core.errors import LowdataError
 from lowdata.detectors.kcenter import greedy_kcenter, greedy_kcenter_plain
-from lowdata.detectors.patchcore import PatchCore, check_coreset, neighbourhood_mean
+from lowdata.detectors.patchcore import PatchCore, neighbourhood_mean
 from lowdata.detectors.registry import make_detector
 
 
@@ -138,7 +138,5 @@ def test_state_round_trip_scores_to_the_bit_and_bad_states_are_refused():
 
 @pytest.mark.parametrize("bad", [0, 0.0, -0.1, 1.5, "0.1", True, float("nan")])
 def test_coreset_outside_zero_one_is_one_clear_error(bad):
-    with pytest.raises(LowdataError, match=r"--coreset .*must be in \(0, 1\]"):
-        check_coreset(bad)
-    with pytest.raises(LowdataError, match=r"--coreset"):
+    with pytest.raises(LowdataError, match=r"patchcore: coreset must be a number in \(0, 1\], got"):
         PatchCore(coreset=bad).fit(_maps(2, 0))

@@ -5,6 +5,7 @@ import numpy as np
 from lowdata.detectors.base import stack_maps
 from lowdata.features.packs import Pack
 import pandas as pd
+from pathlib import Path
 import pytest
 
 import lowdata.experiments.study as study
@@ -150,8 +151,11 @@ def test_study_bad_input(widget, lite0_small, tmp_path):
     assert config.skip_reason(1, 1, True, "padim") == ("padim needs at least 2 training images; N=1 with augmentation "
                                                         "factor 1 (augment only) gives 1")
     assert config.skip_reason(1, 1, False, "padim") == ""  # 1 image + 1 copy: a covariance of 2
-    with pytest.raises(LowdataError, match=r"--coreset 0: .*\(0, 1\]"):
-        StudyConfig(methods=["patchcore"], sizes=[2], coreset=0).validate()
+    with pytest.raises(LowdataError, match=r"patchcore: coreset must be a number in \(0, 1\], got 0"):
+        StudyConfig(methods=["patchcore"], sizes=[2], params={"coreset": 0}).validate()
+    with pytest.raises(LowdataError, match=r"--param k: no such parameter of padim, patchcore; their parameters: "
+                                           r"padim: estimator .*\| patchcore: coreset"):
+        StudyConfig(methods=["padim", "patchcore"], sizes=[2], params={"k": 3}).validate()
     with pytest.raises(LowdataError, match="seed must be at least 0, got -1"):
         StudyConfig(methods=["knn"], sizes=[2], seed=-1).validate()
     with pytest.raises(LowdataError, match="augmentation factor must be a whole number, got 2.5"):
@@ -229,7 +233,7 @@ def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(wi
     that cannot be made is a row with its reason and no metric, never an error, and is not tried again."""
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
     config = StudyConfig(methods=["knn", "maha-lw", "padim", "patchcore"], sizes=[1, 2], reps=1, factors=[0, 1],
-                         seed=2, pixel_size=32, coreset=0.5)
+                         seed=2, pixel_size=32, params={"coreset": 0.5})
     out = tmp_path / "few.parquet"
     df = run_study(widget, lite0_small, cache, config, out, progress=True)
     assert "skipped: maha-lw needs at least 2 training images; N=1 with augmentation factor 0 gives 1" \
@@ -241,7 +245,7 @@ def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(wi
     made = df[df.skipped == ""]
     assert len(made) == 2 * 2 * 4 - 2 and made.auroc.between(0, 1).all()
     pc = made[made.method == "patchcore"]
-    assert (pc.coreset == 0.5).all() and made[made.method != "patchcore"].coreset.isna().all()
+    assert (pc.params == '{"coreset":0.5}').all() and (made[made.method != "patchcore"].params == "").all()
     assert pc.pixel_auroc.between(0, 1).all() and pc.aupro.between(0, 1).all()  # it gives maps: localization
     assert made.ap.between(0, 1).all() and made.f1_max.between(0, 1).all()
     # the table keeps the skipped rows; readers get the fits only, and the reasons apart
@@ -253,8 +257,9 @@ def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(wi
     pd.testing.assert_frame_equal(again.drop(columns=["fit_seconds", "score_seconds"]),
                                   df.drop(columns=["fit_seconds", "score_seconds"]))
     # another coreset is another fit (part of the key); the other methods' rows are kept
-    more = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "coreset": 1.0}), out, progress=False)
-    assert (more[more.method == "patchcore"].coreset == 1.0).all()
+    more = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "params": {"coreset": "1"}}), out,
+                     progress=False)
+    assert (more[more.method == "patchcore"].params == '{"coreset":1.0}').all()
     assert len(study.read_results(out, skipped=True)) == len(df) + 4
 
 
@@ -284,3 +289,29 @@ def test_a_damaged_results_table_is_set_aside_and_its_fits_made_again(widget, li
     assert (tmp_path / "r.parquet.damaged").read_bytes() == bytes(raw)  # kept as it was, not deleted
     cols = ["n_train", "replicate", "auroc"]
     pd.testing.assert_frame_equal(first[cols], again[cols])
+
+
+def test_an_old_table_with_a_coreset_column_still_reads_and_resumes(widget, lite0_small, tmp_path):
+    """tests/data/study-with-a-coreset-column.csv: made by lowdata before the ``params`` column (76ceca5), on this
+    widget: KNN, and PatchCore at coreset 0.5 and at 0.1 (its default), with PatchCore's coreset a column of its
+    own. Read with this version, its fits are found again (none is made), each PatchCore fit under its parameters."""
+    import shutil
+
+    out = tmp_path / "old.csv"
+    old = pd.read_csv(Path(__file__).parent / "data" / "study-with-a-coreset-column.csv")
+    old.assign(backbone=lite0_small.key).to_csv(out, index=False)  # the same weights, whatever the runtime here
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    made = []
+    real = study.make_detector
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study, "make_detector", lambda *a, **k: made.append(a) or real(*a, **k))
+        config = StudyConfig(methods=["knn", "patchcore"], sizes=[2], reps=1, pixel_size=32)
+        half = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "params": {"coreset": 0.5}}),
+                         out, progress=False)
+        default = run_study(widget, lite0_small, cache, config, out, progress=False)
+    assert made == []  # nothing fitted again: every row was found under its key
+    assert list(half.params) == ["", '{"coreset":0.5}'] and list(default.params) == ["", ""]
+    by_coreset = old.set_index(old.coreset.fillna(-1))["aupro"]
+    assert half.aupro.iloc[1] == by_coreset[0.5] and default.aupro.iloc[1] == by_coreset[0.1]
+    assert half.fit_seconds.tolist() == old.fit_seconds.iloc[[0, 1]].tolist()  # the old rows, not new fits
+    assert "coreset" not in pd.read_csv(out).columns and len(pd.read_csv(out)) == 3  # rewritten with params

@@ -51,8 +51,8 @@ from .data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
 from .data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
 from .data.mvtec import MVTEC_CATEGORIES, list_categories
 from .data.sources import SOURCES, available_categories, load_category
-from .detectors.patchcore import check_coreset
-from .detectors.registry import check_method, method_names, method_spec, paper_methods
+from .detectors.params import describe_params, parse_assignments
+from .detectors.registry import check_method, method_names, method_params, method_spec, paper_methods
 from .experiments.polluted import parse_rate
 from .experiments.pollution import PollutionConfig, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
@@ -132,6 +132,29 @@ def cmd_categories(args) -> int:
     return 0
 
 
+def _param_options(parser) -> None:
+    """``--param NAME=VALUE`` (repeated) for any detector's parameter, and the flags detectors declare as
+    aliases (``--coreset F`` = ``--param coreset=F``); their help is built from the declarations."""
+    lines = " | ".join(describe_params(m, method_spec(m).parameters, long=True) for m in method_names()
+                       if any(not p.fixed for p in method_spec(m).parameters))
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help=f"a detector parameter, for the methods that have it (repeat for several). {lines}")
+    for m in method_names():
+        for p in method_spec(m).parameters:
+            if p.flag and f"--{p.name}" not in parser._option_string_actions:
+                parser.add_argument(f"--{p.name}", metavar="VALUE", help=f"{m}: {p.help} (= --param {p.name}=VALUE)")
+
+
+def _given_params(args) -> dict[str, str]:
+    """The detector parameters of the command line: ``--param`` items, then the alias flags."""
+    given = parse_assignments(args.param)
+    for m in method_names():
+        for p in method_spec(m).parameters:
+            if p.flag and getattr(args, p.name, None) is not None:
+                given[p.name] = getattr(args, p.name)
+    return given
+
+
 def _category_data(args):
     source = args.source or ("mvtec" if args.data is not None else "elpv")
     # absolute paths: tasks may run in other processes or on other machines, from another folder
@@ -145,7 +168,7 @@ def cmd_study(args) -> int:
     factors = parse_factors(args.aug)
     config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
                          augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
-                         pixel_size=args.pixel_size, subsets=args.subsets, coreset=args.coreset)
+                         pixel_size=args.pixel_size, subsets=args.subsets, params=_given_params(args))
     if args.memory_gb is not None:
         print("note: --memory-gb is no longer used: PaDiM's maps are memory-mapped from the feature packs "
               "(<cache>/maps), whatever their size", file=sys.stderr)
@@ -258,7 +281,7 @@ def cmd_fit(args) -> int:
     model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
-                      progress=not args.no_progress, coreset=args.coreset, search=search, search_space=space)
+                      progress=not args.no_progress, params=_given_params(args), search=search, search_space=space)
     found = model.meta.get("policy_search")
     if found:
         print(f"policy search: {found['candidates']} candidates in {found['seconds']:.1f} s; chosen "
@@ -289,11 +312,7 @@ def cmd_policy_search(args) -> int:
     config = _search_config(args)
     space = load_space(args.space) if args.space is not None else None
     check_method(args.method)
-    params = {}
-    if args.coreset is not None:
-        if "coreset" not in method_spec(args.method).get_params():
-            raise LowdataError(f"--coreset {args.coreset}: only patchcore has a coreset, not {args.method}")
-        params["coreset"] = check_coreset(args.coreset)
+    params = method_params([args.method], _given_params(args))[args.method]
     if (args.folder is None) == (args.category is None):
         raise LowdataError("give a folder of good images, or --category (with --data for an MVTec-layout root) "
                            "and --n, not both")
@@ -637,9 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--subsets", default="independent",
                     help="independent (a fresh subset for every size, the default) or nested (one seeded "
                          "permutation per replicate, its first N images: smaller subsets inside larger ones)")
-    st.add_argument("--coreset", type=float, default=0.1,
-                    help="patchcore: the fraction of the training patches its memory bank keeps, in (0, 1] "
-                         "(default 0.1; 1 keeps them all)")
+    _param_options(st)
     st.add_argument("--memory-gb", type=float, default=None,
                     help="no longer used: PaDiM's maps are memory-mapped from the feature packs, whatever their size")
     st.add_argument("--cache", type=Path, help="cache folder (default $LOWDATA_CACHE or data/cache)")
@@ -754,8 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES),
                    help="how the threshold is set from the good images (default lognormal; see the book)")
     f.add_argument("--folds", type=int, help="out-of-fold scoring folds (default: leave-one-out up to 10 images)")
-    f.add_argument("--coreset", type=float, help="patchcore: the fraction of the training patches its memory bank "
-                                                 "keeps, in (0, 1] (default 0.1)")
+    _param_options(f)
     f.add_argument("--seed", type=int, default=0, help="seed of the folds and the augmented copies (default 0)")
     f.add_argument("--cache", type=Path, help="embedding cache folder (default $LOWDATA_CACHE or data/cache)")
     f.add_argument("--no-progress", action="store_true")
@@ -777,7 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--out", type=Path, required=True, help="policy file to write (.json); the candidates' fitness "
                                                             "goes beside it (<stem>.search.csv)")
     ps.add_argument("--force", action="store_true", help="replace --out if it exists")
-    ps.add_argument("--coreset", type=float, help="patchcore: its coreset fraction in the search's fits (default 0.1)")
+    _param_options(ps)
     ps.add_argument("--budget", type=int, default=32, help="candidate policies (default 32)")
     ps.add_argument("--eta", type=int, default=2, help="successive halving: keep 1/eta per rung (default 2)")
     ps.add_argument("--search-folds", type=int, default=5, help="folds over the good images (default 5)")

@@ -153,8 +153,8 @@ def check_search_images(n: int, folds: int, method: str) -> int:
 def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchConfig | None = None, *,
                   space: dict | None = None, hashes: Sequence[str] | None = None, progress: bool = True,
                   desc: str = "policy search", params: dict | None = None, label: str | None = None) -> SearchResult:
-    """Choose an augmentation policy for the good images ``paths`` and ``method`` (with ``params``, e.g.
-    PatchCore's coreset; see the module docstring). ``label`` names the images in the feature packs
+    """Choose an augmentation policy for the good images ``paths`` and ``method`` (fitted with the detector
+    parameters ``params``; see the module docstring). ``label`` names the images in the feature packs
     (``elpv/mono``; see :func:`~lowdata.features.encode.encode`)."""
     t_start = time.perf_counter()
     config = (config or SearchConfig()).validate()

@@ -12,7 +12,8 @@ from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, source_label
 from ..detectors.base import stack_maps
-from ..detectors.registry import make_detector, method_label, method_order
+from ..detectors.params import parse_assignments
+from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
 from ..experiments.study import StudyConfig, draw_subset, fitted, parse_factors, parse_sizes, run_study, skipped_fits
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
@@ -36,7 +37,8 @@ def run_beyond_category(**values) -> pd.DataFrame:
     sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
     config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],
                          sizes=sizes, reps=values["reps"],
-                         factors=parse_factors(str(values["aug"])), seed=values["seed"], coreset=values["coreset"])
+                         factors=parse_factors(str(values["aug"])), seed=values["seed"],
+                         params=parse_assignments(values["method_params"]))
     bb = load_backbone(values["backbone"], values["input_size"])
     out = results_path(values["out_dir"], source, values["category"], values["backbone"], "beyond")
     rows = run_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
@@ -106,8 +108,17 @@ def skipped(results: pd.DataFrame) -> pd.DataFrame:
     return s.assign(method=s["method"].map(method_label)).drop_duplicates(["method", "skipped"])[["method", "skipped"]]
 
 
+def settings(methods: str, params: str | dict = "") -> str:
+    """The detectors' parameters as the page's fits use them, one line (``params``: as ``--param``, or a mapping)."""
+    given = parse_assignments(params) if isinstance(params, str) else params
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    return "; ".join(f"{method_label(m)}: " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in
+                                                       make_detector(m, **params_for(m, given)).get_params().items())
+                     for m in names if method_spec(m).parameters)
+
+
 def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: int | None = None,
-                  cache_dir=None, n: int = 8, anomalous: int = 4, good: int = 1, coreset: float = 0.1, seed: int = 0,
+                  cache_dir=None, n: int = 8, anomalous: int = 4, good: int = 1, params: str | dict = "", seed: int = 0,
                   progress: bool = False) -> dict:
     """PaDiM and PatchCore fitted on the same ``n`` training images (the study's subset of replicate 0), and
     their heatmaps of the same test images (one per defect type first, then a good one), with the masks
@@ -129,8 +140,9 @@ def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: i
     size = 256
     train_maps, test_maps = stack_maps(train), test.map_rows()  # the test set's maps memory-mapped, not copied
     rows, aurocs = [], {}
-    for method, params in (("padim", {}), ("patchcore", {"coreset": coreset})):
-        det = make_detector(method, **params).fit(train_maps)
+    given = parse_assignments(params) if isinstance(params, str) else params
+    for method in ("padim", "patchcore"):
+        det = make_detector(method, **params_for(method, given)).fit(train_maps)
         scores, maps = det.scores_and_maps(test_maps)
         aurocs[method_label(method)] = image_auroc(labels, scores)
         rows.append((method_label(method), det.heatmaps(size=size, maps=maps[chosen]), scores[chosen]))

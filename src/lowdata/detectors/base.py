@@ -34,6 +34,7 @@ from ..core.errors import LowdataError
 from PIL import Image
 
 from ..core import schema as S
+from .params import Param, describe_params
 
 
 
@@ -144,22 +145,43 @@ class Detector:
     gives_maps = False  # anomaly_maps() on the feature grid, and heatmaps at image size
     gaussian = False  # score = sum over levels of Mahalanobis distances: chi-square tails apply
     min_train = 1  # the fewest training images fit() accepts
+    #: the constructor's parameters, declared once (:class:`~lowdata.detectors.params.Param`): checked by
+    #: :meth:`check_params` in ``fit``, read by the command line (``--param``) and a model file's checks
+    parameters: tuple[Param, ...] = ()
+    #: ``fit_nested(X, added, sums)`` fits a series of growing training sets by adding to running sums
+    incremental = False
+    #: the image size (pixels) at which the heatmap's smoothing is declared (``None``: at any size)
+    smoothing_at: int | None = None
 
     # ------------------------------------------------------------------------ scikit-learn conventions
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
+        if cls.parameters:
+            return [p.name for p in cls.parameters]
+        sig = inspect.signature(cls.__init__)  # a detector that declares none: its constructor's
         return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+    def check_params(self) -> None:
+        """Every declared parameter checked (one line naming the parameter, its range and the value) and kept as
+        its type; called at the start of ``fit``."""
+        for p in self.parameters:
+            setattr(self, p.name, p.check(getattr(self, p.name), self.name))
 
     def get_params(self, deep: bool = False) -> dict:
         """The constructor's parameters and their values."""
         return {name: getattr(self, name) for name in self._param_names()}
 
+    def params_schema(self) -> dict[str, S.Spec]:
+        """The declared parameters' schemas, for :meth:`state_schema` (a stored value is checked as a given one)."""
+        return {p.name: p.spec() for p in self.parameters}
+
     def set_params(self, **params) -> "Detector":
         known = self._param_names()
         for name, value in params.items():
             if name not in known:
-                raise LowdataError(f"{self.name}: unknown parameter {name!r}; known: {', '.join(known) or 'none'}")
+                raise LowdataError(f"{self.name}: unknown parameter {name!r}; its parameters: "
+                                   + (describe_params(self.name, self.parameters).split(": ", 1)[1]
+                                      if self.parameters else ", ".join(known) or "none"))
             setattr(self, name, value)
         return self
 
@@ -203,6 +225,11 @@ class Detector:
         bilinear upsampling, then Gaussian smoothing of :meth:`smoothing` pixels."""
         side = size if isinstance(size, int) else size[0]
         return upsample_maps(self.anomaly_maps(X) if maps is None else maps, size, self.smoothing(side, reference))
+
+    def fit_nested(self, X: Features, added: Features | None, sums=None):
+        """Fit on ``X``, the previous fit's set plus ``added``, from the running ``sums`` the previous fit returned
+        (detectors that declare ``incremental``); returns the sums for the next fit."""
+        raise LowdataError(f"{self.name} does not fit incrementally")
 
     def size_note(self, n_train: int, maps_shape: tuple[int, int, int] | None) -> str | None:
         """A warning worth giving before fitting on ``n_train`` images (maps of ``(h, w, d)``), or ``None``."""

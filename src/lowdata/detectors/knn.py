@@ -8,6 +8,7 @@ import numpy as np
 from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import Detector, Features, pooled_levels
+from .params import Param
 
 
 class KNN(Detector):
@@ -16,18 +17,14 @@ class KNN(Detector):
     score_definition = "mean squared euclidean distance to the k nearest training vectors (levels' pooled vectors joined)"
     consumes = "pooled"
     min_train = 1
+    parameters = (Param("k", int, 1, "nearest training vectors averaged (the paper: 1)", low=1, high=10 ** 6),)
 
     def __init__(self, k: int = 1):
         self.k = k
 
-    def _checked_k(self) -> int:
-        k = self.k
-        if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) or int(k) != k or k < 1:
-            raise LowdataError(f"knn: k must be a positive integer, got {k!r}")
-        return int(k)
-
     def fit(self, X: Features) -> "KNN":
-        k = self._checked_k()
+        self.check_params()
+        k = self.k
         train = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
         if len(train) < k:
             raise LowdataError(f"knn: k={k} needs at least {k} training images, got {len(train)}")
@@ -55,7 +52,7 @@ class KNN(Detector):
         return self
 
     def state_schema(self) -> S.Spec:
-        return S.Dict({"k": S.Int(1, 10 ** 6), "n_train": S.Int(1, 10 ** 7)})
+        return S.Dict({**self.params_schema(), "n_train": S.Int(1, 10 ** 7)})
 
     def feature_shapes(self, level_shapes):
         return self.train_.shape[1], sum(int(s[2]) for s in level_shapes)

@@ -11,7 +11,8 @@ import numpy as np
 from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import Detector, Features, pooled_levels, prefixed, unprefixed
-from .gaussian import GaussianBank, bank_schema
+from .gaussian import ESTIMATORS, GaussianBank, bank_schema
+from .params import Param
 
 _NAMES = {"empirical": "maha-emp", "ledoit-wolf": "maha-lw"}
 _LABELS = {"empirical": "Mahalanobis (Empirical)", "ledoit-wolf": "Mahalanobis (Ledoit)"}
@@ -31,6 +32,8 @@ class Mahalanobis(Detector):
     consumes = "pooled"
     gaussian = True
     min_train = 2
+    parameters = (Param("estimator", str, "ledoit-wolf", "the covariance estimator: maha-emp is the empirical one, maha-lw "
+                        "Ledoit-Wolf's", choices=ESTIMATORS, fixed=True),)
 
     def __init__(self, estimator: str = "ledoit-wolf"):
         self.estimator = estimator
@@ -48,7 +51,7 @@ class Mahalanobis(Detector):
         return _SCORES.get(self.estimator, f"sum over levels of the Mahalanobis distance ({self.estimator})")
 
     def fit(self, X: Features) -> "Mahalanobis":
-        GaussianBank(self.estimator)  # checks the estimator's name
+        self.check_params()
         levels = pooled_levels(X)
         n = len(levels[0])
         if n < 2:

@@ -10,7 +10,8 @@ import numpy as np
 from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import AlignedLevels, Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
-from .gaussian import GaussianBank, GramSums, LocationBlocks, bank_schema
+from .gaussian import ESTIMATORS, GaussianBank, GramSums, LocationBlocks, bank_schema
+from .params import Param
 
 
 #: rows of maps up to this size are gathered into memory before a fit or a scoring (faster than reading blocks of
@@ -27,6 +28,11 @@ class PaDiM(Detector):
     consumes = "maps"
     gives_maps = True
     min_train = 2
+    parameters = (Param("estimator", str, "ledoit-wolf", "the covariance estimator of every location", choices=ESTIMATORS),
+                  Param("chunk", int, 64, "images per chunk of maps read (memory, not results)", low=1, high=1 << 20),
+                  Param("sigma", float, 4.0, "the heatmap's Gaussian smoothing, pixels at 224 px", low=0, high=1000))
+    incremental = True  # fit_nested: a series of growing training sets adds to running sums
+    smoothing_at = 224  # sigma is declared at PaDiM's own resolution
 
     def __init__(self, estimator: str = "ledoit-wolf", chunk: int = 64, sigma: float = 4.0):
         self.estimator = estimator
@@ -43,7 +49,8 @@ class PaDiM(Detector):
         return f"largest Mahalanobis distance over the feature grid (one {cov} Gaussian per location)"
 
     def fit(self, X: Features) -> "PaDiM":
-        bank = GaussianBank(self.estimator, chunk=self.chunk)  # checks the estimator's name
+        self.check_params()
+        bank = GaussianBank(self.estimator, chunk=self.chunk)
         blocks = self._blocks(X) if self.estimator == "ledoit-wolf" else None
         if blocks is not None:  # maps in memory (or memory-mapped): read a block of locations at a time
             src, self.grid_ = blocks
@@ -78,6 +85,7 @@ class PaDiM(Detector):
         Gaussians' running sums grow by ``added`` (:class:`~lowdata.detectors.gaussian.GramSums`) instead of
         being made again from ``X``; the Woodbury route (``n <= d / 2``) is fitted on ``X`` as usual.
         Returns the sums to give the next fit (``None`` where the series goes on from ``X`` itself)."""
+        self.check_params()
         if self.estimator != "ledoit-wolf":
             self.fit(X)
             return None
@@ -135,7 +143,8 @@ class PaDiM(Detector):
         return self
 
     def state_schema(self) -> S.Spec:
-        return S.Dict({"chunk": S.Int(1, 1 << 20), "sigma": S.Num(0, 1000), "grid": S.List(S.Int(1, 4096), 2, 2),
+        schema = self.params_schema()
+        return S.Dict({"chunk": schema["chunk"], "sigma": schema["sigma"], "grid": S.List(S.Int(1, 4096), 2, 2),
                        "n_train": S.Int(2, 10 ** 7), "bank": bank_schema()})
 
     def feature_shapes(self, level_shapes):

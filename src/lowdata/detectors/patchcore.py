@@ -37,6 +37,7 @@ from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import Detector, Features, spatial_chunks
 from .kcenter import greedy_kcenter
+from .params import Param
 
 #: the memory a block of nearest-neighbour distances may take (bytes)
 BLOCK_BYTES = 128 << 20
@@ -44,15 +45,6 @@ BLOCK_BYTES = 128 << 20
 HOLD_BYTES = 1 << 30
 #: the random projection's dimension for the coreset selection (PatchCore's 128)
 PROJECTION = 128
-
-
-def check_coreset(fraction) -> float:
-    """``fraction`` of the memory bank kept by the coreset, in (0, 1], or one clear error."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
-            or not 0 < float(fraction) <= 1:
-        raise LowdataError(f"--coreset {fraction!r}: the fraction of the memory bank to keep must be in (0, 1] "
-                           "(0.1 keeps 10 % of the training patches; 1 keeps them all)")
-    return float(fraction)
 
 
 def _kept(fraction: float, total: int) -> int:
@@ -96,6 +88,16 @@ class PatchCore(Detector):
     consumes = "maps"
     gives_maps = True
     min_train = 1
+    parameters = (
+        Param("coreset", float, 0.1, "the fraction of the training patches the memory bank keeps (1: all)", low=0,
+              high=1, low_open=True, flag=True),
+        Param("features", int, 0, "a seeded random projection of the patches to this many features (0: none)", low=0,
+              high=1 << 20),
+        Param("neighbourhood", int, 3, "cells averaged around each cell (3: 3 x 3)", low=1, high=99, odd=True),
+        Param("reweight", int, 9, "bank patches of the score's reweighting (1: none)", low=1, high=10 ** 6),
+        Param("seed", int, 0, "the coreset's and the projection's seed", low=0, high=2 ** 63),
+        Param("sigma", float, 4.0, "the heatmap's Gaussian smoothing, pixels at 224 px", low=0, high=1000))
+    smoothing_at = 224  # sigma is declared at PaDiM's resolution, as PaDiM's
 
     def __init__(self, coreset: float = 0.1, features: int = 0, neighbourhood: int = 3, reweight: int = 9,
                  seed: int = 0, sigma: float = 4.0):
@@ -111,16 +113,6 @@ class PatchCore(Detector):
         return (f"largest distance of a patch to its nearest neighbour in a {self.coreset:g} coreset of the training "
                 f"patches ({self.neighbourhood} x {self.neighbourhood} neighbourhood means), reweighted by its "
                 f"{self.reweight} nearest bank patches")
-
-    # ------------------------------------------------------------------------------------ checks
-    def _check(self) -> None:
-        check_coreset(self.coreset)
-        for what, v, least in (("features", self.features, 0), ("neighbourhood", self.neighbourhood, 1),
-                               ("reweight", self.reweight, 1), ("seed", self.seed, 0)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
-                raise LowdataError(f"patchcore: {what} must be a whole number of at least {least}, got {v!r}")
-        if self.neighbourhood % 2 == 0:
-            raise LowdataError(f"patchcore: neighbourhood must be odd (3 = 3 x 3 cells), got {self.neighbourhood}")
 
     def _patches(self, chunk: np.ndarray) -> np.ndarray:
         """``(b * H * W, d)`` patch features of a ``(b, H, W, D)`` chunk of aligned maps."""
@@ -151,7 +143,7 @@ class PatchCore(Detector):
 
     # ------------------------------------------------------------------------------------ fitting
     def fit(self, X: Features) -> "PatchCore":
-        self._check()
+        self.check_params()
         n, chunks = self._chunks(X, first=True)
         if n < 1:
             raise LowdataError("patchcore: needs at least 1 training image")
@@ -259,7 +251,8 @@ class PatchCore(Detector):
     def size_note(self, n_train: int, maps_shape) -> str | None:
         h, w, d = maps_shape
         total = n_train * h * w
-        keep = total if check_coreset(self.coreset) >= 1 else _kept(self.coreset, total)
+        self.check_params()
+        keep = total if self.coreset >= 1 else _kept(self.coreset, total)
         gb = keep * (int(self.features) or d) * 4 / 1e9
         return (f"PatchCore keeps {keep} of {total} training patches: a memory bank of {gb:.1f} GB"
                 if gb >= 1 else None)
@@ -280,7 +273,7 @@ class PatchCore(Detector):
         self.coreset, self.features = params["coreset"], int(params["features"])
         self.neighbourhood, self.reweight = int(params["neighbourhood"]), int(params["reweight"])
         self.seed, self.sigma = int(params["seed"]), float(params["sigma"])
-        self._check()
+        self.check_params()
         self.grid_ = tuple(int(g) for g in params["grid"])
         self.d_total_ = int(params["d_total"])
         self.d_ = self.features or self.d_total_
@@ -292,9 +285,7 @@ class PatchCore(Detector):
         return self
 
     def state_schema(self) -> S.Spec:
-        return S.Dict({"coreset": S.Num(0, 1), "features": S.Int(0, 1 << 20), "neighbourhood": S.Int(1, 99),
-                       "reweight": S.Int(1, 10 ** 6), "seed": S.Int(0, 2 ** 63), "sigma": S.Num(0, 1000),
-                       "grid": S.List(S.Int(1, 4096), 2, 2), "d_total": S.Int(1, 1 << 20),
+        return S.Dict({**self.params_schema(), "grid": S.List(S.Int(1, 4096), 2, 2), "d_total": S.Int(1, 1 << 20),
                        "n_train": S.Int(1, 10 ** 7), "n_patches": S.Int(1, 10 ** 12)})
 
     def feature_shapes(self, level_shapes):

@@ -9,12 +9,13 @@ user's code before the run (``tests/toy_detector.py`` is an example that needs n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..core.errors import LowdataError, quoted
 from .base import Detector
+from .params import describe_params, params_text
 from .knn import KNN
 from .mahalanobis import Mahalanobis
 from .padim import PaDiM
@@ -99,3 +100,48 @@ def detector_from_state(method: str, params: dict, arrays: dict[str, np.ndarray]
     except (KeyError, TypeError, ValueError) as exc:
         raise LowdataError(f"the saved state is incomplete or malformed ({type(exc).__name__}: "
                            f"{quoted(str(exc))})") from None
+
+
+def method_params(methods: Sequence[str], given: Mapping[str, object] | None) -> dict[str, dict]:
+    """Per method, the ``given`` parameters it declares, checked (a text, as typed after ``--param NAME=``, is
+    read as the parameter's type). Each given name must be declared by at least one of ``methods`` (a
+    parameter that none of them has is one line listing their parameters); a value out of range names the
+    range."""
+    given = dict(given or {})
+    out = {m: {} for m in methods}
+    for name, value in given.items():
+        takers = [m for m in methods if name in {p.name for p in method_spec(m).parameters if not p.fixed}]
+        fixed = [(m, p) for m in methods for p in method_spec(m).parameters if p.name == name and p.fixed]
+        if not takers and fixed:
+            m, p = fixed[0]
+            raise LowdataError(f"--param {name}: {m}'s {name} is part of the method, not a parameter ({p.help})")
+        if not takers:
+            raise LowdataError(f"--param {name}: no such parameter of {', '.join(methods)}; their parameters: "
+                               + " | ".join(describe_params(m, method_spec(m).parameters) for m in methods))
+        for m in takers:
+            p = next(p for p in method_spec(m).parameters if p.name == name)
+            out[m][name] = p.parse(value, m) if isinstance(value, str) and p.kind is not str else p.check(value, m)
+    return out
+
+
+def params_for(method: str, given: Mapping[str, object] | None) -> dict:
+    """The ``given`` parameters that ``method`` declares (the others are left to the methods that have them),
+    checked; the values a fit of ``method`` is made with."""
+    declared = {p.name for p in method_spec(method).parameters if not p.fixed}
+    return method_params([method], {k: v for k, v in (given or {}).items() if k in declared})[method]
+
+
+def params_key(method: str, params: Mapping[str, object]) -> str:
+    """The ``params`` text of a results row of ``method`` fitted with ``params``: those that differ from the
+    method's own values, as sorted compact JSON; ``""`` at its defaults."""
+    spec = method_spec(method)
+    return params_text(params, spec.parameters, spec.get_params())
+
+
+def params_from_columns(method: str, row: Mapping[str, object]) -> str:
+    """The ``params`` text of a row of a table written before the ``params`` column, whose parameters were columns
+    of their own (``coreset``: NaN for a method without it)."""
+    declared = {p.name for p in method_spec(method).parameters} if method in DETECTORS else set()
+    values = {k: v for k, v in row.items() if k in declared and v is not None
+              and not (isinstance(v, float) and np.isnan(v))}
+    return params_key(method, values) if values else ""

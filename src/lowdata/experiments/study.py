@@ -40,8 +40,8 @@ from ..core.errors import LowdataError, printable
 from ..core.tables import read_table
 from ..data.augment import AugmentPolicy, policy_for
 from ..data.dataset import CategoryData, load_masks
-from ..detectors.patchcore import check_coreset
-from ..detectors.registry import check_method, make_detector, method_spec
+from ..detectors.registry import check_method, make_detector, method_params, method_spec, params_for, params_from_columns, \
+    params_key
 from ..features.backbones import cached_backbone
 from ..features.cache import EmbeddingCache, entry_key
 from ..features.encode import Embeddings, cache_for, encode, map_rows, read_embeddings, source_key
@@ -52,11 +52,7 @@ from .table import IDENTITY, ResultsTable
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
            "n_fit", "n_pool", "n_test"]
 _AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
-          "coreset", "skipped", "subset"]
-#: PaDiM's smoothing (sigma 4 px) is declared at 224 px, PaDiM's own resolution: the pixel AUROC's heatmaps
-#: at ``pixel_size`` are smoothed by 4 * pixel_size / 224 px
-PIXEL_SIGMA_AT = 224
-
+          "params", "skipped", "subset"]
 
 def result_columns() -> list[str]:
     """The results table's columns: what identifies a fit, every registered metric, timings and seeds."""
@@ -66,8 +62,8 @@ def result_columns() -> list[str]:
 COLUMNS = result_columns()  # with the package's own metrics
 # what identifies a fit: a row with the same key is not fitted again when a run resumes
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
-       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets", "coreset"]
-_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "skipped", "subset"]
+       "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets", "params"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "params", "skipped", "subset"]
 #: how the training subsets of a replicate are drawn (``--subsets``): ``independent`` (the paper's reading,
 #: the default), a fresh draw for every size; ``nested``, one seeded permutation per replicate whose first
 #: ``N`` images are the subset of size ``N``, so each size's set holds the smaller sizes' sets
@@ -150,13 +146,17 @@ class StudyConfig:
     seed: int = 0
     aug_seed: int = 0
     pixel_size: int = 224
-    memory_gb: float | None = None  # no longer used: PaDiM's maps are memory-mapped from the feature packs
     subsets: str = "independent"  # how a replicate's subsets are drawn: see SUBSETS
-    coreset: float = 0.1  # PatchCore's coreset: the fraction of the training patches its memory bank keeps
+    #: detector parameters by name (``--param NAME=VALUE``): each applies to the methods that declare it
+    params: dict = field(default_factory=dict)
 
-    def coreset_of(self, method: str) -> float:
-        """The coreset fraction recorded for a fit of ``method`` (NaN for a method without a coreset)."""
-        return float(self.coreset) if "coreset" in method_spec(method).get_params() else float("nan")
+    def params_of(self, method: str) -> dict:
+        """The parameters a fit of ``method`` is made with (those of :attr:`params` it declares), checked."""
+        return params_for(method, self.params)
+
+    def params_key(self, method: str) -> str:
+        """The ``params`` text a fit of ``method`` records (part of the row's key; ``""`` at its defaults)."""
+        return params_key(method, self.params_of(method))
 
     def skip_reason(self, n: int, factor: int, only: bool, method: str) -> str:
         """Why ``method`` cannot be fitted on ``N = n`` images with augmentation ``factor`` (``""``: it can)."""
@@ -180,7 +180,8 @@ class StudyConfig:
         self.aug_seed = _whole("augmentation seed", self.aug_seed, 0)
         self.pixel_size = _whole("pixel size", self.pixel_size, 8)
         check_subsets(self.subsets)
-        self.coreset = check_coreset(self.coreset)
+        self.params = dict(self.params or {})
+        method_params(self.methods, self.params)  # a parameter no method has, or a value out of its range
         if not self.factors and not self.augment_only:
             raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")
         # a (method, N, factor) that cannot be fitted (too few images) is recorded as skipped, with its reason
@@ -221,10 +222,14 @@ def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _filled(row: dict) -> dict:
-    """A row of an older table: independent subsets (``--subsets`` came later), no coreset (PatchCore came
-    later) and not skipped."""
+    """A row read back: independent subsets in an older table (``--subsets`` came later), its detector's
+    parameters (a table written before the ``params`` column kept them in columns of their own, such as
+    ``coreset``), not skipped."""
     row.setdefault("subsets", "independent")
-    row.setdefault("coreset", float("nan"))
+    if "params" not in row:
+        row["params"] = params_from_columns(str(row["method"]), row)
+    elif row["params"] is None or (isinstance(row["params"], float) and np.isnan(row["params"])):
+        row["params"] = ""  # a CSV reads empty text as NaN
     if row.get("skipped") is None or (isinstance(row.get("skipped"), float) and np.isnan(row["skipped"])):
         row["skipped"] = ""
     return row
@@ -297,8 +302,8 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
 
     for n, r, f, only, m in jobs:
         idx = draw_subset(n_pool, n, config.seed, r, config.subsets)
-        det = make_detector(m, **({"coreset": config.coreset} if config.coreset_of(m) == config.coreset else {}))
-        grow = config.subsets == "nested" and det.consumes == "maps" and hasattr(det, "fit_nested")
+        det = make_detector(m, **config.params_of(m))
+        grow = config.subsets == "nested" and det.incremental
         if det.consumes == "maps":  # the same images, in the same order, from the feature packs
             fit_set = pool_maps.subset(picks_of(idx, f, only))
         else:
@@ -317,10 +322,10 @@ def fit_jobs(plan: FitPlan, jobs, embeddings=None, on_row=None, progress: bool =
         scores, maps = det.scores_and_maps(test_maps if det.consumes == "maps" else test)
         t2 = time.perf_counter()
         metrics = fit_metrics(labels, scores, masks=masks if det.gives_maps else None,
-                              heatmaps=lambda: det.heatmaps(maps=maps, size=config.pixel_size, reference=PIXEL_SIGMA_AT))
+                              heatmaps=lambda: det.heatmaps(maps=maps, size=config.pixel_size, reference=det.smoothing_at))
         row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
                "augment_only": bool(only), "n_fit": len(fit_set), **metrics,
-               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "coreset": config.coreset_of(m), "skipped": "",
+               "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "params": config.params_key(m), "skipped": "",
                "subset": " ".join(map(str, idx))}
         rows.append(row)
         if on_row is not None:
@@ -404,7 +409,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         done = table.done(complete=lambda r: _has_metrics(r, has_masks))
         todo = [j for j in jobs if table.key_of({**base, "method": j[4], "n_train": j[0], "replicate": j[1],
                                                  "aug_factor": j[2], "augment_only": j[3],
-                                                 "coreset": config.coreset_of(j[4])}) not in done]
+                                                 "params": config.params_key(j[4])}) not in done]
         skips = {j: config.skip_reason(j[0], j[2], j[3], j[4]) for j in todo}
         skips = {j: why for j, why in skips.items() if why}
         todo = [j for j in todo if j not in skips]
@@ -412,7 +417,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
             table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
                         "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
-                        "fit_seconds": 0.0, "score_seconds": 0.0, "coreset": config.coreset_of(m), "skipped": why,
+                        "fit_seconds": 0.0, "score_seconds": 0.0, "params": config.params_key(m), "skipped": why,
                         "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
         if skips and progress:
             for why in dict.fromkeys(skips.values()):
@@ -422,7 +427,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     mine = np.ones(len(df), bool)  # rows of other runs kept in the same file (other seeds, backbones...) stay out
     for column, value in base.items():
         mine &= (df[column] == value).to_numpy()
-    mine &= (df["coreset"].isna() | (df["coreset"] == config.coreset)).to_numpy()  # PatchCore of another coreset
+    expected = {m: config.params_key(m) for m in config.methods}  # fits of other parameters stay out
+    mine &= np.array([p == expected.get(m, "") for m, p in zip(df["method"], df["params"])], bool)
     return df[mine].reset_index(drop=True)  # skipped fits included (fitted() leaves them out)
 
 

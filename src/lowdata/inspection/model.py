@@ -33,8 +33,7 @@ from ..data.augment import policy_for
 from ..data.images import read_image
 from ..detectors.base import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
-from ..detectors.patchcore import check_coreset
-from ..detectors.registry import check_method, make_detector, method_spec
+from ..detectors.registry import check_method, make_detector, method_params, method_spec
 from ..features.backbones import load_backbone
 from ..features.encode import Embeddings, cache_for, encode
 from ..features.pool import FeaturePool, encode_augmented
@@ -193,7 +192,7 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
 def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0", input_size: int | None = None,
               aug: str | Path | None = None, copies: int = 10, fpr: float | None = None, rule: str | None = None,
               folds: int | None = None, seed: int = 0, cache_dir=None, progress: bool = True,
-              coreset: float | None = None, search=None, search_space: dict | None = None) -> InspectionModel:
+              params: dict | None = None, search=None, search_space: dict | None = None) -> InspectionModel:
     """Fit an inspection model on good images (a folder, files, or a list of them; at least 5).
 
     ``backbone``: a name or a loaded :class:`~lowdata.features.base.Backbone`. ``aug``: ``None`` (no
@@ -203,18 +202,15 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     :class:`~lowdata.autoaug.search.SearchConfig`, seeded by ``seed`` by default; ``search_space``: its space),
     recorded with its fitness in ``model.json`` (``policy_search``). ``rule``, ``fpr``, ``folds``: the threshold
     (:mod:`lowdata.inspection.threshold`; default: log-normal bound at a 5 % false-positive rate, leave-one-out up to
-    10 images). ``coreset``: PatchCore's fraction of the training patches kept (default 0.1). Duplicate files
+    10 images). ``params``: the detector's parameters by name (:attr:`~lowdata.detectors.base.Detector.parameters`;
+a text is read as the parameter's type, as ``--param NAME=VALUE``). Duplicate files
     (same bytes) are used once, with a warning.
     """
     t_start = time.perf_counter()
     rule = DEFAULT_RULE if rule is None else rule
     fpr = DEFAULT_FPR if fpr is None else fpr
     check_method(method)
-    params = {}
-    if coreset is not None:
-        if "coreset" not in method_spec(method).get_params():
-            raise LowdataError(f"--coreset {coreset}: only patchcore has a coreset, not {method}")
-        params["coreset"] = check_coreset(coreset)
+    params = method_params([method], params)[method]
     check_rule(rule, fpr, method)
     if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < (1 if aug else 0):
         raise LowdataError(f"copies must be a whole number of at least 1 with augmentation, got {copies!r}")

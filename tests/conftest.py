@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,34 @@ def tiny_mvtec(tmp_path) -> Path:
         mask[5:10, 5:20] = 255
         write_png(cat / "ground_truth" / "scratch" / f"{i:03d}_mask.png", mask)
     return root
+
+
+@pytest.fixture(scope="module")
+def elpv_images():
+    """12 good ELPV mono cells, and 4 good + 4 defective test cells (real images, embedded)."""
+    from lowdata.data.elpv import load_elpv
+
+    data = load_elpv("mono")
+    goods = [s.path for s in data.train[:12]]
+    tests = [s.path for s in data.test if s.label == 0][:4] + [s.path for s in data.test if s.label == 1][:4]
+    return goods, tests
+
+
+@pytest.fixture
+def good_folder(tmp_path, elpv_images):
+    """A folder of 10 good ELPV cells."""
+    folder = tmp_path / "good"
+    folder.mkdir()
+    for p in elpv_images[0][:10]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+@pytest.fixture
+def saved(good_folder, lite0_small, tmp_path):
+    """A Mahalanobis (Ledoit-Wolf) model fitted on ``good_folder`` and saved: its folder."""
+    from lowdata.inspection.model import fit_model
+
+    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    model.save(tmp_path / "model")
+    return tmp_path / "model"

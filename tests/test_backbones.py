@@ -60,11 +60,20 @@ def _b4_weights_present():
 
 @pytest.mark.skipif(not _b4_weights_present(), reason="Keras' efficientnetb4_notop.h5 is not in $KERAS_HOME/models "
                     "(no internet here); the B4 ImageNet check runs where it is")
-def test_b4_weights_are_imagenet_pretrained():
+def test_b4_backbone_carries_the_imagenet_weights():
+    """Our B4 backbone (the notop weights file, three taps) gives the stage-7 features of Keras' ImageNet
+    classifier, which ranks the cat photo among cat classes: the weights are ImageNet's and in the right layers
+    (a backbone built without them, or from other layers, differs)."""
     import keras
 
-    model = keras.applications.EfficientNetB4(include_top=True, weights="imagenet")
-    assert top5(model, 380) & CAT_CLASSES
+    full = keras.applications.EfficientNetB4(include_top=True, weights="imagenet")
+    assert top5(full, 380) & CAT_CLASSES
+    tap = keras.Model(full.input, full.get_layer("block7b_add").output)
+    x = resize_rgb(skimage.data.chelsea(), 380)
+    theirs = np.asarray(tap.predict_on_batch(x.astype(np.float32)[None]))
+    ours = load_backbone("efficientnet-b4").forward(x[None])[2]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3 * float(np.abs(theirs).max()))
 
 
 def test_b4_offline_without_weights_says_how_to_get_them(tmp_path, monkeypatch):

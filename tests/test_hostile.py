@@ -12,14 +12,6 @@ from lowdata.inspection.model import fit_model, load_model
 from lowdata.inspection.overlays import plan_overlays
 
 from conftest import write_png
-from test_model import elpv_images, good_folder  # noqa: F401 (fixtures)
-
-
-@pytest.fixture
-def saved(good_folder, lite0_small, tmp_path):
-    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
-    model.save(tmp_path / "model")
-    return tmp_path / "model"
 
 
 def _set(path, section, field, value):

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from lowdata.core.digests import file_hash  # noqa: E402
 from lowdata.inspection.model import fit_model, load_model  # noqa: E402
 
-from test_model import elpv_images  # noqa: E402,F401 (fixture)
 
 #: the examples run by `make test`: enough to reach every section of the file, bounded in time
 EXAMPLES = int(os.environ.get("LOWDATA_PROPERTY_EXAMPLES", "60"))

@@ -11,8 +11,7 @@ from lowdata import LowdataError
 from lowdata.core.digests import file_hash
 from lowdata.inspection.model import load_model
 
-from test_hostile import _cli, _one_error_line, _terminal_safe, saved  # noqa: F401 (fixtures)
-from test_model import elpv_images, good_folder  # noqa: F401 (fixtures)
+from test_hostile import _cli, _one_error_line, _terminal_safe
 
 
 def _edit(saved, change):

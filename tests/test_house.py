@@ -191,7 +191,17 @@ def test_imports_run_one_way_between_the_layers():
             if target in LAYERS and target != layer and target not in LAYERS[layer]:
                 bad.append(f"{path.relative_to(REPO)}:{line} ({layer}) imports {target}")
     assert not bad, "\n".join(bad)
-    assert "inspection" not in LAYERS["experiments"] and "experiments" not in LAYERS["inspection"]
+
+
+def test_the_product_and_the_experiments_stand_side_by_side():
+    """The practitioner's workflow (inspection) and the study (experiments) import neither each other nor the book
+    or the command line: read from the code, whatever the layer table above says."""
+    crossing = [f"{p.relative_to(REPO)}:{line} imports {target}"
+                for layer, others in (("inspection", {"experiments", "book", "cli"}),
+                                      ("experiments", {"inspection", "book", "cli"}))
+                for p in sorted((SRC / layer).rglob("*.py")) for target, line in _imports(p) if target in others]
+    assert not crossing, "\n".join(crossing)
+    assert any(target == "detectors" for p in (SRC / "inspection").rglob("*.py") for target, _ in _imports(p))
 
 
 def test_no_code_outside_the_detectors_compares_a_method_name():

@@ -110,25 +110,6 @@ def test_padim_state_scores_to_the_last_bit(n):
 
 
 # --------------------------------------------------------------------------------- fit, save, load, score
-@pytest.fixture(scope="module")
-def elpv_images():
-    from lowdata.data.elpv import load_elpv
-
-    data = load_elpv("mono")
-    goods = [s.path for s in data.train[:12]]
-    tests = [s.path for s in data.test if s.label == 0][:4] + [s.path for s in data.test if s.label == 1][:4]
-    return goods, tests
-
-
-@pytest.fixture
-def good_folder(tmp_path, elpv_images):
-    folder = tmp_path / "good"
-    folder.mkdir()
-    for p in elpv_images[0][:10]:
-        shutil.copy(p, folder / p.name)
-    return folder
-
-
 @pytest.mark.parametrize("method", ["knn", "maha-lw", "padim", "patchcore"])
 def test_fit_save_load_score_real_images(method, good_folder, elpv_images, lite0_small, tmp_path):
     params = {"coreset": 0.25} if method == "patchcore" else {}
@@ -221,13 +202,6 @@ def test_mixed_sizes_are_resized_and_said(good_folder, lite0_small, tmp_path, el
     write_png(tmp_path / "new" / "odd.png", np.asarray(Image.fromarray(img).resize((200, 200))))
     with pytest.warns(UserWarning, match=r"1 image\(s\) have a size the model was not fitted on \(200x200"):
         model.score(tmp_path / "new", cache_dir=tmp_path / "cache", progress=False)
-
-
-@pytest.fixture
-def saved(good_folder, lite0_small, tmp_path):
-    model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
-    model.save(tmp_path / "model")
-    return tmp_path / "model"
 
 
 def _edit(path, **changes):

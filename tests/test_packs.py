@@ -18,7 +18,6 @@ from lowdata.experiments.study import StudyConfig, run_study
 from lowdata.features import packs as P
 from lowdata.features.cache import EmbeddingCache
 from lowdata.features.encode import encode, map_rows
-from test_model import elpv_images  # noqa: F401 (fixture)
 
 LEVELS = ("fine", "mid", "coarse")
 

@@ -30,7 +30,7 @@ def child(args) -> None:
 
     from lowdata.autoaug.search import SearchConfig, search_policy
     from lowdata.data.sources import load_category
-    from lowdata.experiments.study import draw_subset
+    from lowdata.experiments.design import draw_subset
     from lowdata.features.backbones import load_backbone
     from lowdata.features.encode import cache_for
 

@@ -30,7 +30,7 @@ from lowdata.detectors.padim import PaDiM
 from lowdata.detectors.registry import make_detector, method_names
 from lowdata.features.encode import Embeddings, cache_for, encode, source_key
 from lowdata.metrics import image_auroc
-from lowdata.experiments.study import draw_subset
+from lowdata.experiments.design import draw_subset
 from lowdata.features.pool import encode_augmented
 
 REPO = Path(__file__).resolve().parents[1]

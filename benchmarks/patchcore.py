@@ -40,7 +40,7 @@ def child(args) -> None:
     from lowdata.data.dataset import load_mask
     from lowdata.data.sources import load_category
     from lowdata.detectors import patchcore as pc
-    from lowdata.experiments.study import draw_subset
+    from lowdata.experiments.design import draw_subset
     from lowdata.features.backbones import load_backbone
     from lowdata.features.encode import cache_for, encode, map_rows, source_key
     from lowdata.metrics import aupro, image_auroc, pixel_auroc

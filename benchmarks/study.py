@@ -42,7 +42,8 @@ def child(args) -> None:
     from threadpoolctl import threadpool_info
 
     from lowdata.data.sources import load_category
-    from lowdata.experiments.study import StudyConfig, parse_factors, parse_sizes, run_study
+    from lowdata.experiments.study import run_study
+    from lowdata.experiments.design import StudyConfig, parse_factors, parse_sizes
     from lowdata.features.backbones import load_backbone
     from lowdata.features.encode import cache_for
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from lowdata.features.backbones import load_backbone
 from lowdata.data.sources import load_category
-from lowdata.experiments.study import draw_subset
+from lowdata.experiments.design import draw_subset
 from lowdata.book.walkthrough import time_workflow
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,8 @@ def local2():
 def _study(tmp_path, name, backbone, runner, **kw):
     from lowdata.data.elpv import load_elpv
     from lowdata.features.encode import cache_for
-    from lowdata.experiments.study import StudyConfig, run_study
+    from lowdata.experiments.study import run_study
+    from lowdata.experiments.design import StudyConfig
 
     data = load_elpv("mono")
     config = StudyConfig(methods=["knn", "maha-emp", "maha-lw", "padim"], sizes=[5, 10], reps=2, factors=[0, 1],

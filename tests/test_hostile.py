@@ -288,7 +288,8 @@ def test_a_second_study_on_one_table_stops_at_once(tiny_mvtec, lite0_small, tmp_
 
     from lowdata.features.cache import EmbeddingCache
     from lowdata.data.sources import load_category
-    from lowdata.experiments.study import StudyConfig, run_study
+    from lowdata.experiments.study import run_study
+    from lowdata.experiments.design import StudyConfig
 
     data = load_category("mvtec", "widget", root=tiny_mvtec)
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
@@ -335,7 +336,8 @@ def test_read_only_folder_and_full_disk_for_scores_and_journal(saved, good_folde
     from lowdata.experiments import table as table_module
     from lowdata.features.cache import EmbeddingCache
     from lowdata.data.sources import load_category
-    from lowdata.experiments.study import StudyConfig, run_study
+    from lowdata.experiments.study import run_study
+    from lowdata.experiments.design import StudyConfig
 
     fail = _failing(errno.EROFS, lambda path, *a, **k: str(path).startswith(str(tmp_path / "ro")))
     fail.real = Path.mkdir

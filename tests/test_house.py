@@ -88,7 +88,7 @@ def test_a_detector_in_one_file_runs_through_study_fit_score_and_a_notebook_chec
 
 def test_a_metric_registered_later_is_computed_for_the_rows_a_resumed_study_has(tiny_mvtec, lite0_small, tmp_path,
                                                                                monkeypatch):
-    from lowdata.experiments import study
+    from lowdata.experiments import fits as fits_module, study
 
     data = load_category("mvtec", "widget", root=tiny_mvtec)
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
@@ -99,8 +99,8 @@ def test_a_metric_registered_later_is_computed_for_the_rows_a_resumed_study_has(
     register_metric("score_spread", lambda labels, scores: float(np.std(scores)), label="spread of the scores")
     try:
         fits = []
-        real = study.make_detector
-        monkeypatch.setattr(study, "make_detector", lambda m: (fits.append(m), real(m))[1])
+        real = fits_module.make_detector
+        monkeypatch.setattr(fits_module, "make_detector", lambda m: (fits.append(m), real(m))[1])
         again = study.run_study(data, lite0_small, cache, study.StudyConfig(**config), out, progress=False)
         assert len(fits) == len(first)  # every old row lacked the new metric: each fit was done again
         assert again["score_spread"].notna().all() and (again["score_spread"] > 0).all()

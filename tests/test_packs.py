@@ -14,7 +14,8 @@ from lowdata.data.sources import load_category
 from lowdata.detectors.base import MapRows, stack_maps
 from lowdata.detectors.gaussian import LocationBlocks
 from lowdata.detectors.padim import PaDiM
-from lowdata.experiments.study import StudyConfig, run_study
+from lowdata.experiments.study import run_study
+from lowdata.experiments.design import StudyConfig
 from lowdata.features import packs as P
 from lowdata.features.cache import EmbeddingCache
 from lowdata.features.encode import encode, map_rows

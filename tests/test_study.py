@@ -8,6 +8,8 @@ import pandas as pd
 from pathlib import Path
 import pytest
 
+import lowdata.book.study_report as study_report
+import lowdata.experiments.fits as fits_module
 import lowdata.experiments.study as study
 from lowdata.features.cache import EmbeddingCache
 from lowdata.cli import main
@@ -17,7 +19,8 @@ from lowdata.detectors.padim import PaDiM
 from lowdata.features.encode import encode
 from lowdata.core.errors import LowdataError
 from lowdata.metrics import image_auroc
-from lowdata.experiments.study import StudyConfig, draw_subset, parse_factors, parse_sizes, run_study, size_grid
+from lowdata.experiments.study import run_study
+from lowdata.experiments.design import StudyConfig, draw_subset, parse_factors, parse_sizes, size_grid
 
 
 def test_size_grid_is_the_papers():
@@ -119,7 +122,7 @@ def test_study_resumes_after_an_interruption(widget, lite0_small, tmp_path, monk
     out = tmp_path / "r.csv"
     full = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), tmp_path / "ref.csv", progress=False)
 
-    real = study.make_detector
+    real = fits_module.make_detector
     calls = []
 
     def failing(method):
@@ -128,14 +131,14 @@ def test_study_resumes_after_an_interruption(widget, lite0_small, tmp_path, monk
             raise KeyboardInterrupt
         return real(method)
 
-    monkeypatch.setattr(study, "make_detector", failing)
+    monkeypatch.setattr(fits_module, "make_detector", failing)
     with pytest.raises(KeyboardInterrupt):
         run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), out, progress=False)
     journal = tmp_path / "r.csv.journal.jsonl"
     assert len(journal.read_text().splitlines()) == 6 and not out.exists()
 
     calls.clear()
-    monkeypatch.setattr(study, "make_detector", lambda m: (calls.append(m), real(m))[1])
+    monkeypatch.setattr(fits_module, "make_detector", lambda m: (calls.append(m), real(m))[1])
     resumed = run_study(widget, lite0_small, cache, StudyConfig(**CONFIG), out, progress=False)
     assert len(calls) == len(full) - 6  # only the fits that were missing
     assert not journal.exists()
@@ -173,15 +176,15 @@ def test_summary_needs_the_full_training_set():
     rows = [dict(category="c", aug_factor=0, augment_only=False, method="knn", n_train=n, n_pool=20, auroc=a,
                  fit_seconds=0.0, score_seconds=0.0, pixel_auroc=float("nan"), seed=0, aug_seed=0, policy_digest="p")
             for n, a in [(5, 0.6), (10, 0.8)]]
-    table = study.summarize(pd.DataFrame(rows))["table"]
+    table = study_report.summarize(pd.DataFrame(rows))["table"]
     assert np.isnan(table.auroc_max_n[0]) and np.isnan(table.area[0])  # N=10 is not "the full training set"
     rows.append({**rows[0], "n_train": 20, "auroc": 1.0})
-    table = study.summarize(pd.DataFrame(rows))["table"]
+    table = study_report.summarize(pd.DataFrame(rows))["table"]
     assert table.auroc_max_n[0] == 1.0 and table.area[0] == pytest.approx(0.625 / 0.75)
-    said = study.format_summary(pd.DataFrame(rows[:2]))  # issue 29, point 17: in words, not an empty frame
+    said = study_report.format_summary(pd.DataFrame(rows[:2]))  # issue 29, point 17: in words, not an empty frame
     assert "Image AUROC at the largest size run (c N=10 of 20; not the full training set" in said
     assert "no area under the AUC-percent curve" in said and "Empty DataFrame" not in said
-    assert "one sample size only" in study.format_summary(pd.DataFrame(rows[2:]))
+    assert "one sample size only" in study_report.format_summary(pd.DataFrame(rows[2:]))
 
 
 def test_cli_study(tiny_mvtec, tmp_path, capsys):
@@ -251,7 +254,7 @@ def test_few_shot_sizes_fit_what_can_be_fitted_and_record_the_rest_as_skipped(wi
     # the table keeps the skipped rows; readers get the fits only, and the reasons apart
     assert len(study.read_results(out)) == len(made) and len(study.read_results(out, skipped=True)) == len(df)
     assert len(study.skipped_fits(study.read_results(out, skipped=True))) == 2
-    assert "skipped (2): maha-lw needs at least 2" in study.format_summary(df)
+    assert "skipped (2): maha-lw needs at least 2" in study_report.format_summary(df)
     # resumed: nothing is fitted or skipped again
     again = run_study(widget, lite0_small, cache, config, out, progress=False)
     pd.testing.assert_frame_equal(again.drop(columns=["fit_seconds", "score_seconds"]),
@@ -300,9 +303,9 @@ def test_an_old_table_with_a_coreset_column_still_reads_and_resumes(widget, lite
     old.assign(backbone=lite0_small.key).to_csv(out, index=False)  # the same weights, whatever the runtime here
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
     made = []
-    real = study.make_detector
+    real = fits_module.make_detector
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(study, "make_detector", lambda *a, **k: made.append(a) or real(*a, **k))
+        mp.setattr(fits_module, "make_detector", lambda *a, **k: made.append(a) or real(*a, **k))
         config = StudyConfig(methods=["knn", "patchcore"], sizes=[2], reps=1, pixel_size=32)
         half = run_study(widget, lite0_small, cache, StudyConfig(**{**config.__dict__, "params": {"coreset": 0.5}}),
                          out, progress=False)

@@ -56,8 +56,9 @@ from .detectors.registry import check_method, method_names, method_params, metho
 from .experiments.polluted import parse_rate
 from .experiments.pollution import PollutionConfig, recovery, run_pollution_study
 from .experiments.refine import RULES as SROC_RULES, sroc_config, refine_folder
-from .experiments.study import StudyConfig, check_subsets, draw_subset, format_summary, parse_factors, parse_sizes, \
-    run_study
+from .experiments.design import StudyConfig, check_subsets, draw_subset, parse_factors, parse_sizes
+from .experiments.study import run_study
+from .book.study_report import format_summary
 from .experiments.table import check_results_path, results_path
 from .features.backbones import DEFAULT_BACKBONE, backbone_names, default_input_size, load_backbone
 from .features.efficientnet_b4 import use_b4_weights

@@ -14,7 +14,8 @@ from ..data.sources import load_category, source_label
 from ..detectors.base import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
-from ..experiments.study import StudyConfig, draw_subset, fitted, parse_factors, parse_sizes, run_study, skipped_fits
+from ..experiments.study import fitted, run_study, skipped_fits
+from ..experiments.design import StudyConfig, draw_subset, parse_factors, parse_sizes
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode

@@ -10,7 +10,8 @@ import pandas as pd
 from ..data.augment import describe, policy_for
 from ..data.sources import load_category, source_label
 from ..detectors.registry import method_spec
-from ..experiments.study import StudyConfig, fitted, parse_factors, parse_sizes, run_study
+from ..experiments.study import fitted, run_study
+from ..experiments.design import StudyConfig, parse_factors, parse_sizes
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for

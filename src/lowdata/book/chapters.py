@@ -8,7 +8,7 @@ import pandas as pd
 from ..core.errors import LowdataError
 from ..data.sources import load_category
 from ..experiments.pollution import PollutionConfig, run_pollution_study
-from ..experiments.study import parse_factors
+from ..experiments.design import parse_factors
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for

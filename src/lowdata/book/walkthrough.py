@@ -27,7 +27,7 @@ from ..core.errors import LowdataError
 from ..data.images import read_image
 from ..data.sources import load_category
 from ..detectors.registry import check_method
-from ..experiments.study import draw_subset
+from ..experiments.design import draw_subset
 from ..experiments.thresholds import evaluate_thresholds
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for

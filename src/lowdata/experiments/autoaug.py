@@ -35,7 +35,7 @@ from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
 from ..core.tables import read_table
-from .study import draw_subset
+from .design import draw_subset
 from .table import IDENTITY, ResultsTable
 
 KINDS = ("none", "hand", "auto")

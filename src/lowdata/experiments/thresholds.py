@@ -21,7 +21,7 @@ from ..detectors.registry import method_spec
 from ..features.encode import Embeddings, encode, source_key
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
-from .study import draw_subset
+from .design import draw_subset
 
 #: threshold(oof_scores, rule, fpr, *, folds, seed, dims) -> an object with .value and .note
 ThresholdFn = Callable[..., object]

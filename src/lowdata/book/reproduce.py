@@ -13,6 +13,7 @@ or missing; the reproduction page shows the same comparison.
 
 from __future__ import annotations
 
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -139,6 +140,58 @@ def verdict(table: pd.DataFrame, tolerance: float = TOLERANCE) -> str:
     if missing:
         text += f"; {missing} missing from this run"
     return text
+
+
+def current_commit() -> str:
+    """The checkout's commit (short), or ``unknown`` outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_results(results_dir: str | Path, run_path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A book run's study tables (of its backbone and input size) and its run record (``{}`` if none)."""
+    from .record import read_run
+    from .summary import load_results
+
+    results_dir, run_path = Path(results_dir), Path(run_path)
+    if not results_dir.is_dir() or not any(results_dir.glob("study-*.parquet")):
+        raise LowdataError(f"no study results in {printable(results_dir)}: run `make run` (or `lowdata book`) first")
+    run = read_run(run_path) if run_path.is_file() else {}
+    params = run.get("params", {})
+    results = load_results(results_dir, params.get("backbone", "efficientnet-lite0"), params.get("input_size"),
+                           run or None)
+    return results, run
+
+
+def record_expected(results_dir: str | Path, run_path: str | Path, path: str | Path,
+                    force: bool = False) -> tuple[pd.DataFrame, dict]:
+    """``lowdata verify --write``: a real book run's figures written as the expected ones, its record (commit,
+    start, command, minutes, settings) as the header. Returns the figures and the record."""
+    check_new_file(path, "--write", force)  # before any table is read
+    results, run = run_results(results_dir, run_path)
+    if not run:
+        raise LowdataError(f"no run record {printable(run_path)}: the expected figures must come from a "
+                           "`lowdata book` run")
+    params = run.get("params", {})
+    meta = {"made by": "lowdata verify --write, from a real `make run` of the embedded default",
+            "commit": current_commit(), "started": run.get("started", ""), "command": run.get("command", ""),
+            "minutes": f"{run.get('total_seconds', float('nan')) / 60:.1f}",
+            **{k: str(params.get(k)) for k in SETTINGS}}
+    return write_expected(results, path, meta, force=force), run
+
+
+def verify_run(results_dir: str | Path, run_path: str | Path, expected: str | Path | None = None,
+               tolerance: float = TOLERANCE) -> tuple[pd.DataFrame, dict, list[str]]:
+    """``lowdata verify``: each expected figure beside the run's (:func:`check`), the expected run's record, and
+    why the run is not the expected run's setting (empty: it is)."""
+    if not tolerance > 0:
+        raise LowdataError(f"--tolerance must be positive, got {tolerance}")
+    results, run = run_results(results_dir, run_path)
+    figures_expected, meta = read_expected(expected)
+    return check(results, figures_expected, tolerance), meta, comparable(run, meta)
 
 
 def expected_view(results: pd.DataFrame, run: dict | None):

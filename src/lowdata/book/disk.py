@@ -1,0 +1,47 @@
+"""Before ``lowdata book``: the disk the category studies' maps need, against the cache's free space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.errors import LowdataError
+from ..data.sources import load_category
+from ..features import manage
+from ..features.backbones import default_input_size
+from ..features.cache import default_cache_root
+
+#: channels of stages 4, 6 and 7 (known without loading the model: TensorFlow stays out of this process)
+STAGE_CHANNELS = {"efficientnet-lite0": (80, 192, 320), "efficientnet-lite1": (80, 192, 320),
+                  "efficientnet-lite2": (88, 208, 352), "efficientnet-b4": (112, 272, 448)}
+
+
+def needed_bytes(targets, data, backbone: str, input_size: int | None, root: Path, aug) -> int:
+    """Bytes of maps the studies of ``targets`` (``(source, category)`` pairs) add to the cache at ``root``:
+    every training image at the largest augmentation factor of ``aug`` plus the test images, less those
+    already there, and a margin for the other chapters' images."""
+    size = int(input_size or default_input_size(backbone))
+    fine, coarse = -(-size // 16), -(-size // 32)  # stage 4 at stride 16, stages 6 and 7 at 32
+    c4, c6, c7 = STAGE_CHANNELS.get(backbone, STAGE_CHANNELS["efficientnet-b4"])
+    row = (fine * fine * c4 + coarse * coarse * (c6 + c7)) * 4
+    factor = max(int(f) for f in str(aug).split(",") if f.strip().isdigit()) if aug is not None else 0
+    need = 0
+    for source, category in targets:
+        try:
+            d = load_category(source, category, root=data)
+        except LowdataError:
+            continue
+        images = len(d.train) * (1 + factor) + len(d.test)
+        have = manage.labelled_images(root, backbone, f"{source}/{category}", size) if root.is_dir() else 0
+        need += max(0, images - have) * row
+    return int(need * 1.15) + (256 << 20)  # other chapters' images (synthetic defects, other policies), results
+
+
+def check_disk(targets, data, backbone: str, input_size: int | None, cache_dir, aug, say=print) -> None:
+    """Says (``say``) what the run needs and what is free; refused in one line when it does not fit."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_root()
+    need, free = needed_bytes(targets, data, backbone, input_size, root, aug), manage.free_bytes(root)
+    say(f"disk: this run needs about {need / 1e9:.1f} GB in {root} ({free / 1e9:.1f} GB free there)")
+    if free < need:
+        raise LowdataError(f"not enough disk for this run: it needs about {need / 1e9:.1f} GB in {root} and "
+                           f"{free / 1e9:.1f} GB are free: free some (`lowdata cache prune`), or point --cache or "
+                           "LOWDATA_CACHE to a larger disk")

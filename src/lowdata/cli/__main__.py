@@ -1,0 +1,5 @@
+"""``python -m lowdata.cli``: the ``lowdata`` command."""
+
+from . import run
+
+run()

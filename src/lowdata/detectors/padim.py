@@ -10,7 +10,8 @@ import numpy as np
 from ..core import schema as S
 from ..core.errors import LowdataError
 from .base import AlignedLevels, Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
-from .gaussian import ESTIMATORS, GaussianBank, GramSums, LocationBlocks, bank_schema
+from .gaussian import ESTIMATORS, GaussianBank, bank_schema
+from .location_blocks import GramSums, LocationBlocks
 from .params import Param
 
 
@@ -82,7 +83,7 @@ class PaDiM(Detector):
     def fit_nested(self, X: Features, added: Features | None, sums=None):
         """Fit on ``X``, one of a nested series of training sets: ``X`` is the set of the previous fit of the
         series (whose return value is ``sums``; ``None`` for the first) plus the images ``added``. The
-        Gaussians' running sums grow by ``added`` (:class:`~lowdata.detectors.gaussian.GramSums`) instead of
+        Gaussians' running sums grow by ``added`` (:class:`~lowdata.detectors.location_blocks.GramSums`) instead of
         being made again from ``X``; the Woodbury route (``n <= d / 2``) is fitted on ``X`` as usual.
         Returns the sums to give the next fit (``None`` where the series goes on from ``X`` itself)."""
         self.check_params()

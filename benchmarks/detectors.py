@@ -25,7 +25,7 @@ import numpy as np
 from lowdata.data.augment import policy_for
 from lowdata.features.backbones import load_backbone
 from lowdata.data.sources import load_category
-from lowdata.detectors.base import MapStream, align_levels
+from lowdata.detectors.inputs import MapStream, align_levels
 from lowdata.detectors.padim import PaDiM
 from lowdata.detectors.registry import make_detector, method_names
 from lowdata.features.encode import Embeddings, cache_for, encode, source_key

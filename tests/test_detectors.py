@@ -5,7 +5,7 @@ import pytest
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf, ledoit_wolf_shrinkage
 from sklearn.neighbors import NearestNeighbors
 
-from lowdata.detectors.base import MapRows, MapStream, align_levels
+from lowdata.detectors.inputs import MapRows, MapStream, align_levels
 from lowdata.detectors.knn import KNN
 from lowdata.detectors.mahalanobis import Mahalanobis
 from lowdata.detectors.padim import PaDiM

@@ -11,7 +11,7 @@ import pytest
 from lowdata.core.errors import LowdataError
 from lowdata.core.grids import AlignedLevels, align_levels
 from lowdata.data.sources import load_category
-from lowdata.detectors.base import MapRows, stack_maps
+from lowdata.detectors.inputs import MapRows, stack_maps
 from lowdata.detectors.location_blocks import LocationBlocks
 from lowdata.detectors.padim import PaDiM
 from lowdata.experiments.study import run_study

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lowdata.detectors.base import stack_maps
+from lowdata.detectors.inputs import stack_maps
 from lowdata.features.packs import Pack
 import pandas as pd
 from pathlib import Path

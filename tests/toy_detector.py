@@ -6,7 +6,8 @@ import numpy as np
 
 from lowdata.core import schema as S
 from lowdata.core.errors import LowdataError
-from lowdata.detectors.base import Detector, pooled_levels
+from lowdata.detectors.base import Detector
+from lowdata.detectors.inputs import pooled_levels
 from lowdata.detectors.registry import register_detector
 
 

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe
 from ..data.synthetic import GENERATORS, check_generators, defect_sources
-from ..detectors.base import stack_maps
+from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import folds_of
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, source_key

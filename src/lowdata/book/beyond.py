@@ -11,7 +11,7 @@ import pandas as pd
 from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, source_label
-from ..detectors.base import stack_maps
+from ..detectors.inputs import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
 from ..experiments.study import fitted, run_study, skipped_fits

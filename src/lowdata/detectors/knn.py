@@ -7,7 +7,8 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import Detector, Features, pooled_levels
+from .base import Detector
+from .inputs import Features, pooled_levels
 from .params import Param
 
 

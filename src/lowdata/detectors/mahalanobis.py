@@ -10,7 +10,8 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import Detector, Features, pooled_levels, prefixed, unprefixed
+from .base import Detector, prefixed, unprefixed
+from .inputs import Features, pooled_levels
 from .gaussian import ESTIMATORS, GaussianBank, bank_schema
 from .params import Param
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import AlignedLevels, Detector, Features, MapRows, MapStream, align_levels, prefixed, spatial_chunks, unprefixed
+from .base import Detector, prefixed, unprefixed
+from .inputs import AlignedLevels, Features, MapRows, MapStream, align_levels, spatial_chunks
 from .gaussian import ESTIMATORS, GaussianBank, bank_schema
 from .location_blocks import GramSums, LocationBlocks
 from .params import Param

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..core import schema as S
 from ..core.errors import LowdataError
-from .base import Detector, Features, spatial_chunks
+from .base import Detector
+from .inputs import Features, spatial_chunks
 from .kcenter import greedy_kcenter
 from .params import Param
 

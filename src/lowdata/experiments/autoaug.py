@@ -29,7 +29,7 @@ from ..autoaug.search import SearchConfig, check_search_images, search_policy
 from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
-from ..detectors.base import MapRows
+from ..detectors.inputs import MapRows
 from ..detectors.registry import check_method, make_detector, method_spec
 from ..features.encode import Embeddings, encode, map_rows, source_key
 from ..features.pool import encode_augmented
@@ -177,7 +177,7 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
 
 
 def _maps(emb: Embeddings) -> np.ndarray:
-    from ..detectors.base import stack_maps
+    from ..detectors.inputs import stack_maps
 
     return stack_maps(emb, 256)
 

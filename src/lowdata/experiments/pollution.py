@@ -36,7 +36,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import LowdataError, printable
 from ..data.augment import policy_for
 from ..data.dataset import CategoryData
-from ..detectors.base import stack_maps
+from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_rows, fit_score_fn
 from ..detectors.registry import check_method, method_spec
 from ..features.encode import Embeddings, encode, source_key

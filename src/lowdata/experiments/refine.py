@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..core.errors import LowdataError
 from ..data.images import list_images
-from ..detectors.base import stack_maps
+from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import FitScore, folds_of, out_of_fold_scores
 from ..detectors.mahalanobis import chi2_score
 from ..detectors.registry import check_method, make_detector, method_spec

@@ -31,7 +31,7 @@ from ..autoaug.search import SearchConfig, check_search_images, search_policy
 from ..autoaug.space import DEFAULT_SPACE, check_space
 from ..data.augment import policy_for
 from ..data.images import read_image
-from ..detectors.base import stack_maps
+from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
 from ..detectors.registry import check_method, make_detector, method_params, method_spec
 from ..features.backbones import load_backbone

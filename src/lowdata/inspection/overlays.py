@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..core.atomic import atomic_path, make_dirs
 from ..core.errors import LowdataError
-from ..detectors.base import upsample_maps
+from ..detectors.heatmaps import upsample_maps
 from .inputs import samefile
 
 OVERLAY_SUFFIX = ".heatmap.png"

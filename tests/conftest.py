@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# commands run serially in the tests unless a test asks for a Dask scheduler (tests/test_cluster.py)
+# commands run serially in the tests unless a test asks for a Dask scheduler (tests/test_scheduling.py)
 os.environ.setdefault("LOWDATA_SCHEDULER", "none")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,14 +60,18 @@ def elpv_images():
     return goods, tests
 
 
+def copied(folder: Path, paths) -> Path:
+    """A new folder holding copies of ``paths``."""
+    folder.mkdir()
+    for p in paths:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
 @pytest.fixture
 def good_folder(tmp_path, elpv_images):
     """A folder of 10 good ELPV cells."""
-    folder = tmp_path / "good"
-    folder.mkdir()
-    for p in elpv_images[0][:10]:
-        shutil.copy(p, folder / p.name)
-    return folder
+    return copied(tmp_path / "good", elpv_images[0][:10])
 
 
 @pytest.fixture

@@ -150,10 +150,10 @@ def test_the_command_line_takes_its_defaults_from_the_schemas_and_registries():
 
 # the layers, from the ground up: a module may import its own layer and the layers listed for it
 LAYERS = {"core": set(), "data": {"core"}, "features": {"core", "data"}, "detectors": {"core"}, "metrics": {"core"},
-          "cluster": {"core", "features"}, "autoaug": {"core", "data", "features", "detectors", "metrics"},
+          "scheduling": {"core", "features"}, "autoaug": {"core", "data", "features", "detectors", "metrics"},
           "inspection": {"core", "data", "features", "detectors", "autoaug"},
-          "experiments": {"core", "data", "features", "detectors", "metrics", "cluster", "autoaug"},
-          "book": {"core", "data", "features", "detectors", "metrics", "cluster", "autoaug", "inspection",
+          "experiments": {"core", "data", "features", "detectors", "metrics", "scheduling", "autoaug"},
+          "book": {"core", "data", "features", "detectors", "metrics", "scheduling", "autoaug", "inspection",
                    "experiments"}}
 
 

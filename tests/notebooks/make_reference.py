@@ -5,7 +5,7 @@
 Runs ``notebooks/category.ipynb`` on ELPV mono (the embedded data) at 96 px with 3 sizes, 2
 replicates and small augmentation factors, then the summary notebooks on its results, and writes
 the executed notebooks here, plus ``reference-results.csv`` (the seeded study rows). Commit them
-when a change of numbers is intended; ``tests/test_nbval.py`` re-executes them under nbval and
+when a change of numbers is intended; ``tests/notebooks/test_nbval.py`` re-executes them under nbval and
 compares. Results go to a temporary folder; embeddings to ``$LOWDATA_CACHE`` (default: the
 repository's ``data/cache``).
 

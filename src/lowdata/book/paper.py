@@ -3,7 +3,7 @@
 ``paper_tables.csv`` (beside this module) is a copy of ``../shared/papers/low-data-augmentation-tables.csv`` (the
 numbers transcribed from the paper; tidy: table, metric, group, method, aug_factor, n_train, value).
 
-How the paper aggregates, checked on its own numbers (tests/test_paper.py): a group's value is the
+How the paper aggregates, checked on its own numbers (tests/book/test_paper.py): a group's value is the
 plain mean of its categories' values, over all 15 MVTec categories for ``all`` (toothbrush
 included; the paper leaves it out of the *curves* only), the 5 textures and the 10 objects.
 Per category, ``auc`` at ``n_train`` is the mean AUROC over replicates at that N (``max``: the

@@ -3,7 +3,7 @@
 A notebook executed by papermill gets its parameters as plain values; its first code cell calls the
 package, which checks them against the notebook's schema (:meth:`NotebookSchema.check`): an unknown or
 missing name, a wrong type or an unknown backbone is one clear message naming the parameter. The same
-schema is what the notebooks' parameter cells must hold (``tests/test_notebooks.py`` compares each cell
+schema is what the notebooks' parameter cells must hold (``tests/notebooks/test_notebooks.py`` compares each cell
 with :meth:`NotebookSchema.defaults`), what ``lowdata book`` passes (its presets) and where the command
 line's defaults come from, so a default is written once, here.
 """

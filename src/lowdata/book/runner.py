@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cluster import Runner, Task, run_tasks
+from ..scheduling import Runner, Task, run_tasks
 from ..core.errors import LowdataError
 from ..core.quiet import verbose
 from ..data.sources import source_label
@@ -92,7 +92,7 @@ def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book
                   title: str, subdir: str, progress: bool = True, runner=None,
                   previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<subdir>/<source>-<category>.ipynb``,
-    as tasks of ``runner`` (:mod:`lowdata.cluster`; ``None``: serially here). Pages of categories not in
+    as tasks of ``runner`` (:mod:`lowdata.scheduling`; ``None``: serially here). Pages of categories not in
     ``targets`` are removed. A page that the ``previous`` run (page -> its report) executed successfully with
     the same template, parameters and package code is kept as it is, not executed again. ``title`` is
     formatted with ``source`` (its label) and ``category``. One report per target: status (``done`` or
@@ -177,7 +177,7 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
     "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), the notebooks choosing the
     augmentation automatically (``autoaug``: their settings, ``None`` for none), then the summary notebooks,
     then (``build``) Jupyter Book 1.x. The per-category notebooks are tasks of
-    ``runner`` (:func:`lowdata.cluster.connect`; ``None``: serial, here): in parallel on a Dask cluster.
+    ``runner`` (:func:`lowdata.scheduling.connect`; ``None``: serial, here): in parallel on a Dask cluster.
     A page the previous run made with the same template, parameters and code is kept, unless ``rerun``.
     Returns the run record, also written to ``<book_root>/book/results/run.json``."""
     book_root = Path(book_root).resolve()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cluster import connect
+from ..scheduling import connect
 from ..core.errors import printable_block
 from ..data.sources import SOURCES, load_category
 from ..detectors.params import describe_params, parse_assignments

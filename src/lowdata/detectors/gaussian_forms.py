@@ -82,6 +82,16 @@ class Woodbury:
     def __init__(self, X: np.ndarray, a: np.ndarray, b: np.ndarray, eig: dict):
         self.X, self.a, self.b, self.eig = X, a, b, eig
 
+    def blocks(self, z: np.ndarray, at: int):
+        """Per block of locations: its offset in ``z``, its first location, ``|z|^2`` ``(l, t)`` and ``w = Xc z``
+        ``(l, n, t)``."""
+        for b0 in range(0, len(z), BLOCK):
+            zb = z[b0:b0 + BLOCK]
+            j0 = at + b0
+            zz = np.einsum("ltd,ltd->lt", zb, zb)
+            w = self.X[j0:j0 + len(zb)].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+            yield b0, j0, zz, w
+
     def singular_quad(self, j: int, w: np.ndarray, zz: np.ndarray) -> np.ndarray:
         """pinvh semantics where the shrunk covariance is singular."""
         lam, U = self.eig[j]
@@ -132,15 +142,11 @@ class WoodburyInverse(Woodbury):
 
     def quad(self, z: np.ndarray, at: int = 0) -> np.ndarray:
         q = np.empty(z.shape[:2])
-        for b0 in range(0, len(z), BLOCK):
-            zb = z[b0:b0 + BLOCK]
-            j0 = at + b0
-            zz = np.einsum("ltd,ltd->lt", zb, zb)
-            w = self.X[j0:j0 + len(zb)].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
+        for b0, j0, zz, w in self.blocks(z, at):
+            l = len(zz)
             with np.errstate(divide="ignore", invalid="ignore"):
-                q[b0:b0 + len(zb)] = (zz - np.einsum("lnt,lnt->lt", w, self.Minv[j0:j0 + len(zb)] @ w)) \
-                    / self.a[j0:j0 + len(zb), None]
-            for i in range(len(zb)):
+                q[b0:b0 + l] = (zz - np.einsum("lnt,lnt->lt", w, self.Minv[j0:j0 + l] @ w)) / self.a[j0:j0 + l, None]
+            for i in range(l):
                 if j0 + i in self.eig:
                     q[b0 + i] = self.singular_quad(j0 + i, w[i], zz[i])
         return q
@@ -159,12 +165,8 @@ class WoodburyCholesky(Woodbury):
 
     def quad(self, z: np.ndarray, at: int = 0) -> np.ndarray:
         q = np.empty(z.shape[:2])
-        for b0 in range(0, len(z), BLOCK):
-            zb = z[b0:b0 + BLOCK]
-            j0 = at + b0
-            zz = np.einsum("ltd,ltd->lt", zb, zb)
-            w = self.X[j0:j0 + len(zb)].astype(np.float64) @ np.swapaxes(zb, 1, 2)  # (l, n, t)
-            for i in range(len(zb)):
+        for b0, j0, zz, w in self.blocks(z, at):
+            for i in range(len(zz)):
                 j = j0 + i
                 if j in self.eig:
                     q[b0 + i] = self.singular_quad(j, w[i], zz[i])

@@ -32,7 +32,7 @@ import pandas as pd
 
 from tqdm import tqdm
 
-from ..cluster import Task, run_tasks
+from ..scheduling import Task, run_tasks
 from ..core.errors import LowdataError, printable
 from ..core.tables import read_table
 from ..data.augment import AugmentPolicy, policy_for
@@ -145,7 +145,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     """Run (or resume) the study of one category. ``out`` keeps every row it had (other seeds, backbones or
     categories too); the return value holds this run's rows only.
 
-    ``runner`` (:func:`lowdata.cluster.connect`): ``None`` or ``--scheduler none`` computes here, encoding
+    ``runner`` (:func:`lowdata.scheduling.connect`): ``None`` or ``--scheduler none`` computes here, encoding
     and fitting in one pipelined pass; any other runner splits the work into tasks: encoding (train, test,
     then one task per copy index) and the fits in batches, run on its workers through the same cache. Both
     give the same rows, bit for bit (the timings aside). The table is locked while the run lasts

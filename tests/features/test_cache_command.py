@@ -136,7 +136,7 @@ def test_outside_a_checkout_the_default_cache_is_the_platforms_user_cache(tmp_pa
     monkeypatch.chdir(tmp_path)
     root, why = cache_root_reason()
     assert root == Path(platformdirs.user_cache_dir("lowdata")) and "not in a lowdata checkout" in why
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     assert cache_root_reason() == (Path("data/cache"), "the current folder is a lowdata checkout")
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "c"))
     assert cache_root_reason() == (tmp_path / "c", "$LOWDATA_CACHE is set")
@@ -144,7 +144,7 @@ def test_outside_a_checkout_the_default_cache_is_the_platforms_user_cache(tmp_pa
 
 def test_book_stops_with_one_line_when_the_disk_is_too_small(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(manage, "free_bytes", lambda folder: 10 ** 9)
-    code = main(["book", "--root", str(Path(__file__).resolve().parents[1]), "--cache", str(tmp_path / "c"),
+    code = main(["book", "--root", str(Path(__file__).resolve().parents[2]), "--cache", str(tmp_path / "c"),
                  "--out", str(tmp_path / "r"), "--no-build", "--categories", "mono", "--scheduler", "none"])
     out, err = capsys.readouterr()
     assert code == 2

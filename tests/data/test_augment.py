@@ -20,7 +20,7 @@ from lowdata.core.digests import array_hash
 from lowdata.core.errors import LowdataError
 from lowdata.data.imgaug_compat import ia, iaa
 
-TABLE4_CSV = Path(__file__).resolve().parents[2] / "shared" / "papers" / "low-data-augmentation-table4-policies.csv"
+TABLE4_CSV = Path(__file__).resolve().parents[3] / "shared" / "papers" / "low-data-augmentation-table4-policies.csv"
 
 
 def _image(h=24, w=32, seed=0):

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from conftest import copied
+
 from lowdata.autoaug.search import SearchConfig, check_search_images, search_policy
 from lowdata.autoaug.space import DEFAULT_SPACE, check_space, load_space, policy_of, sample_candidates
 from lowdata.core.errors import LowdataError
@@ -217,11 +219,7 @@ def test_the_search_picks_the_turns_the_good_parts_vary_by(elpv_goods, lite0_sma
 # --------------------------------------------------------------------------------------------- the commands
 @pytest.fixture
 def goods_folder(tmp_path, elpv_goods):
-    folder = tmp_path / "good"
-    folder.mkdir()
-    for p in elpv_goods[0][:6]:
-        shutil.copy(p, folder / p.name)
-    return folder
+    return copied(tmp_path / "good", elpv_goods[0][:6])
 
 
 def test_policy_search_command_writes_a_policy_that_fit_reads(goods_folder, tmp_path, capsys, monkeypatch):

@@ -295,11 +295,11 @@ def test_a_damaged_results_table_is_set_aside_and_its_fits_made_again(widget, li
 
 
 def test_an_old_table_with_a_coreset_column_still_reads_and_resumes(widget, lite0_small, tmp_path):
-    """tests/data/study-with-a-coreset-column.csv: made by lowdata before the ``params`` column (76ceca5), on this
+    """tests/experiments/study-with-a-coreset-column.csv: made by lowdata before the ``params`` column (76ceca5), on this
     widget: KNN, and PatchCore at coreset 0.5 and at 0.1 (its default), with PatchCore's coreset a column of its
     own. Read with this version, its fits are found again (none is made), each PatchCore fit under its parameters."""
     out = tmp_path / "old.csv"
-    old = pd.read_csv(Path(__file__).parent / "data" / "study-with-a-coreset-column.csv")
+    old = pd.read_csv(Path(__file__).parent / "study-with-a-coreset-column.csv")
     old.assign(backbone=lite0_small.key).to_csv(out, index=False)  # the same weights, whatever the runtime here
     cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
     made = []

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lowdata import LowdataError
-from lowdata.cluster import Runner, Task, check_workers, connect, run_tasks
+from lowdata.scheduling import Runner, Task, check_workers, connect, run_tasks
 
 TIMINGS = ["fit_seconds", "score_seconds"]
 

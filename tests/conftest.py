@@ -82,3 +82,20 @@ def saved(good_folder, lite0_small, tmp_path):
     model = fit_model(good_folder, "maha-lw", backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
     model.save(tmp_path / "model")
     return tmp_path / "model"
+
+
+def built_site(root):
+    """A small built book under ``root/_build/html`` (a page, its MathJax, a table as CSV, Sphinx's doctrees)."""
+    html = root / "_build" / "html"
+    (html / "_static" / "mathjax").mkdir(parents=True)
+    (html / "_static" / "mathjax" / "tex-chtml.js").write_text("// MathJax\n")
+    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    (html / "book" / "results").mkdir(parents=True)
+    (html / "book" / "results" / "sample-size.html").write_text(
+        '<script src="../../_static/mathjax/tex-chtml.js"></script><table></table>'
+        '<a href="../../tables/book/results/sample-size/table-1.csv">CSV</a><a href="https://arxiv.org/abs/2106.01277">')
+    (html / "tables" / "book" / "results" / "sample-size").mkdir(parents=True)
+    (html / "tables" / "book" / "results" / "sample-size" / "table-1.csv").write_text("method,auroc\nknn,0.9\n")
+    (html / ".doctrees").mkdir()
+    (html / ".doctrees" / "x.pickle").write_bytes(b"\0")
+    return html

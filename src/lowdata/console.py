@@ -5,6 +5,7 @@ block) and the one line of any error. Everything is escaped (:func:`lowdata.core
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import sys
@@ -37,6 +38,13 @@ KINDS = {"int": "a whole number", "float": "a number", "Path": "a path"}
 def argument_error(message: str, argv: list[str]) -> str:
     """argparse's error, in lowdata's words: ``--budget: 'abc' is not a whole number``; a hint when a file name
     that starts with ``-`` was taken for an option."""
+    m = re.fullmatch(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)", message)
+    if m:  # an unknown command or choice: the closest one suggested
+        choices = [c.strip().strip("'") for c in m.group(3).split(",")]
+        close = difflib.get_close_matches(m.group(2), choices, n=1, cutoff=0.5)
+        what = "command" if m.group(1) in ("command", "COMMAND") else "choice"
+        return (f"{m.group(1).split('/')[-1]}: unknown {what} {m.group(2)!r}"
+                + (f"; did you mean {close[0]}?" if close else "") + f" (one of {', '.join(choices)})")
     m = re.fullmatch(r"argument (\S+): invalid (\w+) value: (.*)", message)
     if m:
         return f"{m.group(1).split('/')[-1]}: {m.group(3)} is not {KINDS.get(m.group(2), 'a valid ' + m.group(2))}"

@@ -6,32 +6,16 @@ import zipfile
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, built_site
 
 from lowdata.book.publish import check_site, publish
 from lowdata.cli import main
 from lowdata.core.errors import LowdataError
 
 
-def _site(root):
-    html = root / "_build" / "html"
-    (html / "_static" / "mathjax").mkdir(parents=True)
-    (html / "_static" / "mathjax" / "tex-chtml.js").write_text("// MathJax\n")
-    (html / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
-    (html / "book" / "results").mkdir(parents=True)
-    (html / "book" / "results" / "sample-size.html").write_text(
-        '<script src="../../_static/mathjax/tex-chtml.js"></script><table></table>'
-        '<a href="../../tables/book/results/sample-size/table-1.csv">CSV</a><a href="https://arxiv.org/abs/2106.01277">')
-    (html / "tables" / "book" / "results" / "sample-size").mkdir(parents=True)
-    (html / "tables" / "book" / "results" / "sample-size" / "table-1.csv").write_text("method,auroc\nknn,0.9\n")
-    (html / ".doctrees").mkdir()
-    (html / ".doctrees" / "x.pickle").write_bytes(b"\0")
-    return html
-
-
 def test_publish_writes_the_site_and_its_tables_and_the_same_book_gives_the_same_archive(tmp_path):
     root = tmp_path / "repo"
-    _site(root)
+    built_site(root)
     done = publish(root)
     with zipfile.ZipFile(done["book"]) as z:
         names = z.namelist()
@@ -53,7 +37,7 @@ def test_publish_writes_the_site_and_its_tables_and_the_same_book_gives_the_same
 
 def test_publish_never_removes_a_folder_it_did_not_write(tmp_path):
     root = tmp_path / "repo"
-    _site(root)
+    built_site(root)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("mine")
@@ -76,7 +60,7 @@ def test_publish_knows_its_earlier_output_by_its_manifest_not_by_names(tmp_path)
     import json
 
     root = tmp_path / "repo"
-    _site(root)
+    built_site(root)
     looks = tmp_path / "looks"  # the user's own files, with the names publish writes
     (looks / "tables").mkdir(parents=True)
     mine = {"SHA256SUMS": "my sums", "tables/results-2025.csv": "a,b\n1,2\n", "lowdata-book-notes-v0.zip": "zip"}
@@ -120,7 +104,7 @@ def test_publish_knows_its_earlier_output_by_its_manifest_not_by_names(tmp_path)
 
 def test_publish_refuses_a_site_that_would_not_work_offline_or_shows_this_machine(tmp_path):
     root = tmp_path / "repo"
-    html = _site(root)
+    html = built_site(root)
     assert check_site(html, [str(root)]) == []
     page = html / "book" / "results" / "sample-size.html"
     page.write_text(page.read_text() + '<script src="https://unpkg.com/thebe@0.8.2/lib/index.js"></script>'

@@ -37,7 +37,27 @@ def test_errors_are_one_line(tiny_mvtec, tmp_path, capsys):
 def test_unknown_backbone_is_refused_by_the_parser():
     proc = subprocess.run([sys.executable, "-m", "lowdata.cli", "encode", "--backbone", "resnet"],
                           capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 2 and "invalid choice: 'resnet'" in proc.stderr
+    assert proc.returncode == 2 and "--backbone: unknown choice 'resnet' (one of efficientnet-lite0," in proc.stderr
+
+
+def test_no_command_prints_the_short_help_and_an_unknown_one_the_closest(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: lowdata") and "lowdata fit GOOD_FOLDER --out MODEL" in err and "Traceback" not in err
+    assert main(["stdy", "--category", "mono"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lowdata: error: COMMAND: unknown command 'stdy'; did you mean study? (one of encode,")
+    assert main(["frobnicate"]) == 2
+    assert "did you mean" not in capsys.readouterr().err  # nothing close: no guess
+
+
+def test_version_and_the_top_level_help(capsys):
+    from lowdata import __version__
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"lowdata {__version__}"
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "the most common commands:" in out and "lowdata score MODEL IMAGES" in out
 
 
 def test_categories(tiny_mvtec, capsys):

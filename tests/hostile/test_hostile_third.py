@@ -140,7 +140,7 @@ def test_array_errors_name_the_file_the_detector_and_the_level(saved, good_folde
 @pytest.mark.parametrize("args, said", [
     (["policy", "search", "F", "--method", "knn", "--out", "p.json", "--budget", "abc"],
      "lowdata: error: --budget: 'abc' is not a whole number"),
-    (["score", "MODEL", "--format", "xml"], "lowdata: error: --format: invalid choice: 'xml'"),
+    (["score", "MODEL", "--format", "xml"], "lowdata: error: --format: unknown choice 'xml' (one of table, csv, json)"),
     (["score", "MODEL", "-part.png"], "use -- before file names that start with -"),
     (["fit", "F", "--fpr", "\x1b[31m"], "--fpr: '\\x1b[31m' is not a number"),
 ])
@@ -357,10 +357,10 @@ def test_publish_never_hashes_a_listed_folder_or_pipe(tmp_path):
     import os
 
     from lowdata.book.publish import publish
-    from test_publish import _site
+    from conftest import built_site
 
     root = tmp_path / "repo"
-    _site(root)
+    built_site(root)
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
     os.mkfifo(out / "pipe")

@@ -24,6 +24,7 @@ import warnings
 from ..console import Parser, error_line, format_warning, show_warning
 from ..core.errors import one_line
 from ..core.quiet import debug as quiet_debug
+from ..core.version import __version__
 from .common import use_weights
 from .data import add_encode, add_download, add_categories
 from .study import add_study, add_augment_preview, add_refine, add_pollution
@@ -32,11 +33,23 @@ from .book import add_verify, add_publish, add_book
 from .cache import add_cache
 
 
+DESCRIPTION = ("Few-shot visual inspection with frozen ImageNet networks and data augmentation:\n"
+               "the paper's study, its book, and fit/score for your own parts.")
+COMMON = """the most common commands:
+  lowdata book                        run the notebooks and build the book (what `make run` does)
+  lowdata study --category mono       the sample-size study of one category
+  lowdata fit GOOD_FOLDER --out MODEL fit an inspection model on a folder of good images
+  lowdata score MODEL IMAGES          score new images: score, verdict, heatmaps
+  lowdata COMMAND --help              a command's options, and what it writes
+the user guide: the book's part "Using lowdata" (book/guide/ in the repository)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lowdata`` command's parser: each command's options are declared in its own module."""
-    p = Parser(prog="lowdata", description="Few-shot visual inspection with frozen ImageNet networks and data "
-                                           "augmentation: the study, the book, and fit/score for your own parts.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog="lowdata", description=DESCRIPTION, epilog=COMMON,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"lowdata {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_encode(sub)
     add_download(sub)
     add_categories(sub)
@@ -54,8 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def short_help() -> str:
+    """What ``lowdata`` alone prints: what it is and the most common commands."""
+    return f"usage: lowdata [--version] COMMAND ...\n\n{DESCRIPTION}\n\n{COMMON}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     Parser.argv = list(sys.argv[1:] if argv is None else argv)
+    if not Parser.argv:  # no command: the short help, and the status of an argument error
+        sys.stderr.write(short_help())
+        return 2
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or an argument error, already said in one line (2)

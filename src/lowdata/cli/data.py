@@ -62,7 +62,7 @@ def cmd_categories(args) -> int:
 
 def add_encode(sub) -> None:
     """The ``encode`` command's options."""
-    e = sub.add_parser("encode", help="encode data into the embedding cache and report speed")
+    e = sub.add_parser("encode", help="encode data into the embedding cache and report speed (writes the cache only)")
     e.add_argument("--data", type=Path, help="root of an MVTec-layout folder whose categories are added")
     e.add_argument("--categories", help="comma-separated categories to encode (default: all)")
     e.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
@@ -75,7 +75,7 @@ def add_encode(sub) -> None:
 
 def add_download(sub) -> None:
     """The ``download`` command's options."""
-    d = sub.add_parser("download", help="download a data set (needs internet)")
+    d = sub.add_parser("download", help="download a data set (needs internet; writes the archive and its categories in --to)")
     d.add_argument("dataset", choices=["mvtec"])
     d.add_argument("--to", type=Path, required=True, help="folder to put the data set in")
     d.add_argument("--url", help="archive URL (default: the official MVTec AD archive); file:// works")
@@ -87,6 +87,6 @@ def add_download(sub) -> None:
 
 def add_categories(sub) -> None:
     """The ``categories`` command's options."""
-    c = sub.add_parser("categories", help="list the categories of an MVTec-layout folder")
+    c = sub.add_parser("categories", help="list the categories of an MVTec-layout folder (writes nothing)")
     c.add_argument("--data", type=Path, required=True)
     c.set_defaults(func=cmd_categories)

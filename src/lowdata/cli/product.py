@@ -165,7 +165,7 @@ def add_fit(sub) -> None:
 
 def add_policy(sub) -> None:
     """The ``policy`` command's options."""
-    pol = sub.add_parser("policy", help="augmentation policies: policy search chooses one from good images alone")
+    pol = sub.add_parser("policy", help="augmentation policies: policy search chooses one from good images alone (writes a policy .json and its candidates' table)")
     psub = pol.add_subparsers(dest="policy_command", required=True)
     ps = psub.add_parser("search", help="choose an augmentation policy for N good images and a detector, without "
                                         "any defect (held-out good images against synthetic defects); writes the "

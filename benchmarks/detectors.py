@@ -28,7 +28,8 @@ from lowdata.data.sources import load_category
 from lowdata.detectors.inputs import MapStream, align_levels
 from lowdata.detectors.padim import PaDiM
 from lowdata.detectors.registry import make_detector, method_names
-from lowdata.features.encode import Embeddings, cache_for, encode, source_key
+from lowdata.features.encode import cache_for, encode, source_key
+from lowdata.features.embeddings import Embeddings
 from lowdata.metrics import image_auroc
 from lowdata.experiments.design import draw_subset
 from lowdata.features.pool import encode_augmented

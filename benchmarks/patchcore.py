@@ -42,7 +42,8 @@ def child(args) -> None:
     from lowdata.detectors import patchcore as pc
     from lowdata.experiments.design import draw_subset
     from lowdata.features.backbones import load_backbone
-    from lowdata.features.encode import cache_for, encode, map_rows, source_key
+    from lowdata.features.encode import cache_for, encode, source_key
+    from lowdata.features.embeddings import map_rows
     from lowdata.metrics import aupro, image_auroc, pixel_auroc
 
     kernels = sorted({f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()})

@@ -18,7 +18,8 @@ from lowdata.experiments.study import run_study
 from lowdata.experiments.design import StudyConfig
 from lowdata.features import packs as P
 from lowdata.features.cache import EmbeddingCache
-from lowdata.features.encode import encode, map_rows
+from lowdata.features.encode import encode
+from lowdata.features.embeddings import map_rows
 
 LEVELS = ("fine", "mid", "coarse")
 

@@ -45,7 +45,8 @@ from ..data.synthetic import GENERATORS, check_generators, defect_sources
 from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import folds_of
 from ..detectors.registry import check_method, make_detector, method_spec
-from ..features.encode import Embeddings, encode, source_key
+from ..features.encode import encode, source_key
+from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .space import DEFAULT_SPACE, check_space, sample_candidates

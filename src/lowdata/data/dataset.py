@@ -21,7 +21,19 @@ NORMAL = "good"
 
 @dataclass(frozen=True)
 class Sample:
-    """One image: ``label`` 0 normal, 1 anomalous; ``defect_type`` ``'good'`` for normal images."""
+    """One image: ``label`` 0 normal, 1 anomalous; ``defect_type`` ``'good'`` for normal images.
+
+    Parameters
+    ----------
+    path : Path
+        The image file.
+    label : int
+        0 normal, 1 anomalous.
+    defect_type : str, default='good'
+        The defect's type (its test folder), ``'good'`` for normal images.
+    mask_path : Path or None, default=None
+        Its ground-truth mask, if it has one.
+    """
 
     path: Path
     label: int
@@ -31,6 +43,24 @@ class Sample:
 
 @dataclass
 class CategoryData:
+    """What a category of an inspection data set holds: normal training images and a labelled test set.
+
+    Parameters
+    ----------
+    source : str
+        The data source (``elpv``, ``mvtec``).
+    category : str
+        The category's name.
+    train : list of Sample
+        The normal training images.
+    test : list of Sample
+        The labelled test images.
+    root : Path or None, default=None
+        The folder the images were found under.
+    notes : dict, default={}
+        What the loader records about the labels and the split (ELPV's options).
+    """
+
     source: str
     category: str
     train: list[Sample]
@@ -40,10 +70,17 @@ class CategoryData:
 
     @property
     def test_labels(self) -> np.ndarray:
+        """The test images' labels (0 normal, 1 anomalous), an int64 array in the order of ``test``."""
         return np.array([s.label for s in self.test], dtype=np.int64)
 
     def counts(self) -> dict[str, int]:
-        """Images per split and defect type, e.g. ``{'train/good': 209, 'test/broken_large': 20}``."""
+        """Images per split and defect type, e.g. ``{'train/good': 209, 'test/broken_large': 20}``.
+
+        Returns
+        -------
+        dict of str to int
+            ``train/good`` and ``test/<defect type>`` -> number of images.
+        """
         out: dict[str, int] = {"train/good": len(self.train)}
         for s in self.test:
             out[f"test/{s.defect_type}"] = out.get(f"test/{s.defect_type}", 0) + 1
@@ -63,7 +100,25 @@ def _read_mask(sample: Sample, shape: tuple[int, int]) -> tuple[np.ndarray, tupl
 
 
 def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
-    """The sample's ground-truth mask as a bool array of ``shape`` (all False for normal images)."""
+    """The sample's ground-truth mask as a bool array of ``shape`` (all False for normal images).
+
+    Parameters
+    ----------
+    sample : Sample
+        An image.
+    shape : tuple of int
+        ``(h, w)``: the mask is resized to it (nearest neighbour).
+
+    Returns
+    -------
+    ndarray of shape (h, w)
+        True on the defect's pixels.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If the mask file cannot be read.
+    """
     if sample.mask_path is None:
         return np.zeros(shape, dtype=bool)
     return _read_mask(sample, shape)[0]
@@ -72,7 +127,25 @@ def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
 def load_masks(samples: list[Sample], shape: tuple[int, int]) -> np.ndarray:
     """The samples' masks (:func:`load_mask`) as one ``(n, h, w)`` bool array. A mask of another size than its
     image (a 77 x 77 mask for a 128 x 128 image) is stretched to the image like the others, and one warning
-    names how many and the first pair: the pixel metrics then rest on a mask that was not drawn on that image."""
+    names how many and the first pair: the pixel metrics then rest on a mask that was not drawn on that image.
+
+    Parameters
+    ----------
+    samples : list of Sample
+        Images.
+    shape : tuple of int
+        ``(h, w)``: every mask is resized to it (nearest neighbour).
+
+    Returns
+    -------
+    ndarray of shape (n, h, w)
+        True on the defects' pixels.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If a mask file cannot be read.
+    """
     from .images import image_size
 
     out, odd = [], []

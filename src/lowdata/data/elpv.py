@@ -27,6 +27,18 @@ UNCERTAIN_CHOICES = ("exclude", "normal", "anomalous")
 
 
 def elpv_root() -> Path:
+    """The ELPV images' folder, in the installed ``elpv-dataset`` package.
+
+    Returns
+    -------
+    Path
+        The folder that holds ``labels.csv`` and the images.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If the package is not installed, or has no ``labels.csv``.
+    """
     try:
         import elpv_dataset
     except ImportError:
@@ -38,6 +50,18 @@ def elpv_root() -> Path:
 
 
 def read_labels(root: Path) -> list[tuple[str, float, str]]:
+    """The rows of ``labels.csv``, in its order.
+
+    Parameters
+    ----------
+    root : Path
+        The ELPV folder (:func:`elpv_root`).
+
+    Returns
+    -------
+    list of tuple
+        ``(relative path, defect probability, type)`` per cell.
+    """
     rows = []
     for line in (root / "labels.csv").read_text().splitlines():
         if line.strip():
@@ -48,6 +72,30 @@ def read_labels(root: Path) -> list[tuple[str, float, str]]:
 
 def load_elpv(category: str, *, anomalous_from: float = 2 / 3, uncertain: str = "exclude",
               test_every: int = 4) -> CategoryData:
+    """One ELPV category, labelled and split as the module docstring says.
+
+    Parameters
+    ----------
+    category : {'mono', 'poly'}
+        The cells' type.
+    anomalous_from : float, default=2/3
+        The defect probability from which a cell is anomalous, in (0, 1].
+    uncertain : {'exclude', 'normal', 'anomalous'}, default='exclude'
+        What the cells between 0 and ``anomalous_from`` are.
+    test_every : int, default=4
+        Every ``test_every``-th normal cell goes to the test set (an integer >= 2).
+
+    Returns
+    -------
+    CategoryData
+        The category's training and test images (source ``elpv``); its ``notes`` record the options and the
+        number of uncertain cells excluded.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If ``category`` is unknown, an option is out of range, or the ``elpv-dataset`` package is missing.
+    """
     if category not in ELPV_CATEGORIES:
         raise LowdataError(f"unknown ELPV category {category!r}; known: {', '.join(ELPV_CATEGORIES)}")
     if uncertain not in UNCERTAIN_CHOICES:

@@ -32,13 +32,51 @@ def _check_root(root: Path) -> None:
 
 
 def list_categories(root: str | Path) -> list[str]:
-    """Categories under ``root``: sub-folders that have ``train/good``."""
+    """Categories under ``root``: sub-folders that have ``train/good``.
+
+    Parameters
+    ----------
+    root : str or Path
+        A folder in the MVTec AD layout.
+
+    Returns
+    -------
+    list of str
+        The categories' names, sorted.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If ``root`` does not exist or is not a folder.
+    """
     root = Path(root)
     _check_root(root)
     return sorted(p.name for p in root.iterdir() if (p / "train" / NORMAL).is_dir())
 
 
 def load_mvtec(root: str | Path, category: str) -> CategoryData:
+    """One category of a folder in the MVTec AD layout (see the module docstring): ``train/good`` images for
+    training; every image of ``test``, labelled 0 in ``test/good`` and 1 elsewhere, with its mask from
+    ``ground_truth`` where there is one (a defect image without one is warned about).
+
+    Parameters
+    ----------
+    root : str or Path
+        A folder in the MVTec AD layout.
+    category : str
+        A category folder under ``root``.
+
+    Returns
+    -------
+    CategoryData
+        The category's training and test images (source ``mvtec``).
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If ``root`` or the category folder does not exist, the category is not in the MVTec AD layout, or it
+        has no training or no test images.
+    """
     root = Path(root)
     _check_root(root)
     folder = root / category

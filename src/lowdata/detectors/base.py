@@ -83,6 +83,7 @@ class Detector:
         return {p.name: p.spec() for p in self.parameters}
 
     def set_params(self, **params) -> "Detector":
+        """Set constructor parameters (their values are checked in ``fit``)."""
         known = self._param_names()
         for name, value in params.items():
             if name not in known:
@@ -97,45 +98,172 @@ class Detector:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`set_state`) has been called."""
         return hasattr(self, "n_train_")
 
     def check_fitted(self) -> None:
+        """Raise unless the detector is fitted."""
         if not self.is_fitted:
             raise LowdataError(f"{self.name}: call fit() before anomaly_score()")
 
     # ---------------------------------------------------------------------------------- the work
     def fit(self, X: Features) -> "Detector":
+        """Fit the detector on the training images' features (normal images only).
+
+        Parameters
+        ----------
+        X : Features
+            The training images' features (:mod:`lowdata.detectors.inputs`): what the detector ``consumes``.
+
+        Returns
+        -------
+        Detector
+            The fitted detector (``self``).
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If a parameter is out of range, or there are too few training images (``min_train``).
+        """
         raise NotImplementedError
 
     def anomaly_score(self, X: Features) -> np.ndarray:
-        """One float64 anomaly score per image: higher is more anomalous."""
+        """One float64 anomaly score per image: higher is more anomalous.
+
+        Parameters
+        ----------
+        X : Features
+            The test images' features (:mod:`lowdata.detectors.inputs`), of the backbone the detector was
+            fitted on.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            The anomaly scores (float64).
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector is not fitted, or ``X`` does not match the fitted features.
+        """
         raise NotImplementedError
 
     def anomaly_maps(self, X: Features) -> np.ndarray:
-        """``(n, h, w)`` anomaly scores on the feature grid ``grid_`` (detectors that give maps)."""
+        """``(n, h, w)`` anomaly scores on the feature grid ``grid_`` (detectors that give maps).
+
+        Parameters
+        ----------
+        X : Features
+            The test images' features (:mod:`lowdata.detectors.inputs`), of the backbone the detector was
+            fitted on.
+
+        Returns
+        -------
+        ndarray of shape (n, h, w)
+            The anomaly maps: higher is more anomalous.
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector gives no maps, is not fitted, or ``X`` does not match the fitted features.
+        """
         raise LowdataError(f"{self.name} gives no anomaly maps")
 
     def scores_and_maps(self, X: Features) -> tuple[np.ndarray, np.ndarray | None]:
-        """The anomaly scores and, for a detector that gives maps, its anomaly maps (else ``None``)."""
+        """The anomaly scores and, for a detector that gives maps, its anomaly maps (else ``None``).
+
+        Parameters
+        ----------
+        X : Features
+            The test images' features (:mod:`lowdata.detectors.inputs`), of the backbone the detector was
+            fitted on.
+
+        Returns
+        -------
+        scores : ndarray of shape (n,)
+            :meth:`anomaly_score`.
+        maps : ndarray of shape (n, h, w) or None
+            :meth:`anomaly_maps`, or ``None`` for a detector that gives no maps.
+        """
         if not self.gives_maps:
             return self.anomaly_score(X), None
         return self.anomaly_score(X), self.anomaly_maps(X)
 
     def smoothing(self, size: int, reference: int | None = None) -> float:
         """The heatmap's Gaussian smoothing in pixels of a ``size``-pixel image, for a smoothing declared at
-        ``reference`` pixels (``None``: at ``size``)."""
+        ``reference`` pixels (``None``: at ``size``).
+
+        Parameters
+        ----------
+        size : int
+            The heatmap's side, pixels.
+        reference : int or None, default=None
+            The side at which the smoothing is declared (:attr:`smoothing_at`); ``None``: at ``size``.
+
+        Returns
+        -------
+        float
+            The Gaussian smoothing's sigma, pixels of the ``size``-pixel heatmap.
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector gives no heatmaps.
+        """
         raise LowdataError(f"{self.name} gives no heatmaps")
 
     def heatmaps(self, X: Features | None = None, size: int | tuple[int, int] = 380, *,
                  maps: np.ndarray | None = None, reference: int | None = None) -> np.ndarray:
         """``(n, h, w)`` anomaly heatmaps at image size (from ``X``, or from :meth:`anomaly_maps` output):
-        bilinear upsampling, then Gaussian smoothing of :meth:`smoothing` pixels."""
+        bilinear upsampling, then Gaussian smoothing of :meth:`smoothing` pixels.
+
+        Parameters
+        ----------
+        X : Features or None, default=None
+            The test images' features (``None`` when ``maps`` is given).
+        size : int or tuple of int, default=380
+            The heatmaps' size, pixels: a side, or ``(h, w)`` (the smoothing is scaled by ``h``).
+        maps : ndarray of shape (n, h, w) or None, default=None
+            :meth:`anomaly_maps` output, used instead of ``X``.
+        reference : int or None, default=None
+            The side at which the smoothing is declared (:attr:`smoothing_at`); ``None``: at ``size``.
+
+        Returns
+        -------
+        ndarray of shape (n, size, size) or (n, h, w)
+            The heatmaps (float32).
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector gives no heatmaps.
+        """
         side = size if isinstance(size, int) else size[0]
         return upsample_maps(self.anomaly_maps(X) if maps is None else maps, size, self.smoothing(side, reference))
 
     def fit_nested(self, X: Features, added: Features | None, sums=None):
         """Fit on ``X``, the previous fit's set plus ``added``, from the running ``sums`` the previous fit returned
-        (detectors that declare ``incremental``); returns the sums for the next fit."""
+        (detectors that declare ``incremental``); returns the sums for the next fit.
+
+        Parameters
+        ----------
+        X : Features
+            The training set of this fit.
+        added : Features or None
+            The images ``X`` adds to the previous fit's set.
+        sums : object, default=None
+            The previous fit's return value (``None`` for the first fit of a series).
+
+        Returns
+        -------
+        object
+            The running sums to give the next fit (``None``: the next fit starts from its own set).
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector does not fit incrementally.
+        """
         raise LowdataError(f"{self.name} does not fit incrementally")
 
     def size_note(self, n_train: int, maps_shape: tuple[int, int, int] | None) -> str | None:
@@ -145,10 +273,42 @@ class Detector:
     # ------------------------------------------------------------------------------------ state
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The fitted detector as JSON-able parameters and named numeric arrays (no pickled code);
-        :meth:`set_state` on a fresh detector of the same method restores it, scoring to the last bit."""
+        :meth:`set_state` on a fresh detector of the same method restores it, scoring to the last bit.
+
+        Returns
+        -------
+        params : dict
+            The parameters and fitted sizes, JSON-able (checked by :meth:`state_schema`).
+        arrays : dict of str to ndarray
+            The fitted arrays, by name.
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the detector is not fitted.
+        """
         raise NotImplementedError
 
     def set_state(self, params: dict, arrays: dict[str, np.ndarray]) -> "Detector":
+        """Restore a fitted detector from :meth:`get_state`'s parameters and arrays.
+
+        Parameters
+        ----------
+        params : dict
+            :meth:`get_state`'s parameters (a model file's are checked against :meth:`state_schema` before use).
+        arrays : dict of str to ndarray
+            :meth:`get_state`'s arrays.
+
+        Returns
+        -------
+        Detector
+            The fitted detector (``self``).
+
+        Raises
+        ------
+        lowdata.LowdataError
+            If the arrays do not agree with each other or with the parameters.
+        """
         raise NotImplementedError
 
     def state_schema(self) -> S.Spec:

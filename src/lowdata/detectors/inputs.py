@@ -1,7 +1,7 @@
 """The feature inputs every detector takes, and reading them.
 
 A feature set (anything with per-level ``pooled`` vectors and ``iter_spatial(chunk)``, such as
-:class:`lowdata.features.encode.Embeddings`: pooled vectors in memory, spatial maps read from the cache in
+:class:`lowdata.features.embeddings.Embeddings`: pooled vectors in memory, spatial maps read from the cache in
 chunks), a :class:`MapStream` (maps delivered in chunks), :class:`~lowdata.core.grids.MapRows` (rows of
 aligned maps, memory-mapped from the feature packs) or plain arrays: a list with one array per feature level,
 ``(n, c)`` pooled vectors or ``(n, h, w, c)`` maps (pooled detectors average maps themselves), or a single
@@ -26,7 +26,7 @@ __all__ = ["AlignedLevels", "FeatureSet", "Features", "MapRows", "MapStream", "a
 @runtime_checkable
 class FeatureSet(Protocol):
     """What a detector reads from a set of encoded images: per-level ``(n, c)`` pooled vectors, and the
-    per-level ``(b, h, w, c)`` spatial maps a chunk at a time (:class:`lowdata.features.encode.Embeddings`)."""
+    per-level ``(b, h, w, c)`` spatial maps a chunk at a time (:class:`lowdata.features.embeddings.Embeddings`)."""
 
     pooled: list
 

@@ -13,6 +13,28 @@ from .params import Param
 
 
 class KNN(Detector):
+    """KNN (DN2, paper eq. 1): the anomaly score of an image is the mean squared euclidean distance of its
+    levels' pooled vectors, concatenated, to the ``k`` nearest training vectors (``k = 1`` in the paper).
+
+    Parameters
+    ----------
+    k : int, default=1
+        Nearest training vectors averaged (the paper: 1): a whole number in [1, 1,000,000], and at most the
+        number of training images.
+
+    Attributes
+    ----------
+    k_ : int
+        The ``k`` of the fit.
+    center_ : ndarray of shape (n_features,)
+        The training vectors' mean (float64); every vector is centred on it before distances are measured
+        (the distances do not change).
+    train_ : ndarray of shape (n_train, n_features)
+        The centred training vectors (float64), the levels' pooled vectors side by side.
+    n_train_ : int
+        The number of training images.
+    """
+
     name = "knn"
     label = "KNN"
     score_definition = "mean squared euclidean distance to the k nearest training vectors (levels' pooled vectors joined)"
@@ -24,6 +46,7 @@ class KNN(Detector):
         self.k = k
 
     def fit(self, X: Features) -> "KNN":
+        """Keep the training images' pooled vectors, centred on their mean."""
         self.check_params()
         k = self.k
         train = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
@@ -59,6 +82,8 @@ class KNN(Detector):
         return self.train_.shape[1], sum(int(s[2]) for s in level_shapes)
 
     def anomaly_score(self, X: Features) -> np.ndarray:
+        """The mean squared euclidean distance of each image's pooled vectors to the ``k`` nearest training
+        vectors."""
         self.check_fitted()
         test = np.concatenate(pooled_levels(X), axis=1).astype(np.float64)
         if test.shape[1] != self.train_.shape[1]:

@@ -30,6 +30,24 @@ def chi2_score(dims: Sequence[int], alpha: float) -> float:
 
 
 class Mahalanobis(Detector):
+    """Mahalanobis (Rippel et al., paper eq. 2): one Gaussian per level on pooled vectors; the anomaly score is
+    the sum over levels of the Mahalanobis distances. Its registry name says the covariance estimator:
+    ``maha-emp`` (empirical) or ``maha-lw`` (Ledoit-Wolf).
+
+    Parameters
+    ----------
+    estimator : {'empirical', 'ledoit-wolf'}, default='ledoit-wolf'
+        The covariance estimator: maha-emp is the empirical one (pseudo-inverse), maha-lw Ledoit-Wolf's. Part
+        of the method (its registration sets it), not a ``--param`` of the command line.
+
+    Attributes
+    ----------
+    gaussians_ : list of GaussianBank
+        One fitted :class:`~lowdata.detectors.gaussian.GaussianBank` (of one location) per feature level.
+    n_train_ : int
+        The number of training images.
+    """
+
     consumes = "pooled"
     gaussian = True
     min_train = 2
@@ -52,6 +70,7 @@ class Mahalanobis(Detector):
         return _SCORES.get(self.estimator, f"sum over levels of the Mahalanobis distance ({self.estimator})")
 
     def fit(self, X: Features) -> "Mahalanobis":
+        """Fit one Gaussian per level to the training images' pooled vectors."""
         self.check_params()
         levels = pooled_levels(X)
         n = len(levels[0])
@@ -91,6 +110,7 @@ class Mahalanobis(Detector):
         return chi2_score([g.d_ for g in self.gaussians_], alpha)
 
     def anomaly_score(self, X: Features) -> np.ndarray:
+        """The sum over levels of each image's Mahalanobis distances."""
         self.check_fitted()
         levels = pooled_levels(X)
         if len(levels) != len(self.gaussians_):

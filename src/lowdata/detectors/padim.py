@@ -26,6 +26,30 @@ BLOCKS_FROM = 16
 
 
 class PaDiM(Detector):
+    """PaDiM (paper eq. 3): one Gaussian per location of the levels' maps, aligned to the finest grid and
+    concatenated; the anomaly score is the largest Mahalanobis distance over locations, and the distance map
+    upsampled and smoothed is the heatmap.
+
+    Parameters
+    ----------
+    estimator : {'empirical', 'ledoit-wolf'}, default='ledoit-wolf'
+        The covariance estimator of every location.
+    chunk : int, default=64
+        Images per chunk of maps read (memory, not results): a whole number in [1, 1,048,576].
+    sigma : float, default=4.0
+        The heatmap's Gaussian smoothing, pixels at 224 px (scaled to the image size by :meth:`smoothing`): a
+        number in [0, 1000].
+
+    Attributes
+    ----------
+    grid_ : tuple of int
+        ``(H, W)``, the feature grid of the fitted maps (the finest level's).
+    bank_ : GaussianBank
+        The fitted :class:`~lowdata.detectors.gaussian.GaussianBank`, one Gaussian per location of the grid.
+    n_train_ : int
+        The number of training images.
+    """
+
     name = "padim"
     consumes = "maps"
     gives_maps = True
@@ -51,6 +75,7 @@ class PaDiM(Detector):
         return f"largest Mahalanobis distance over the feature grid (one {cov} Gaussian per location)"
 
     def fit(self, X: Features) -> "PaDiM":
+        """Fit one Gaussian per location of the training images' aligned maps."""
         self.check_params()
         bank = GaussianBank(self.estimator, chunk=self.chunk)
         blocks = self._blocks(X) if self.estimator == "ledoit-wolf" else None
@@ -182,6 +207,7 @@ class PaDiM(Detector):
         return out
 
     def anomaly_score(self, X: Features) -> np.ndarray:
+        """The largest Mahalanobis distance over each image's locations."""
         return self.scores_and_maps(X)[0]
 
     def scores_and_maps(self, X: Features) -> tuple[np.ndarray, np.ndarray]:

@@ -56,7 +56,20 @@ def _kept(fraction: float, total: int) -> int:
 
 def neighbourhood_mean(maps: np.ndarray, size: int = 3) -> np.ndarray:
     """``(b, H, W, D)`` maps, each cell's features averaged over the ``size x size`` cells around it that lie
-    inside the grid (sums of shifted copies, one axis then the other; divided by each cell's count)."""
+    inside the grid (sums of shifted copies, one axis then the other; divided by each cell's count).
+
+    Parameters
+    ----------
+    maps : ndarray of shape (b, H, W, D)
+        Aligned maps.
+    size : int, default=3
+        The neighbourhood's side, cells (odd; 1: the maps as they are).
+
+    Returns
+    -------
+    ndarray of shape (b, H, W, D)
+        The neighbourhood means (float32).
+    """
     x = np.asarray(maps, np.float32)
     if size == 1:
         return x
@@ -84,6 +97,44 @@ def neighbourhood_mean(maps: np.ndarray, size: int = 3) -> np.ndarray:
 
 
 class PatchCore(Detector):
+    """PatchCore (Roth et al. 2022): a memory bank of locally aware patch features, subsampled by a greedy
+    coreset; a patch's anomaly score is the distance to its nearest neighbour in the bank, an image's the
+    largest over its patches, reweighted (see the module docstring).
+
+    Parameters
+    ----------
+    coreset : float, default=0.1
+        The fraction of the training patches the memory bank keeps (1: all): a number in (0, 1].
+    features : int, default=0
+        The patch features kept: the first ``features`` of the aligned maps (0: all): a whole number in
+        [0, 1,048,576], at most the maps' number of features.
+    neighbourhood : int, default=3
+        Cells averaged around each cell (3: 3 x 3): an odd whole number in [1, 99].
+    reweight : int, default=9
+        Bank patches of the score's reweighting (1: none): a whole number in [1, 1,000,000].
+    seed : int, default=0
+        The coreset's and the projection's seed: a whole number in [0, 2^63].
+    sigma : float, default=4.0
+        The heatmap's Gaussian smoothing, pixels at 224 px (scaled to the image size by :meth:`smoothing`): a
+        number in [0, 1000].
+
+    Attributes
+    ----------
+    bank_ : ndarray of shape (n_bank, n_features)
+        The memory bank: the coreset's patch features (float32).
+    grid_ : tuple of int
+        ``(H, W)``, the feature grid of the fitted maps.
+    d_total_ : int
+        The number of features of the fitted maps.
+    d_ : int
+        The number of features of a patch, ``n_features`` above (``features``, or ``d_total_`` where it is 0).
+    n_train_ : int
+        The number of training images.
+    n_patches_ : int
+        The number of training patches (``n_train_ * H * W``), of which the bank keeps
+        ``ceil(coreset * n_patches_)``.
+    """
+
     name = "patchcore"
     label = "PatchCore"
     consumes = "maps"
@@ -92,8 +143,8 @@ class PatchCore(Detector):
     parameters = (
         Param("coreset", float, 0.1, "the fraction of the training patches the memory bank keeps (1: all)", low=0,
               high=1, low_open=True, flag=True),
-        Param("features", int, 0, "a seeded random projection of the patches to this many features (0: none)", low=0,
-              high=1 << 20),
+        Param("features", int, 0, "the patches keep the first this many features of the aligned maps (0: all; "
+              "272 = stages 4 and 6 of Lite0)", low=0, high=1 << 20),
         Param("neighbourhood", int, 3, "cells averaged around each cell (3: 3 x 3)", low=1, high=99, odd=True),
         Param("reweight", int, 9, "bank patches of the score's reweighting (1: none)", low=1, high=10 ** 6),
         Param("seed", int, 0, "the coreset's and the projection's seed", low=0, high=2 ** 63),
@@ -144,6 +195,7 @@ class PatchCore(Detector):
 
     # ------------------------------------------------------------------------------------ fitting
     def fit(self, X: Features) -> "PatchCore":
+        """Make the memory bank: the training images' patch features, subsampled by the greedy coreset."""
         self.check_params()
         n, chunks = self._chunks(X, first=True)
         if n < 1:
@@ -225,6 +277,7 @@ class PatchCore(Detector):
         return out
 
     def scores_and_maps(self, X: Features) -> tuple[np.ndarray, np.ndarray]:
+        """The anomaly scores and the anomaly maps, from one nearest-neighbour search."""
         self.check_fitted()
         n, chunks = spatial_chunks(X, 32)
         H, W = self.grid_
@@ -240,6 +293,7 @@ class PatchCore(Detector):
         return scores, maps
 
     def anomaly_score(self, X: Features) -> np.ndarray:
+        """Each image's largest patch distance, reweighted (PatchCore eq. 7)."""
         return self.scores_and_maps(X)[0]
 
     def anomaly_maps(self, X: Features) -> np.ndarray:
@@ -247,6 +301,7 @@ class PatchCore(Detector):
         return self.scores_and_maps(X)[1]
 
     def smoothing(self, size: int, reference: int | None = None) -> float:
+        """``sigma`` pixels at ``reference`` pixels, scaled to a ``size``-pixel image."""
         return self.sigma if reference is None else self.sigma * size / reference
 
     def size_note(self, n_train: int, maps_shape) -> str | None:

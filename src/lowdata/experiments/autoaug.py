@@ -31,7 +31,8 @@ from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.inputs import MapRows
 from ..detectors.registry import check_method, make_detector, method_spec
-from ..features.encode import Embeddings, encode, map_rows, source_key
+from ..features.encode import encode, source_key
+from ..features.embeddings import Embeddings, map_rows
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc, image_average_precision, image_f1_max
 from ..core.tables import read_table

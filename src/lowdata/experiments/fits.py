@@ -12,7 +12,7 @@ import numpy as np
 from ..data.dataset import CategoryData, load_masks
 from ..detectors.registry import make_detector, method_spec
 from ..features.cache import EmbeddingCache
-from ..features.encode import Embeddings, map_rows, read_embeddings
+from ..features.embeddings import Embeddings, map_rows, read_embeddings
 from ..metrics import fit_metrics
 from .design import Job, StudyConfig, draw_subset
 

@@ -39,7 +39,8 @@ from ..data.dataset import CategoryData
 from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_rows, fit_score_fn
 from ..detectors.registry import check_method, method_spec
-from ..features.encode import Embeddings, encode, source_key
+from ..features.encode import encode, source_key
+from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .refine import SROCConfig, ensemble_refine, removal_quality, sroc

@@ -18,7 +18,8 @@ from ..core.errors import LowdataError
 from ..data.augment import policy_for
 from ..detectors.crossfit import fit_on_pool
 from ..detectors.registry import method_spec
-from ..features.encode import Embeddings, encode, source_key
+from ..features.encode import encode, source_key
+from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .design import draw_subset

@@ -4,5 +4,5 @@ pooled vectors per image) and the feature packs that are the one home of the spa
 read memory-mapped (:mod:`~lowdata.features.packs`), encoding through them (:mod:`~lowdata.features.encode`),
 a category's feature pool with augmented copies (:mod:`~lowdata.features.pool`), and what ``lowdata cache``
 lists and frees (:mod:`~lowdata.features.manage`). Maps detectors read the packs through
-:func:`~lowdata.features.encode.map_rows` (:class:`~lowdata.core.grids.MapRows`). Nothing here knows a
+:func:`~lowdata.features.embeddings.map_rows` (:class:`~lowdata.core.grids.MapRows`). Nothing here knows a
 detector."""

@@ -30,6 +30,18 @@ from .keras_backbone import using_runtime
 
 @dataclass(frozen=True)
 class BackboneEntry:
+    """One registered backbone (:func:`register_backbone`).
+
+    Attributes
+    ----------
+    name : str
+        The backbone's name.
+    build : callable
+        ``build(input_size, weights, seed)`` returns the :class:`~lowdata.features.base.Backbone`.
+    default_input_size : int
+        Its input size (pixels) when none is given.
+    """
+
     name: str
     build: Callable[[int, object, int], Backbone]  # build(input_size, weights, seed)
     default_input_size: int
@@ -41,7 +53,17 @@ BACKBONE_REGISTRY: dict[str, BackboneEntry] = {}
 
 def register_backbone(name: str, build: Callable[[int, object, int], Backbone], default_input_size: int = 380) -> None:
     """Make ``name`` a backbone: ``build(input_size, weights, seed)`` returns it (``weights``: ``'imagenet'``,
-    ``None`` for random weights drawn from ``seed``, or what the backbone accepts)."""
+    ``None`` for random weights drawn from ``seed``, or what the backbone accepts).
+
+    Parameters
+    ----------
+    name : str
+        The backbone's name (the command line's ``--backbone``).
+    build : callable
+        ``build(input_size, weights, seed)`` returns a :class:`~lowdata.features.base.Backbone`.
+    default_input_size : int, default=380
+        Its input size (pixels) when none is given.
+    """
     BACKBONE_REGISTRY[name] = BackboneEntry(name, build, default_input_size)
 
 
@@ -55,11 +77,29 @@ DEFAULT_BACKBONE = "efficientnet-lite0"
 
 
 def backbone_names() -> tuple[str, ...]:
-    """Every registered backbone's name."""
+    """Every registered backbone's name.
+
+    Returns
+    -------
+    tuple of str
+        The names, in the order the command line lists them.
+    """
     return tuple(BACKBONE_REGISTRY)
 
 
 def default_input_size(name: str) -> int:
+    """A backbone's input size when none is given.
+
+    Parameters
+    ----------
+    name : str
+        A backbone's name.
+
+    Returns
+    -------
+    int
+        Its registered default input size, pixels (380 for a name that is not registered).
+    """
     return BACKBONE_REGISTRY[name].default_input_size if name in BACKBONE_REGISTRY else 380
 
 
@@ -71,6 +111,30 @@ def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
     ``seed``), or for B4 a path to a local copy of Keras' ``efficientnetb4_notop.h5``. ``runtime``:
     ``'onnxruntime'`` or ``'tensorflow'`` (default: ``$LOWDATA_RUNTIME``, else ONNX Runtime;
     :mod:`lowdata.features.keras_backbone`).
+
+    Parameters
+    ----------
+    name : str, default='efficientnet-lite0'
+        A registered backbone (:func:`backbone_names`).
+    input_size : int or None, default=None
+        The side of its square input, pixels, from 32 to 1024 (``None``: the backbone's default,
+        :func:`default_input_size`).
+    weights : str or None, default='imagenet'
+        ``'imagenet'``, ``None`` for random weights, or for B4 a path to a local copy of Keras' weights.
+    seed : int, default=0
+        The seed of random weights.
+    runtime : {'onnxruntime', 'tensorflow'} or None, default=None
+        What runs the network (``None``: ``$LOWDATA_RUNTIME``, else ONNX Runtime).
+
+    Returns
+    -------
+    Backbone
+        The frozen backbone.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If the backbone or the runtime is unknown, or the input size is not a whole number from 32 to 1024.
     """
     if name not in BACKBONE_REGISTRY:
         raise LowdataError(f"unknown backbone {name!r}; known: {', '.join(BACKBONE_REGISTRY)}")
@@ -85,7 +149,20 @@ def load_backbone(name: str = DEFAULT_BACKBONE, input_size: int | None = None,
 
 
 def cached_backbone(name: str, input_size: int | None):
-    """The backbone, built once per process and runtime (building one takes seconds): what a Dask worker uses."""
+    """The backbone, built once per process and runtime (building one takes seconds): what a Dask worker uses.
+
+    Parameters
+    ----------
+    name : str
+        A registered backbone.
+    input_size : int or None
+        The side of its square input, pixels (``None``: the backbone's default).
+
+    Returns
+    -------
+    Backbone
+        The frozen backbone with ImageNet weights, shared by the callers of this process.
+    """
     return _cached_backbone(name, input_size, current_runtime())
 
 

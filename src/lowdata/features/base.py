@@ -28,15 +28,39 @@ MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 1024  # below 32 px stage 7 has no pixels; 
 class Preprocessing:
     """How a decoded image (``(H, W, 3)`` uint8 RGB, 0-255) becomes a backbone's input: resized to
     ``size x size`` (bilinear, aspect ratio not kept, as the paper); normalisation is a layer of the
-    model. Picklable: augmented copies carry it to workers."""
+    model. Picklable: augmented copies carry it to workers.
+
+    Parameters
+    ----------
+    size : int
+        The side of the backbone's square input, pixels.
+    """
 
     size: int
 
     def apply(self, img: np.ndarray) -> np.ndarray:
+        """The backbone's input made from one image.
+
+        Parameters
+        ----------
+        img : ndarray of shape (H, W, 3)
+            A decoded uint8 RGB image, 0-255.
+
+        Returns
+        -------
+        ndarray of shape (size, size, 3)
+            The image resized (bilinear, aspect ratio not kept), uint8.
+        """
         return resize_rgb(img, self.size)
 
     def describe(self) -> dict[str, str]:
-        """As recorded in a model file."""
+        """As recorded in a model file.
+
+        Returns
+        -------
+        dict of str to str
+            ``color``, ``resize`` and ``normalisation``, in words.
+        """
         return {"color": "RGB, 0-255 (grayscale repeated to 3 channels, alpha dropped, 16-bit scaled)",
                 "resize": f"bilinear to {self.size}x{self.size} (aspect ratio not kept)",
                 "normalisation": "inside the backbone"}
@@ -44,7 +68,21 @@ class Preprocessing:
 
 class Backbone(ABC):
     """A frozen feature extractor (see the module docstring). Subclasses set ``name``, ``input_size``,
-    ``weights_digest``, ``levels`` and ``level_shapes`` and implement :meth:`forward`."""
+    ``weights_digest``, ``levels`` and ``level_shapes`` and implement :meth:`forward`.
+
+    Attributes
+    ----------
+    name : str
+        The backbone's registry name.
+    input_size : int
+        The side of its square input, pixels.
+    weights_digest : str
+        What its weights are, named by content.
+    levels : tuple of str
+        The names of the levels :meth:`forward` returns (``stage4``, ``stage6``, ``stage7``).
+    level_shapes : tuple of tuple of int
+        ``(h, w, c)`` per level, at ``input_size``.
+    """
 
     name: str
     input_size: int
@@ -61,9 +99,21 @@ class Backbone(ABC):
 
     @property
     def preprocessing(self) -> Preprocessing:
+        """How a 0-255 RGB image becomes this backbone's input (:class:`Preprocessing` at ``input_size``)."""
         return Preprocessing(self.input_size)
 
     @abstractmethod
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         """``(n, input_size, input_size, 3)`` prepared images -> per level ``(n, h, w, c)`` float32 maps.
-        An image's features must not depend on the other images of its batch."""
+        An image's features must not depend on the other images of its batch.
+
+        Parameters
+        ----------
+        batch : ndarray of shape (n, input_size, input_size, 3)
+            Images prepared by :attr:`preprocessing`.
+
+        Returns
+        -------
+        list of ndarray
+            Per level, the ``(n, h, w, c)`` float32 maps (shapes :attr:`level_shapes`).
+        """

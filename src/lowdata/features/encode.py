@@ -17,7 +17,6 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -26,114 +25,13 @@ from tqdm import tqdm
 
 from .base import Backbone
 from .cache import DamagedEntry, EmbeddingCache, PackSink, default_cache_root
-from ..core.grids import AlignedLevels, MapRows
+from .embeddings import Embeddings, EncodeStats
 from ..core.atomic import os_error_text
 from ..core.digests import array_hash, bytes_hash
 from ..core.errors import LowdataError, printable
 from ..data.images import file_orientation, read_image
 
 ImageSource = Union[str, Path, np.ndarray, Callable[[], np.ndarray]]
-
-
-@dataclass
-class EncodeStats:
-    images: int
-    cached: int
-    encoded: int
-    seconds: float
-
-    @property
-    def images_per_second(self) -> float:
-        return self.encoded / self.seconds if self.encoded and self.seconds > 0 else float("nan")
-
-
-@dataclass
-class Embeddings:
-    """Pooled vectors of ``n`` images (one ``(n, c)`` array per level); spatial maps on demand."""
-
-    keys: list[str]
-    levels: tuple[str, ...]
-    pooled: list[np.ndarray]
-    cache: EmbeddingCache
-    stats: EncodeStats
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def pooled_concat(self) -> np.ndarray:
-        """``(n, sum of channels)``: the levels' pooled vectors side by side (the KNN input)."""
-        return np.concatenate(self.pooled, axis=1)
-
-    def subset(self, indices: Sequence[int]) -> "Embeddings":
-        """The embeddings of the images at ``indices`` (in that order)."""
-        idx = np.asarray(indices, dtype=int)
-        return Embeddings([self.keys[i] for i in idx], self.levels, [p[idx] for p in self.pooled], self.cache,
-                          self.stats)
-
-    @staticmethod
-    def concat(parts: Sequence["Embeddings"]) -> "Embeddings":
-        """Several embeddings of the same backbone, one after the other."""
-        first = parts[0]
-        if any(p.cache.dir != first.cache.dir or p.levels != first.levels for p in parts):
-            raise LowdataError("cannot join embeddings of different backbones or caches")
-        keys = [k for p in parts for k in p.keys]
-        pooled = [np.concatenate([p.pooled[j] for p in parts]) for j in range(len(first.levels))]
-        stats = EncodeStats(*(sum(getattr(p.stats, f) for p in parts) for f in ("images", "cached", "encoded",
-                                                                                  "seconds")))
-        return Embeddings(keys, first.levels, pooled, first.cache, stats)
-
-    def iter_spatial(self, chunk: int = 64):
-        """Per-level spatial maps, ``chunk`` images at a time (memory stays bounded for any ``n``)."""
-        for i in range(0, len(self.keys), chunk):
-            yield self.spatial(range(i, min(i + chunk, len(self.keys))))
-
-    def spatial(self, indices: Sequence[int] | None = None) -> list[np.ndarray]:
-        """Per level, the ``(n, h, w, c)`` float32 maps of the given images (all by default)."""
-        keys = self.keys if indices is None else [self.keys[i] for i in indices]
-        per_image = []
-        for k in keys:
-            try:
-                maps = self.cache.read_spatial(k)
-            except DamagedEntry as exc:
-                raise LowdataError(f"{exc}, after its pooled vectors were read: run again and it will be "
-                                   "encoded anew") from None
-            if maps is None:
-                raise LowdataError(f"cache entry {self.cache.path(k)} was removed after it was read (by another "
-                                   "process?): run again and it will be encoded anew")
-            per_image.append(maps)
-        return [np.stack([m[j] for m in per_image]) for j in range(len(self.levels))]
-
-    def map_rows(self):
-        """Every image's maps as :class:`~lowdata.core.grids.MapRows` (see :func:`map_rows`)."""
-        return map_rows(self.cache, self.keys)
-
-
-def map_rows(cache: EmbeddingCache, keys: Sequence[str]):
-    """The maps of ``keys``, in that order, as :class:`~lowdata.core.grids.MapRows` over their feature
-    packs (memory-mapped, aligned on read; nothing copied): what PaDiM fits on and scores. Maps that are lost
-    (a pack gone or damaged since the images were encoded) are an error naming the file."""
-    parts, index, rows, inline = [], {}, np.empty(len(keys), np.intp), []
-    for i, k in enumerate(keys):
-        try:
-            found = cache.locate(k)
-        except DamagedEntry as exc:
-            raise LowdataError(f"{exc}: run again and the images will be encoded anew") from None
-        if isinstance(found, list):  # an older entry's inline maps
-            inline.append((i, found))
-            continue
-        pack, row = found
-        if pack.path.name not in index:
-            index[pack.path.name] = (len(parts), sum(len(p) for p in parts))
-            parts.append(pack.aligned())
-        rows[i] = index[pack.path.name][1] + row
-    if inline:
-        start = sum(len(p) for p in parts)
-        parts.append(AlignedLevels([np.stack([m[j] for _, m in inline]) for j in range(len(cache.levels))]))
-        for t, (i, _) in enumerate(inline):
-            rows[i] = start + t
-    if not parts:
-        raise LowdataError("no images to read maps of")
-    return MapRows(parts, rows)
 
 
 def source_key(source: ImageSource) -> str:
@@ -208,7 +106,44 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     """Embeddings of ``sources`` (cached where possible). ``keys`` overrides the content-hash keys; ``label``
     names what is encoded in the packs (``elpv/mono``: what ``lowdata cache`` lists); ``maps=False`` when only
     the pooled vectors will be read: the maps of new images are not kept (entries of pooled vectors only, no
-    disk for maps), and cached images are not checked for lost maps."""
+    disk for maps), and cached images are not checked for lost maps.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The backbone that computes missing features.
+    sources : sequence of str, Path, ndarray or callable
+        Image files, ``(H, W, 3)`` uint8 RGB arrays, or callables that return one (e.g. augmented copies:
+        these need ``keys``).
+    cache : EmbeddingCache
+        The backbone's cache (:func:`cache_for`).
+    keys : sequence of str or None, default=None
+        The images' cache keys (``None``: the content hash of each file or array).
+    batch_size : int, default=16
+        Images per forward pass of the backbone (at least 1).
+    progress : bool, default=True
+        Show a progress bar while images are encoded.
+    desc : str, default='encoding'
+        The progress bar's description.
+    workers : int, default=2
+        Threads that read, decode and resize images.
+    label : str or None, default=None
+        What is encoded, recorded in the packs (``elpv/mono``: what ``lowdata cache`` lists).
+    maps : bool, default=True
+        Keep and check the spatial maps (``False``: pooled vectors only).
+
+    Returns
+    -------
+    Embeddings
+        The pooled vectors of every image of ``sources``, in order; ``stats`` counts the cached and encoded
+        ones.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If ``batch_size`` is below 1, ``keys`` and ``sources`` differ in length, an image cannot be read or
+        is not an RGB image, or the backbone gives non-finite features.
+    """
     t0 = time.perf_counter()
     if batch_size < 1:
         raise LowdataError(f"batch size must be at least 1, got {batch_size}")
@@ -272,27 +207,19 @@ def encode(backbone: Backbone, sources: Sequence[ImageSource], cache: EmbeddingC
     return Embeddings(keys, levels, stacked, cache, stats)
 
 
-def read_embeddings(cache: EmbeddingCache, keys: Sequence[str]) -> Embeddings:
-    """Embeddings of images already in the cache, by key (no backbone needed: a worker fitting detectors
-    reads what another worker encoded). A missing entry is an error naming it."""
-    t0 = time.perf_counter()
-    pooled = []
-    for k in keys:
-        try:
-            p = cache.read_pooled(k)
-        except DamagedEntry as exc:
-            raise LowdataError(f"{exc}: encode the images again (it will be replaced)") from None
-        if p is None:
-            raise LowdataError(f"cache entry {cache.path(k)} is missing: encode the images first (with a cache "
-                               "folder shared by every worker)")
-        pooled.append(p)
-    if not pooled:
-        raise LowdataError("no keys to read")
-    stacked = [np.stack([p[j] for p in pooled]) for j in range(len(cache.levels))]
-    return Embeddings(list(keys), cache.levels, stacked, cache,
-                      EncodeStats(len(keys), len(keys), 0, time.perf_counter() - t0))
-
-
 def cache_for(backbone: Backbone, root: str | Path | None = None) -> EmbeddingCache:
-    """The cache of this backbone's features under ``root`` (default: ``$LOWDATA_CACHE`` or data/cache)."""
+    """The cache of this backbone's features under ``root`` (default: ``$LOWDATA_CACHE`` or data/cache).
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The backbone (its ``key`` names the cache folder, its ``levels`` the levels kept).
+    root : str or Path or None, default=None
+        The cache's root folder (``None``: ``$LOWDATA_CACHE``, else data/cache).
+
+    Returns
+    -------
+    EmbeddingCache
+        The backbone's cache.
+    """
     return EmbeddingCache(default_cache_root() if root is None else root, backbone.key, backbone.levels)

@@ -23,7 +23,8 @@ from ..data.copies import augment_image
 from ..data.images import read_image
 from .base import Backbone, Preprocessing
 from .cache import EmbeddingCache, entry_key
-from .encode import Embeddings, encode
+from .encode import encode
+from .embeddings import Embeddings
 
 
 @dataclass

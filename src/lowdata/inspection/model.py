@@ -35,7 +35,8 @@ from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
 from ..detectors.registry import check_method, make_detector, method_params, method_spec
 from ..features.backbones import load_backbone
-from ..features.encode import Embeddings, cache_for, encode
+from ..features.encode import cache_for, encode
+from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from .inputs import check_sizes, collect_images, distinct_images
 from .overlays import heatmap_overlay, plan_overlays

@@ -32,21 +32,40 @@ def load_results(out_dir: str | Path, backbone: str | None = None, input_size: i
     return df.reset_index(drop=True)
 
 
+def absent_sentence(run: dict) -> str:
+    """What did not run because its data is not here, in one sentence (``""``: nothing is absent)."""
+    absent = list(run.get("absent", []))
+    if not absent:
+        return ""
+    if not run.get("data_root"):
+        return ("MVTec AD: not found; set `MVTEC_ROOT` (or give `lowdata book --data ROOT`) to add its "
+                f"{len(absent)} categories.")
+    return f"MVTec AD: {len(absent)} of its categories not under the MVTec root ({', '.join(absent)})."
+
+
 def run_status(run: dict, results: pd.DataFrame) -> pd.DataFrame:
-    """One row per category: done / failed (with the error) / absent, and how many result rows it has."""
+    """One row per category that ran: done / failed (with the error), how many result rows it has and how long
+    it took. What did not run for want of data is :func:`absent_sentence`."""
     rows = []
     for r in run.get("categories", []):
         n = int(((results["source"] == r["source"]) & (results["category"] == r["category"])).sum()) if len(results) else 0
         rows.append({"category": f"{r['source']}/{r['category']}", "study": r["status"], "result rows": n,
                      "minutes": round(r["seconds"] / 60, 1), "error": r["error"]})
-    for c in run.get("absent", []):
-        rows.append({"category": f"mvtec/{c}", "study": "absent", "result rows": 0, "minutes": None,
-                     "error": "not under the MVTec root" if run.get("data_root") else "no MVTec root given"})
     if not rows and len(results):  # a notebook run by hand, without the runner's record
         for (s, c), g in results.groupby(["source", "category"]):
             rows.append({"category": f"{s}/{c}", "study": "results found", "result rows": len(g), "minutes": None,
                          "error": ""})
     return pd.DataFrame(rows, columns=["category", "study", "result rows", "minutes", "error"]).set_index("category")
+
+
+def show_status(run: dict, results: pd.DataFrame) -> pd.DataFrame:
+    """A page's account of what ran: the sentence on absent data (shown), then :func:`run_status`'s table."""
+    from IPython.display import Markdown, display
+
+    line = absent_sentence(run)
+    if line:
+        display(Markdown(line))
+    return run_status(run, results)
 
 
 def describe_results(results: pd.DataFrame) -> str:

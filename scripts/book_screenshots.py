@@ -60,7 +60,8 @@ def _first_existing(html: Path, candidates: list[str]) -> str | None:
 
 def default_pages(html: Path) -> list[str]:
     """intro + results/*.html + the first page of categories/, pollution/ and workflow/ (top level or under
-    book/) + the pollution and workflow chapters' introductions; else intro + methods."""
+    book/) + the pollution and workflow chapters' introductions + every page of the user guide; else intro +
+    methods."""
     intro = _first_existing(html, ["intro.html", "book/intro.html"]) or "intro.html"
     extra: list[str] = []
     for prefix in ("", "book/"):
@@ -79,6 +80,9 @@ def default_pages(html: Path) -> list[str]:
                     "book/autoaug.html"):
         if (html / chapter).is_file():
             extra.append(chapter)
+    guide = html / "book" / "guide"  # the user guide: every page (hand-written, and generated from the code)
+    if guide.is_dir():
+        extra += sorted(p.relative_to(html).as_posix() for p in guide.glob("*.html"))
     if not extra:
         extra = [_first_existing(html, ["book/methods.html", "methods.html"]) or "book/methods.html"]
     return [intro, *extra]

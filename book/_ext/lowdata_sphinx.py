@@ -52,7 +52,7 @@ def _subcommands(parser):
 
 def command_reference() -> str:
     """Every command's ``--help``, as Markdown: a section per command (lowdata's own parser, at build time)."""
-    os.environ["COLUMNS"] = "110"  # argparse wraps at the terminal's width: the same page on every machine
+    os.environ["COLUMNS"] = "80"  # argparse wraps at the terminal's width: the same page on every machine
     from lowdata.cli import build_parser
 
     parser = build_parser()

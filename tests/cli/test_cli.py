@@ -43,7 +43,7 @@ def test_unknown_backbone_is_refused_by_the_parser():
 def test_no_command_prints_the_short_help_and_an_unknown_one_the_closest(capsys):
     assert main([]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: lowdata") and "lowdata fit GOOD_FOLDER --out MODEL" in err and "Traceback" not in err
+    assert err.startswith("usage: lowdata") and "lowdata fit GOOD --out MODEL" in err and "Traceback" not in err
     assert main(["stdy", "--category", "mono"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lowdata: error: COMMAND: unknown command 'stdy'; did you mean study? (one of encode,")

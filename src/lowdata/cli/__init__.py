@@ -36,12 +36,12 @@ from .cache import add_cache
 DESCRIPTION = ("Few-shot visual inspection with frozen ImageNet networks and data augmentation:\n"
                "the paper's study, its book, and fit/score for your own parts.")
 COMMON = """the most common commands:
-  lowdata book                        run the notebooks and build the book (what `make run` does)
-  lowdata study --category mono       the sample-size study of one category
-  lowdata fit GOOD_FOLDER --out MODEL fit an inspection model on a folder of good images
-  lowdata score MODEL IMAGES          score new images: score, verdict, heatmaps
-  lowdata COMMAND --help              a command's options, and what it writes
-the user guide: the book's part "Using lowdata" (book/guide/ in the repository)"""
+  lowdata book                   run the notebooks, build the book (make run)
+  lowdata study --category mono  the sample-size study of one category
+  lowdata fit GOOD --out MODEL   fit a model on a folder of good images
+  lowdata score MODEL IMAGES     score new images: score, verdict, heatmaps
+  lowdata COMMAND --help         a command's options, and what it writes
+the user guide: the book's part "Using lowdata" (book/guide/)"""
 
 
 def build_parser() -> argparse.ArgumentParser:

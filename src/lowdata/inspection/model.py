@@ -204,7 +204,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     recorded with its fitness in ``model.json`` (``policy_search``). ``rule``, ``fpr``, ``folds``: the threshold
     (:mod:`lowdata.inspection.threshold`; default: log-normal bound at a 5 % false-positive rate, leave-one-out up to
     10 images). ``params``: the detector's parameters by name (:attr:`~lowdata.detectors.base.Detector.parameters`;
-a text is read as the parameter's type, as ``--param NAME=VALUE``). Duplicate files
+    a text is read as the parameter's type, as ``--param NAME=VALUE``). Duplicate files
     (same bytes) are used once, with a warning.
     """
     t_start = time.perf_counter()

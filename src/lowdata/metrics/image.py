@@ -23,6 +23,16 @@ def _scores_checked(labels, scores) -> tuple[np.ndarray, np.ndarray] | None:
     return (labels == 1).astype(np.int8), scores
 
 
+def _sklearn(metric: str, labels, scores) -> float:
+    """scikit-learn's ``metric`` of the checked labels and scores; NaN if one class is missing."""
+    checked = _scores_checked(labels, scores)
+    if checked is None:
+        return float("nan")
+    import sklearn.metrics  # lazy: 0.9 s to import, and `lowdata --help` need not pay it
+
+    return float(getattr(sklearn.metrics, metric)(*checked))
+
+
 def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
     """ROC AUC of scores against labels (1 = anomalous); NaN (with no error) if one class is missing.
 
@@ -43,12 +53,7 @@ def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
     lowdata.LowdataError
         If ``labels`` and ``scores`` differ in length, or a score is not finite.
     """
-    checked = _scores_checked(labels, scores)
-    if checked is None:
-        return float("nan")
-    from sklearn.metrics import roc_auc_score  # lazy: 0.9 s to import, and `lowdata --help` need not pay it
-
-    return float(roc_auc_score(*checked))
+    return _sklearn("roc_auc_score", labels, scores)
 
 
 def auc_percent_area(n_train: Sequence[float], auc: Sequence[float], n_max: float | None = None) -> float:
@@ -116,12 +121,7 @@ def image_average_precision(labels: Sequence[int], scores: Sequence[float]) -> f
     lowdata.LowdataError
         If ``labels`` and ``scores`` differ in length, or a score is not finite.
     """
-    checked = _scores_checked(labels, scores)
-    if checked is None:
-        return float("nan")
-    from sklearn.metrics import average_precision_score  # lazy: 0.9 s to import
-
-    return float(average_precision_score(*checked))
+    return _sklearn("average_precision_score", labels, scores)
 
 
 def image_f1_max(labels: Sequence[int], scores: Sequence[float]) -> float:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..scheduling import connect
 from ..core.errors import printable_block
-from ..data.sources import SOURCES, load_category
+from ..data.sources import SOURCES, load_category, source_of
 from ..detectors.params import describe_params, parse_assignments
 from ..detectors.registry import method_names, method_spec
 from ..experiments.refine import RULES as SROC_RULES, sroc_config as make_sroc_config
@@ -69,8 +69,11 @@ def add_scheduler_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(p: argparse.ArgumentParser, *, category_required: bool = True) -> None:
-    p.add_argument("--data", type=Path, help="root of an MVTec-layout folder (default: the embedded ELPV data)")
-    p.add_argument("--source", choices=list(SOURCES), help="default: mvtec with --data, else elpv")
+    p.add_argument("--data", type=Path, help="a data folder: MVTec AD, MPDD, BTAD, VisA, MVTec AD 2, MVTec 3D-AD or "
+                                             "LOCO layout, or a good/bad folder of your own (default: the embedded "
+                                             "ELPV data)")
+    p.add_argument("--source", choices=list(SOURCES), help="the data set's layout (default: recognised from the "
+                                                           "folder, see lowdata categories; elpv without --data)")
     p.add_argument("--category", required=category_required, help="e.g. bottle (MVTec) or mono / poly (ELPV)")
 
 
@@ -130,8 +133,8 @@ def given_params(args) -> dict[str, str]:
 
 
 def category_data(args):
-    """The category of ``--data``/``--source``/``--category``."""
-    source = args.source or ("mvtec" if args.data is not None else "elpv")
+    """The category of ``--data``/``--source``/``--category`` (the source, unless given, by the folder's layout)."""
+    source = args.source or ("elpv" if args.data is None else source_of(args.data, args.category))
     # absolute paths: tasks may run in other processes or on other machines, from another folder
     return load_category(source, args.category, root=None if args.data is None else Path(args.data).resolve())
 

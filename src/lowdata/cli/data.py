@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import LowdataError
 from ..data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
-from ..data.mvtec import list_categories
-from ..data.sources import available_categories, load_category
+from ..data.sources import SOURCES, available_categories, detect_sources, detected, load_category
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
 from .common import add_backbone_args, add_cache_arg, add_progress_arg, report, wanted
@@ -51,12 +49,14 @@ def cmd_download(args) -> int:
 
 
 def cmd_categories(args) -> int:
-    found = list_categories(args.data)
-    if not found:
-        raise LowdataError(f"no category in the MVTec AD layout (<category>/train/good) under {args.data}")
-    for c in found:
-        counts = load_category("mvtec", c, root=args.data).counts()
-        report(f"{c:<14}" + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    found = detect_sources(args.data, args.source)
+    detected(args.data, args.source)  # no category in a known layout: one error line saying why
+    for category, source, reason in found:
+        if source is None:
+            report(f"{category:<14}{'-':<10}{reason}")
+            continue
+        counts = load_category(source, category, root=args.data).counts()
+        report(f"{category:<14}{source:<10}" + "  ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -87,6 +87,9 @@ def add_download(sub) -> None:
 
 def add_categories(sub) -> None:
     """The ``categories`` command's options."""
-    c = sub.add_parser("categories", help="list the categories of an MVTec-layout folder (writes nothing)")
-    c.add_argument("--data", type=Path, required=True)
+    c = sub.add_parser("categories", help="list the categories of a data folder, the layout recognised in each and "
+                                          "its images (writes nothing)")
+    c.add_argument("--data", type=Path, required=True, help="a folder of categories (or a folder of good/ and bad/)")
+    c.add_argument("--source", help="read every category in this source's layout (default: the one detected); one of "
+                                    + ", ".join(n for n, s in SOURCES.items() if s.detect is not None))
     c.set_defaults(func=cmd_categories)

@@ -1,8 +1,8 @@
 """What a category of an inspection data set holds: normal training images and a labelled test set.
 
-Both sources (:mod:`lowdata.data.mvtec` for any folder in the MVTec AD layout, :mod:`lowdata.data.elpv`
-for the ELPV solar cells) return a :class:`CategoryData`; :func:`lowdata.data.sources.load_category`
-picks the source.
+Every source (:mod:`lowdata.data.mvtec` for any folder in the MVTec AD layout, :mod:`lowdata.data.elpv`
+for the ELPV solar cells, and the others of :data:`lowdata.data.sources.SOURCES`) returns a
+:class:`CategoryData`; :func:`lowdata.data.sources.load_category` picks the source.
 """
 
 from __future__ import annotations
@@ -31,14 +31,22 @@ class Sample:
         0 normal, 1 anomalous.
     defect_type : str, default='good'
         The defect's type (its test folder), ``'good'`` for normal images.
-    mask_path : Path or None, default=None
-        Its ground-truth mask, if it has one.
+    mask_path : Path or tuple of Path or None, default=None
+        Its ground-truth mask, if it has one; several masks (MVTec LOCO AD: one per defect) are a tuple,
+        merged (their union) by :func:`load_mask`.
     """
 
     path: Path
     label: int
     defect_type: str = NORMAL
-    mask_path: Path | None = None
+    mask_path: Path | tuple[Path, ...] | None = None
+
+    @property
+    def mask_files(self) -> tuple[Path, ...]:
+        """Its mask files: none, one, or several (merged)."""
+        if self.mask_path is None:
+            return ()
+        return tuple(self.mask_path) if isinstance(self.mask_path, tuple) else (self.mask_path,)
 
 
 @dataclass
@@ -87,16 +95,26 @@ class CategoryData:
         return out
 
 
-def _read_mask(sample: Sample, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+def _read_one(path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     try:
-        with Image.open(sample.mask_path) as m:
+        with Image.open(path) as m:
             size = m.size
             m = m.convert("L")
             if m.size != (shape[1], shape[0]):
                 m = m.resize((shape[1], shape[0]), Image.NEAREST)
             return np.asarray(m) > 127, size
     except (OSError, ValueError) as exc:
-        raise LowdataError(f"cannot read mask {sample.mask_path}: {exc}") from None
+        raise LowdataError(f"cannot read mask {path}: {exc}") from None
+
+
+def _read_mask(sample: Sample, shape: tuple[int, int]) -> tuple[np.ndarray, list[tuple[Path, tuple[int, int]]]]:
+    """The union of the sample's masks at ``shape``, and each mask file with its own size."""
+    out, sizes = np.zeros(shape, dtype=bool), []
+    for path in sample.mask_files:
+        mask, size = _read_one(path, shape)
+        out |= mask
+        sizes.append((path, size))
+    return out, sizes
 
 
 def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
@@ -112,7 +130,7 @@ def load_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
     Returns
     -------
     ndarray of shape (h, w)
-        True on the defect's pixels.
+        True on the defect's pixels (on any of its masks' where it has several).
 
     Raises
     ------
@@ -153,14 +171,15 @@ def load_masks(samples: list[Sample], shape: tuple[int, int]) -> np.ndarray:
         if s.mask_path is None:
             out.append(np.zeros(shape, dtype=bool))
             continue
-        mask, size = _read_mask(s, shape)
+        mask, sizes = _read_mask(s, shape)
         out.append(mask)
-        if size != image_size(s.path):
-            odd.append((s, size, image_size(s.path)))
+        for path, size in sizes:
+            if size != image_size(s.path):
+                odd.append((s, path, size, image_size(s.path)))
     if odd:
-        s, (mw, mh), (iw, ih) = odd[0]
-        warnings.warn(f"{len(odd)} of the {sum(x.mask_path is not None for x in samples)} masks differ in size from "
-                      f"their images (the mask {s.mask_path} is {mw}x{mh}, its image {s.path} {iw}x{ih}): each is "
+        s, path, (mw, mh), (iw, ih) = odd[0]
+        warnings.warn(f"{len(odd)} of the {sum(len(x.mask_files) for x in samples)} masks differ in size from "
+                      f"their images (the mask {path} is {mw}x{mh}, its image {s.path} {iw}x{ih}): each is "
                       "stretched to its image for the pixel metrics, which may then be wrong; check the masks",
                       stacklevel=2)
     return np.stack(out) if out else np.zeros((0, *shape), dtype=bool)

@@ -4,7 +4,11 @@
 ``<root>/<category>/test/<good|defect_type>/*.png`` (test images),
 ``<root>/<category>/ground_truth/<defect_type>/<stem>_mask.png`` (binary defect masks).
 
-The same layout serves a user's own data: a category folder with ``train/good`` and ``test``.
+The same layout serves a user's own data: a category folder with ``train/good`` and ``test``; detection
+(:func:`lowdata.data.sources.detect_sources`) falls back on it when no more specific layout matches.
+
+Where it comes from: https://www.mvtec.com/company/research/datasets/mvtec-ad (``lowdata download mvtec``);
+licence CC BY-NC-SA 4.0 (non-commercial use).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from .dataset import NORMAL, CategoryData, Sample
 from ..core.errors import LowdataError
 from .images import list_images
+from .layout import Match, expect
 
 MVTEC_CATEGORIES = (
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill",
@@ -29,6 +34,11 @@ def _check_root(root: Path) -> None:
         raise LowdataError(f"data folder not found: {root}")
     if not root.is_dir():
         raise LowdataError(f"data root is not a folder: {root}")
+
+
+def detect(folder: Path) -> Match:
+    """Whether ``folder`` is a category in the MVTec AD layout (``train/good`` and ``test``)."""
+    return expect(folder, "train/good", "test")
 
 
 def list_categories(root: str | Path) -> list[str]:

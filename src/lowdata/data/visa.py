@@ -11,7 +11,8 @@
 
 Defective images get the defect type ``bad`` (the one-class split names no defect types).
 
-Where it comes from: https://github.com/amazon-science/spot-diff (Zou et al., ECCV 2022); licence CC BY 4.0.
+Where it comes from: https://github.com/amazon-science/spot-diff (Zou et al., ECCV 2022); licence CC BY 4.0
+by the authors' LICENSE-DATASET (anomalib's VisA module says CC BY-NC-SA 4.0: check the authors' repository).
 """
 
 from __future__ import annotations

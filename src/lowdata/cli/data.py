@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.download import MVTEC_SHA256, MVTEC_URL, download_mvtec
-from ..data.sources import SOURCES, available_categories, detect_sources, detected, load_category
+from ..data.download import download, downloadable
+from ..data.sources import SOURCES, available_categories, detect_sources, detected, load_category, source_label
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
 from .common import add_backbone_args, add_cache_arg, add_progress_arg, report, wanted
@@ -41,10 +41,11 @@ def cmd_encode(args) -> int:
 
 
 def cmd_download(args) -> int:
-    sha = None if (args.sha256 or "").lower() == "none" else (args.sha256 or MVTEC_SHA256)
-    found = download_mvtec(args.to, url=args.url or MVTEC_URL, sha256=sha, keep_archive=not args.remove_archive,
+    digest = None if (args.sha256 or "").lower() == "none" else (args.sha256 or "published")
+    root, found = download(args.dataset, args.to, url=args.url, digest=digest, keep_archive=not args.remove_archive,
                            progress=not args.no_progress)
-    report(f"MVTec AD in {args.to}: {len(found)} categories ({', '.join(found)})")
+    report(f"{source_label(args.dataset)} in {root}: {len(found)} categories ({', '.join(found)}); "
+           f"use it with --data {root}")
     return 0
 
 
@@ -75,11 +76,15 @@ def add_encode(sub) -> None:
 
 def add_download(sub) -> None:
     """The ``download`` command's options."""
-    d = sub.add_parser("download", help="download a data set (needs internet; writes the archive and its categories in --to)")
-    d.add_argument("dataset", choices=["mvtec"])
+    d = sub.add_parser("download", help="download a data set (needs internet; writes the archive and its categories "
+                                        "in --to)")
+    d.add_argument("dataset", choices=downloadable(), help="mvtec, btad, loco, mvtec3d and visa have public archives, "
+                                                          "checked against the checksum their module states; mvtec2 "
+                                                          "and mpdd say where to get them")
     d.add_argument("--to", type=Path, required=True, help="folder to put the data set in")
-    d.add_argument("--url", help="archive URL (default: the official MVTec AD archive); file:// works")
-    d.add_argument("--sha256", help="expected SHA-256 of the archive, or 'none' to skip the check")
+    d.add_argument("--url", help="archive URL (default: the data set's official archive); file:// works")
+    d.add_argument("--sha256", help="expected checksum of the archive: a SHA-256 (hex, or sha256:HEX), md5:HEX, or "
+                                    "'none' to skip the check (default: the published one)")
     d.add_argument("--remove-archive", action="store_true", help="delete the archive after extraction")
     add_progress_arg(d)
     d.set_defaults(func=cmd_download)

@@ -16,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .dataset import CategoryData
-from .layout import Match, defects, expect, finish, first_file, normals, open_category
+from .layout import Archive, Match, defects, expect, finish, first_file, normals, open_category
 
 LABEL = "BTAD"
+ARCHIVE = Archive("https://avires.dimi.uniud.it/papers/btad/btad.zip",
+                  "sha256:461c9387e515bfed41ecaae07c50cf6b10def647b36c9e31d239ab2736b10d2a")
 
 
 def detect(folder: Path) -> Match:

@@ -16,6 +16,14 @@ from .dataset import CategoryData, Sample
 from .images import list_images
 
 
+class Archive(NamedTuple):
+    """Where a data set's public archive is (``url``) and its published checksum (``digest``:
+    ``"sha256:<hex>"``, or ``"md5:<hex>"`` where only an MD5 is published), for ``lowdata download``."""
+
+    url: str
+    digest: str
+
+
 class Match(NamedTuple):
     """A folder against a layout: ``missing`` ``None`` when it matches, else what it lacks (``missing
     train/good``); ``found``: how many of the layout's expected folders it has (the closest layout explains

@@ -20,9 +20,12 @@ from pathlib import Path
 
 from .dataset import NORMAL, CategoryData
 from .images import list_images
-from .layout import Match, defects, expect, finish, normals, open_category
+from .layout import Archive, Match, defects, expect, finish, normals, open_category
 
 LABEL = "MVTec LOCO AD"
+ARCHIVE = Archive("https://www.mydrive.ch/shares/48237/1b9106ccdfbb09a0c414bd49fe44a14a/download/"
+                  "430647091-1646842701/mvtec_loco_anomaly_detection.tar.xz",
+                  "sha256:9e7c84dba550fd2e59d8e9e231c929c45ba737b6b6a6d3814100f54d63aae687")
 KINDS = ("logical_anomalies", "structural_anomalies")
 
 

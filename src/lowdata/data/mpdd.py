@@ -21,6 +21,9 @@ from .layout import Match
 from .mvtec import detect as detect_mvtec, load_mvtec
 
 MPDD_CATEGORIES = ("bracket_black", "bracket_brown", "bracket_white", "connector", "metal_plate", "tubes")
+#: no public archive: where to get it
+MANUAL = ("MPDD is shared through the link in https://github.com/stepanje/MPDD: download and extract it, and give "
+          "its folder (the one holding the category folders) as --data")
 
 
 def detect(folder: Path) -> Match:

@@ -19,8 +19,11 @@ from pathlib import Path
 from .dataset import NORMAL, CategoryData, Sample
 from ..core.errors import LowdataError
 from .images import list_images
-from .layout import Match, expect
+from .layout import Archive, Match, expect
 
+ARCHIVE = Archive("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/"
+                  "420938113-1629952094/mvtec_anomaly_detection.tar.xz",
+                  "sha256:cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d")
 MVTEC_CATEGORIES = (
     "bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill",
     "screw", "tile", "toothbrush", "transistor", "wood", "zipper",

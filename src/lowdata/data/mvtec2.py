@@ -20,6 +20,9 @@ from .dataset import CategoryData
 from .layout import Match, defects, existing, expect, finish, normals, open_category
 
 LABEL = "MVTec AD 2"
+#: no public archive: where to get it
+MANUAL = ("MVTec AD 2 is downloaded after a form at https://www.mvtec.com/company/research/datasets/mvtec-ad-2: "
+          "extract it and give its folder (the one holding the category folders) as --data")
 
 
 def detect(folder: Path) -> Match:

@@ -16,9 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .dataset import NORMAL, CategoryData
-from .layout import Match, defects, existing, expect, finish, normals, open_category
+from .layout import Archive, Match, defects, existing, expect, finish, normals, open_category
 
 LABEL = "MVTec 3D-AD"
+#: only an MD5 is published for this archive
+ARCHIVE = Archive("https://www.mydrive.ch/shares/45920/dd1eb345346df066c63b5c95676b961b/download/"
+                  "428824485-1643285832/mvtec_3d_anomaly_detection.tar.xz", "md5:d8bb2800fbf3ac88e798da6ae10dc819")
 
 
 def detect(folder: Path) -> Match:

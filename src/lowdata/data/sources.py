@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import LowdataError
-from .btad import detect as detect_btad, load_btad
+from .btad import ARCHIVE as BTAD_ARCHIVE, detect as detect_btad, load_btad
 from .dataset import CategoryData
 from .elpv import ELPV_CATEGORIES, load_elpv
 from .folder import detect as detect_folder, load_folder
-from .layout import Match, check_root
-from .loco import detect as detect_loco, load_loco
-from .mpdd import detect as detect_mpdd, load_mpdd
-from .mvtec import detect as detect_mvtec, load_mvtec
-from .mvtec2 import detect as detect_mvtec2, load_mvtec2
-from .mvtec3d import detect as detect_mvtec3d, load_mvtec3d
-from .visa import detect as detect_visa, load_visa
+from .layout import Archive, Match, check_root
+from .loco import ARCHIVE as LOCO_ARCHIVE, detect as detect_loco, load_loco
+from .mpdd import MANUAL as MPDD_MANUAL, detect as detect_mpdd, load_mpdd
+from .mvtec import ARCHIVE as MVTEC_ARCHIVE, detect as detect_mvtec, load_mvtec
+from .mvtec2 import MANUAL as MVTEC2_MANUAL, detect as detect_mvtec2, load_mvtec2
+from .mvtec3d import ARCHIVE as MVTEC3D_ARCHIVE, detect as detect_mvtec3d, load_mvtec3d
+from .visa import ARCHIVE as VISA_ARCHIVE, detect as detect_visa, load_visa
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class Source:
         The root itself may be the one category (named after it).
     aux : tuple of str, default=()
         Folders of a root that belong to the layout and are no category (VisA's ``split_csv``).
+    archive : Archive or None, default=None
+        Its public archive and checksum, for ``lowdata download`` (stated in the source's module).
+    manual : str, default=""
+        Where to get it when there is no public archive (a form, a shared drive).
     """
 
     name: str
@@ -63,6 +67,8 @@ class Source:
     fallback: bool = False
     root_category: bool = False
     aux: tuple[str, ...] = ()
+    archive: Archive | None = None
+    manual: str = ""
 
 
 def _load_elpv(category: str, root, **options) -> CategoryData:
@@ -79,14 +85,18 @@ def _rooted(load: Callable[..., CategoryData], label: str) -> Callable[..., Cate
 
 
 SOURCES: dict[str, Source] = {
-    "mvtec": Source("mvtec", "MVTec AD", _rooted(load_mvtec, "MVTec"), True, detect_mvtec, fallback=True),
+    "mvtec": Source("mvtec", "MVTec AD", _rooted(load_mvtec, "MVTec"), True, detect_mvtec, fallback=True,
+                    archive=MVTEC_ARCHIVE),
     "elpv": Source("elpv", "ELPV", _load_elpv, False),
-    "mpdd": Source("mpdd", "MPDD", _rooted(load_mpdd, "MPDD"), True, detect_mpdd),
-    "btad": Source("btad", "BTAD", _rooted(load_btad, "BTAD"), True, detect_btad),
-    "mvtec2": Source("mvtec2", "MVTec AD 2", _rooted(load_mvtec2, "MVTec AD 2"), True, detect_mvtec2),
-    "mvtec3d": Source("mvtec3d", "MVTec 3D-AD", _rooted(load_mvtec3d, "MVTec 3D-AD"), True, detect_mvtec3d),
-    "loco": Source("loco", "MVTec LOCO AD", _rooted(load_loco, "MVTec LOCO"), True, detect_loco),
-    "visa": Source("visa", "VisA", _rooted(load_visa, "VisA"), True, detect_visa, aux=("split_csv",)),
+    "mpdd": Source("mpdd", "MPDD", _rooted(load_mpdd, "MPDD"), True, detect_mpdd, manual=MPDD_MANUAL),
+    "btad": Source("btad", "BTAD", _rooted(load_btad, "BTAD"), True, detect_btad, archive=BTAD_ARCHIVE),
+    "mvtec2": Source("mvtec2", "MVTec AD 2", _rooted(load_mvtec2, "MVTec AD 2"), True, detect_mvtec2,
+                     manual=MVTEC2_MANUAL),
+    "mvtec3d": Source("mvtec3d", "MVTec 3D-AD", _rooted(load_mvtec3d, "MVTec 3D-AD"), True, detect_mvtec3d,
+                      archive=MVTEC3D_ARCHIVE),
+    "loco": Source("loco", "MVTec LOCO AD", _rooted(load_loco, "MVTec LOCO"), True, detect_loco, archive=LOCO_ARCHIVE),
+    "visa": Source("visa", "VisA", _rooted(load_visa, "VisA"), True, detect_visa, aux=("split_csv",),
+                   archive=VISA_ARCHIVE),
     "folder": Source("folder", "own parts", _rooted(load_folder, "good/bad folder"), True, detect_folder,
                      root_category=True),
 }

@@ -22,9 +22,12 @@ from pathlib import Path
 
 from ..core.errors import LowdataError
 from .dataset import CategoryData, Sample
-from .layout import Match, check_root, defects, existing, expect, finish, normals, open_category
+from .layout import Archive, Match, check_root, defects, existing, expect, finish, normals, open_category
 
 LABEL = "VisA"
+#: only an MD5 is published for this archive
+ARCHIVE = Archive("https://amazon-visual-anomaly.s3.us-west-2.amazonaws.com/VisA_20220922.tar",
+                  "md5:ef908989b6dc701fc218f643c127a4de")
 SPLIT_CSV = Path("split_csv") / "1cls.csv"
 COLUMNS = ("object", "split", "label", "image", "mask")
 

@@ -308,6 +308,8 @@ def test_a_study_runs_on_a_new_source_with_merged_masks(tmp_path, capsys):
     assert main(["study", "--data", str(tmp_path / "loco"), "--category", "juice_bottle",
                  "--input-size", "96", "--sizes", "max", "--reps", "1", "--aug", "0", "--methods", "knn,padim",
                  "--out", str(out), "--cache", str(tmp_path / "cache"), "--no-progress"]) == 0
+    assert "note: pixel AUROC and AUPRO on each image's masks merged into one (not MVTec LOCO's own sPRO)" in \
+        capsys.readouterr().out
     df = pd.read_csv(out)
     assert set(df.source) == {"loco"} and set(df.n_test) == {6} and set(df.method) == {"knn", "padim"}
     assert np.isfinite(df.set_index("method").loc["padim", "pixel_auroc"])

@@ -50,6 +50,8 @@ def _study(args, data, config, factors, runner) -> int:
           f"{backbone.name} at {backbone.input_size}px; sizes {config.sizes}; {config.reps} replicates "
           f"(1 at the full size); "
           f"augmentation {factors or '-'}{'; augment-only ' + str(config.augment_only) if config.augment_only else ''}")
+    if data.notes.get("pixel_metrics"):
+        report(f"note: {data.notes['pixel_metrics']}")
     df = run_study(data, backbone, cache_for(backbone, args.cache), config, out, policy=args.policy,
                    progress=not args.no_progress, runner=runner)
     report("", format_summary(df), f"\nresults: {out} ({len(df)} rows of this run)")

@@ -27,6 +27,8 @@ ARCHIVE = Archive("https://www.mydrive.ch/shares/48237/1b9106ccdfbb09a0c414bd49f
                   "430647091-1646842701/mvtec_loco_anomaly_detection.tar.xz",
                   "sha256:9e7c84dba550fd2e59d8e9e231c929c45ba737b6b6a6d3814100f54d63aae687")
 KINDS = ("logical_anomalies", "structural_anomalies")
+#: what the pixel metrics of a LOCO category are (its own sPRO metric is not implemented)
+PIXEL_NOTE = "pixel AUROC and AUPRO on each image's masks merged into one (not MVTec LOCO's own sPRO)"
 
 
 def detect(folder: Path) -> Match:
@@ -58,4 +60,4 @@ def load_loco(root: str | Path, category: str) -> CategoryData:
     for kind in KINDS:
         if (test_dir / kind).is_dir():
             test += defects(test_dir / kind, kind, lambda p, kind=kind: masks_of(p, kind), root, missing)
-    return finish("loco", category, root, train, train_dir, test, test_dir, missing)
+    return finish("loco", category, root, train, train_dir, test, test_dir, missing, notes={"pixel_metrics": PIXEL_NOTE})

@@ -60,4 +60,5 @@ def load_loco(root: str | Path, category: str) -> CategoryData:
     for kind in KINDS:
         if (test_dir / kind).is_dir():
             test += defects(test_dir / kind, kind, lambda p, kind=kind: masks_of(p, kind), root, missing)
-    return finish("loco", category, root, train, train_dir, test, test_dir, missing, notes={"pixel_metrics": PIXEL_NOTE})
+    return finish("loco", category, root, train, train_dir, test, test_dir, missing,
+                  notes={"pixel_metrics": PIXEL_NOTE})

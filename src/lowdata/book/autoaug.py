@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from ..autoaug.search import SearchConfig
 from ..data.augment import policy_for
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, source_label
+from ..data.sources import load_category, source_label, source_of
 from ..data.synthetic import GENERATORS, defect_examples
 from .plots import add_caption
 from ..detectors.registry import method_label, method_order
@@ -36,7 +36,7 @@ def run_autoaug_category(**values) -> pd.DataFrame:
     ``<out_dir>/autoaug-<source>-<category>-<backbone>.parquet``. ``.attrs["note"]``: the sizes left out (more
     than the category's training images), or empty."""
     AUTOAUG.check(values)
-    source = "elpv" if values["data_root"] is None else "mvtec"
+    source = source_of(values["data_root"], values["category"])
     data = load_category(source, values["category"], root=values["data_root"])
     sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
     config = AutoAugConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()], sizes=sizes,

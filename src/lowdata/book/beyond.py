@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, source_label
+from ..data.sources import load_category, source_label, source_of
 from ..detectors.inputs import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
@@ -33,7 +33,7 @@ def run_beyond_category(**values) -> pd.DataFrame:
     this run, the skipped fits (too few images for a method) included; ``.attrs["note"]`` says which sizes
     were left out (more than the category's training images), or is empty."""
     BEYOND.check(values)
-    source = "elpv" if values["data_root"] is None else "mvtec"
+    source = source_of(values["data_root"], values["category"])
     data = load_category(source, values["category"], root=values["data_root"])
     sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
     config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.augment import describe, policy_for
-from ..data.sources import load_category, source_label
+from ..data.sources import load_category, source_label, source_of
 from ..detectors.registry import method_spec
 from ..experiments.study import fitted, run_study
 from ..experiments.design import StudyConfig, parse_factors, parse_sizes
@@ -38,7 +38,7 @@ class CategoryParams:
 
     @property
     def source(self) -> str:
-        return "elpv" if self.data_root is None else "mvtec"
+        return source_of(self.data_root, self.category)
 
     @property
     def out(self) -> Path:

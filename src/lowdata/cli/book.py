@@ -59,11 +59,6 @@ def cmd_book(args) -> int:
     data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT") or None
     asked = wanted(args)
     targets = available_categories(data, elpv=not args.no_elpv, categories=asked)
-    later = [(s, c) for s, c in targets if s not in ("elpv", "mvtec")]
-    if later:  # the pages are written for MVTec AD's layout and ELPV; lowdata study reads every layout
-        report(f"not in the book yet: {', '.join(f'{s}/{c}' for s, c in later)} (its pages read the MVTec AD "
-               "layout and ELPV; lowdata study reads these)")
-        targets = [t for t in targets if t not in later]
     found = {c for s, c in targets if s == "mvtec"}
     absent = [c for c in MVTEC_CATEGORIES if c not in found and (asked is None or c in asked)]
     if data is None and absent:

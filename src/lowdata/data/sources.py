@@ -176,10 +176,12 @@ def _detect_one(folder: Path, names: list[str]) -> tuple[str | None, str]:
     return None, f"not {SOURCES[name].label}: {found.missing}"
 
 
-def source_of(root: str | Path, category: str) -> str:
-    """The source whose layout ``root/category`` is in, what a command uses when ``--source`` is not given
-    (``folder`` also where ``root`` itself is the good/bad folder named ``category``); ``mvtec`` where none
-    matches, whose loader then says which folder is missing."""
+def source_of(root: str | Path | None, category: str) -> str:
+    """The source whose layout ``root/category`` is in, what a command or a book page uses when no source is
+    given: ``elpv`` without a root; ``folder`` also where ``root`` itself is the good/bad folder named
+    ``category``; ``mvtec`` where none matches, whose loader then says which folder is missing."""
+    if root is None:
+        return "elpv"
     root = Path(root)
     names = [n for n, src in SOURCES.items() if src.detect is not None]
     if (root / category).is_dir():

@@ -84,7 +84,8 @@ def add_policy_arg(p: argparse.ArgumentParser) -> None:
 
 def add_param_args(parser: argparse.ArgumentParser) -> None:
     """``--param NAME=VALUE`` (repeated) for any detector's parameter, and the flags detectors declare as
-    aliases (``--coreset F`` = ``--param coreset=F``); their help is built from the declarations."""
+    aliases (a parameter declared with ``flag``: ``--NAME V`` = ``--param NAME=V``); their help is built from the
+    declarations."""
     lines = " | ".join(describe_params(m, method_spec(m).parameters, long=True) for m in method_names()
                        if any(not p.fixed for p in method_spec(m).parameters))
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -120,6 +121,11 @@ def use_weights(args, backbone: str | None) -> None:
 def wanted(args) -> list[str] | None:
     """``--categories a,b``: the categories asked for (``None``: all)."""
     return [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
+
+
+def map_methods() -> list[str]:
+    """The registered detectors that give anomaly maps (and heatmaps)."""
+    return [m for m in method_names() if method_spec(m).gives_maps]
 
 
 def given_params(args) -> dict[str, str]:

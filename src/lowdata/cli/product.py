@@ -20,7 +20,7 @@ from ..inspection.overlays import plan_overlays
 from ..inspection.store import MODEL_FILE, check_model_folder, check_scores_output
 from ..inspection.threshold import RULES as THRESHOLD_RULES
 from .common import (add_backbone_args, add_cache_arg, add_data_args, add_force_arg, add_param_args, add_progress_arg,
-                     category_data, finite_records, given_params, report, use_weights)
+                     category_data, finite_records, given_params, map_methods, report, use_weights)
 
 
 def cmd_fit(args) -> int:
@@ -104,7 +104,8 @@ def cmd_score(args) -> int:
     if fmt not in ("table", "csv", "json"):
         raise LowdataError(f"unknown output format {fmt!r}; choose csv or json (or give --format)")
     if args.heatmaps and not model.gives_maps:
-        raise LowdataError(f"heatmaps need a model whose detector gives maps (padim, patchcore); {args.model} is {model.method}")
+        raise LowdataError(f"heatmaps need a model whose detector gives maps ({', '.join(map_methods())}); "
+                           f"{args.model} is {model.method}")
     paths = collect_images(args.images)
     # every place written is checked before the first image is scored: nothing is lost, no work is wasted
     if args.out:
@@ -144,7 +145,7 @@ def add_fit(sub) -> None:
     f.add_argument("folder", type=Path, help="folder of good images (no defects)")
     f.add_argument("--out", type=Path, required=True, help="model folder to write (model.json + detector-*.npz)")
     f.add_argument("--method", default="maha-lw", choices=method_names(),
-                   help="detector (default maha-lw; padim and patchcore give heatmaps)")
+                   help=f"detector (default maha-lw; {' and '.join(map_methods())} give heatmaps)")
     add_backbone_args(f)
     f.add_argument("--aug", default="none", help="augmentation policy: none (default), default, a Table 4 "
                                                  "category (e.g. bottle), a .json policy file, or auto (chosen "
@@ -195,15 +196,15 @@ def add_policy(sub) -> None:
 def add_score(sub) -> None:
     """The ``score`` command's options."""
     sc = sub.add_parser("score", help="score images with a saved model: score and verdict per image (printed, or "
-                                      "--out .csv/.json); heatmap overlays for padim and patchcore (--heatmaps)")
+                                      "--out .csv/.json); heatmap overlays for the detectors that give maps (--heatmaps)")
     sc.add_argument("model", type=Path, help="model folder written by lowdata fit")
     sc.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images")
     sc.add_argument("--format", choices=["table", "csv", "json"],
                     help="output format (default: a table; with --out, from the file's suffix)")
     sc.add_argument("--out", type=Path, help="write the scores to this .csv or .json file")
     add_force_arg(sc)
-    sc.add_argument("--heatmaps", type=Path, help="padim and patchcore models: folder for the heatmap overlays (default heatmaps)")
-    sc.add_argument("--no-heatmaps", action="store_true", help="padim and patchcore models: do not write heatmap overlays")
+    sc.add_argument("--heatmaps", type=Path, help=f"{' and '.join(map_methods())} models: folder for the heatmap overlays (default heatmaps)")
+    sc.add_argument("--no-heatmaps", action="store_true", help="do not write heatmap overlays")
     sc.add_argument("--allow-other-version", action="store_true",
                     help="use a model written by another lowdata version (scores may differ)")
     add_cache_arg(sc, "keep the scored images' embeddings in this cache folder (default: a temporary folder, "

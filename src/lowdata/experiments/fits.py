@@ -30,8 +30,8 @@ class FitPlan:
 
 
 def _fit_inputs(plan: FitPlan, jobs, embeddings=None) -> dict:
-    """Embeddings (given, or read from the cache) and, when a job is PaDiM, the masks and the test and
-    training maps, memory-mapped from their feature packs and aligned on read: the same inputs serial or
+    """Embeddings (given, or read from the cache) and, when a job's detector consumes maps, the masks and the test
+    and training maps, memory-mapped from their feature packs and aligned on read: the same inputs serial or
     distributed."""
     if embeddings is None:
         embeddings = (read_embeddings(plan.cache, plan.train_keys), read_embeddings(plan.cache, plan.test_keys),

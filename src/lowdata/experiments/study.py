@@ -88,8 +88,8 @@ def skipped_fits(df: pd.DataFrame) -> pd.DataFrame:
 
 def _filled(row: dict) -> dict:
     """A row read back: independent subsets in an older table (``--subsets`` came later), its detector's
-    parameters (a table written before the ``params`` column kept them in columns of their own, such as
-    ``coreset``), not skipped."""
+    parameters (a table written before the ``params`` column kept them in columns of their own: the detector's
+    declarations say which, :func:`~lowdata.detectors.registry.params_from_columns`), not skipped."""
     row.setdefault("subsets", "independent")
     if "params" not in row:
         row["params"] = params_from_columns(str(row["method"]), row)
@@ -130,7 +130,7 @@ def encode_task(backbone_name: str, input_size: int, backbone_key: str, cache_ro
 
 
 def _batches(jobs: list[Job], methods: Sequence[str], parts: int) -> list[list]:
-    """Each method's jobs in ``parts`` contiguous batches (a PaDiM batch loads the maps once for its fits)."""
+    """Each method's jobs in ``parts`` contiguous batches (a batch of a detector that consumes maps loads them once for its fits)."""
     out = []
     for m in methods:
         mine = [j for j in jobs if j.method == m]

@@ -73,12 +73,13 @@ def plan_overlays(out_dir: str | Path, paths: Sequence[Path], write: bool = True
     return [out_dir / n for n in names]
 
 
-def heatmap_overlay(image: np.ndarray, grid_map: np.ndarray, threshold: float, *, sigma: float = 4.0,
+def heatmap_overlay(image: np.ndarray, grid_map: np.ndarray, threshold: float, *, sigma: float,
                     title: str = "", width_in: float = 5.0):
-    """An image under its PaDiM heatmap: colours from half the threshold (transparent below) to 1.5 times
-    it, smoothed as PaDiM (``sigma`` pixels of the image); the outline marks where the *unsmoothed* map
-    (bilinear) is above the threshold, the same test as the image's verdict (its score is the map's
-    largest value). ``grid_map``: ``(h, w)`` Mahalanobis distances on the feature grid."""
+    """An image under its heatmap: colours from half the threshold (transparent below) to 1.5 times it,
+    smoothed by ``sigma`` pixels of the image (the detector's :meth:`~lowdata.detectors.base.Detector.smoothing`);
+    the outline marks where the *unsmoothed* map (bilinear) is above the threshold, the same test as the image's
+    verdict (its score is the map's largest value). ``grid_map``: ``(h, w)`` anomaly scores on the feature
+    grid."""
     H, W = image.shape[:2]
     raw = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=0)[0].astype(np.float64)
     smooth = upsample_maps(np.asarray(grid_map, np.float32)[None], (H, W), sigma=sigma)[0].astype(np.float64)

@@ -13,7 +13,6 @@ zip) into a temporary folder inside ``DIR`` and each top-level folder is moved i
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -27,8 +26,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.digests import file_hash
 from ..core.errors import LowdataError, printable
-from .mvtec import ARCHIVE as MVTEC_ARCHIVE, list_categories
+from .mvtec import ARCHIVE as MVTEC_ARCHIVE
 from .sources import SOURCES, detected, get_source
 
 MVTEC_URL = MVTEC_ARCHIVE.url
@@ -40,14 +40,6 @@ ALGORITHMS = ("sha256", "md5")
 def downloadable() -> list[str]:
     """The sources ``lowdata download`` knows: those with a public archive or a way to get them."""
     return [name for name, src in SOURCES.items() if src.archive is not None or src.manual]
-
-
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _parse_digest(digest: str | None) -> tuple[str, str] | None:
@@ -86,7 +78,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
     """Download ``url`` to ``dest`` (resuming ``dest.part``) and verify it against ``sha256`` (a SHA-256's hex,
     or ``"md5:<hex>"``/``"sha256:<hex>"``; ``None``: no check); return ``dest``."""
     expect = _parse_digest(sha256)
-    if dest.is_file() and (expect is None or _digest(dest, expect[0]) == expect[1]):
+    if dest.is_file() and (expect is None or file_hash(dest, expect[0]) == expect[1]):
         return dest
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
@@ -110,7 +102,7 @@ def fetch(url: str, dest: Path, sha256: str | None, progress: bool = True) -> Pa
         raise LowdataError(f"download of {url} interrupted after {part.stat().st_size} of {total} bytes; run the "
                            f"same command again to resume from {part}")
     if expect is not None:
-        got = _digest(part, expect[0])
+        got = file_hash(part, expect[0])
         if got != expect[1]:
             part.unlink()
             raise LowdataError(
@@ -199,15 +191,5 @@ def download(source: str, to: str | Path, url: str | None = None, digest: str | 
 
 def download_mvtec(to: str | Path, url: str = MVTEC_URL, sha256: str | None = MVTEC_SHA256,
                    keep_archive: bool = True, progress: bool = True) -> list[str]:
-    """Fetch, verify and extract MVTec AD into ``to``; returns the categories found there."""
-    to = Path(to).expanduser()
-    to.mkdir(parents=True, exist_ok=True)
-    name = Path(urllib.parse.urlparse(url).path).name or "mvtec_anomaly_detection.tar.xz"
-    archive = fetch(url, to / name, sha256, progress)
-    extract(archive, to, progress)
-    if not keep_archive:
-        archive.unlink()
-    found = list_categories(to)
-    if not found:
-        raise LowdataError(f"{archive} held no category in the MVTec AD layout (<category>/train/good)")
-    return found
+    """Fetch, verify and extract MVTec AD into ``to``; returns the categories found there (:func:`download`)."""
+    return download("mvtec", to, url=url, digest=sha256, keep_archive=keep_archive, progress=progress)[1]

@@ -101,13 +101,16 @@ def open_category(root: str | Path, category: str, label: str, train: str, test:
     Raises
     ------
     lowdata.LowdataError
-        If ``root`` or the category is missing, or the layout's training or test folder is.
+        If ``root`` or the category is missing, the layout's training folder is missing or empty, or its test
+        folder is missing.
     """
     root = check_root(root)
     folder = category_folder(root, category, label, train)
     train_dir = need_dir(folder / train, folder, label)
-    test_dir = need_dir(folder / test, folder, label)
-    return root, folder, normals(train_dir), train_dir, test_dir
+    samples = normals(train_dir)
+    if not samples:  # said before a missing test folder: the first thing to mend
+        raise LowdataError(f"no training images in {train_dir}")
+    return root, folder, samples, train_dir, need_dir(folder / test, folder, label)
 
 
 def defects(images: Path, kind: str, mask_of, root: Path, missing: list[str]) -> list[Sample]:

@@ -24,13 +24,12 @@ def cmd_verify(args) -> int:
         fig, run = record_expected(args.results, args.run, args.write, force=args.force)
         report(f"{args.write}: {len(fig)} expected figures of the run started {run.get('started', '?')}")
         return 0
-    tolerance = TOLERANCE if args.tolerance is None else args.tolerance
-    table, meta, why = verify_run(args.results, args.run, args.expected, tolerance)
+    table, meta, why = verify_run(args.results, args.run, args.expected, args.tolerance)
     for reason in why:
         report(f"lowdata: warning: not the expected run's settings: {reason}", err=True)
     ok = len(table) > 0 and bool(table["within"].all())
     report(table, f"expected: the run of {meta.get('started', '?')} at commit {meta.get('commit', '?')} "
-           f"({meta.get('minutes', '?')} min)", ("verified: " if ok else "NOT verified: ") + verdict(table, tolerance),
+           f"({meta.get('minutes', '?')} min)", ("verified: " if ok else "NOT verified: ") + verdict(table, args.tolerance),
            float_format=lambda v: f"{v:.4f}")
     return 0 if ok else 1
 
@@ -103,7 +102,7 @@ def add_verify(sub) -> None:
     vf.add_argument("--results", type=Path, default=Path("data/results"), help="the study tables (default: data/results)")
     vf.add_argument("--run", type=Path, default=Path("book/results/run.json"), help="the book run's record")
     vf.add_argument("--expected", type=Path, help="default: the figures shipped with lowdata")
-    vf.add_argument("--tolerance", type=float, default=None, help="default 0.005")
+    vf.add_argument("--tolerance", type=float, default=TOLERANCE, help=f"default {TOLERANCE}")
     vf.add_argument("--write", type=Path, help="write this run's figures as the expected ones to this file instead")
     add_force_arg(vf, "--write")
     vf.set_defaults(func=cmd_verify)

@@ -140,7 +140,7 @@ def given_params(args) -> dict[str, str]:
 
 def category_data(args):
     """The category of ``--data``/``--source``/``--category`` (the source, unless given, by the folder's layout)."""
-    source = args.source or ("elpv" if args.data is None else source_of(args.data, args.category))
+    source = args.source or source_of(args.data, args.category)
     # absolute paths: tasks may run in other processes or on other machines, from another folder
     return load_category(source, args.category, root=None if args.data is None else Path(args.data).resolve())
 

@@ -85,10 +85,11 @@ def cmd_refine(args) -> int:
             check_new_file(target, option, args.force)
     if args.keep_list is not None and args.csv is not None and args.keep_list.resolve() == args.csv.resolve():
         raise LowdataError(f"--keep-list and --csv name the same file {args.csv}: give two files")
+    config = sroc_config(args)
     df = refine_folder(args.folder, method=args.method, backbone=args.backbone, input_size=args.input_size,
-                       config=sroc_config(args), cache_dir=args.cache, progress=not args.no_progress)
+                       config=config, cache_dir=args.cache, progress=not args.no_progress)
     removed = df[df["verdict"] == "remove"]
-    report(f"{len(df)} images; SROC ({sroc_config(args).label()}, method {args.method}) would remove "
+    report(f"{len(df)} images; SROC ({config.label()}, method {args.method}) would remove "
           f"{len(removed)}; nothing is deleted")
     report((df if args.all else removed).round(3).reset_index(drop=True) if len(removed) or args.all else "")
     if args.keep_list:

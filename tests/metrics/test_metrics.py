@@ -143,3 +143,21 @@ def test_aupro_matches_the_definition_threshold_by_threshold():
     xk, yk = np.append(xs[:j], 0.3), np.append(ys[:j], y_lim)
     expected = np.sum(np.diff(xk) * (yk[1:] + yk[:-1]) / 2) / 0.3
     assert aupro(masks, heat) == pytest.approx(expected, abs=1e-12)
+
+
+def test_auroc_by_type_compares_each_defect_type_with_the_normal_images_only():
+    from sklearn.metrics import roc_auc_score
+
+    from lowdata.metrics import auroc_by_type
+
+    labels = [0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.5, 0.3, 0.9, 0.2, 0.4, 0.8]
+    types = ["good", "good", "good", "logical", "logical", "structural", "structural"]
+    got = auroc_by_type(labels, scores, types)
+    assert list(got) == ["logical", "structural"]
+    # by hand: logical {0.9, 0.2} against {0.1, 0.5, 0.3}: 0.9 beats 3, 0.2 beats 1 -> 4/6
+    assert got["logical"] == roc_auc_score([0, 0, 0, 1, 1], [0.1, 0.5, 0.3, 0.9, 0.2]) == pytest.approx(4 / 6)
+    # structural {0.4, 0.8}: 0.4 beats 2, 0.8 beats 3 -> 5/6
+    assert got["structural"] == roc_auc_score([0, 0, 0, 1, 1], [0.1, 0.5, 0.3, 0.4, 0.8]) == pytest.approx(5 / 6)
+    assert auroc_by_type([0, 1, 1], [0.1, 0.2, 0.3], ["good", "scratch", "scratch"]) == {}  # one type: nothing more
+    assert auroc_by_type([1, 1], [0.1, 0.2], ["a", "b"]) == {}  # no normal image: nothing can be said

@@ -4,6 +4,7 @@ worker (:class:`FitPlan` is what a batch needs, by reference to the cache)."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from ..data.dataset import CategoryData, load_masks
 from ..detectors.registry import make_detector, method_spec
 from ..features.cache import EmbeddingCache
 from ..features.embeddings import Embeddings, map_rows, read_embeddings
-from ..metrics import fit_metrics
+from ..metrics import auroc_by_type, fit_metrics
 from .design import Job, StudyConfig, draw_subset
 
 @dataclass
@@ -60,6 +61,7 @@ def fit_jobs(plan: FitPlan, jobs: list[Job], embeddings=None, on_row=None, progr
                                                                       "pool_maps"))
     n_pool = len(plan.data.train)
     labels = plan.data.test_labels
+    types = [s.defect_type for s in plan.data.test]
     rows, chain = [], None  # chain: (series, subset, sums) of the last nested fit that can grow
 
     def picks_of(idx, f, only):
@@ -91,6 +93,7 @@ def fit_jobs(plan: FitPlan, jobs: list[Job], embeddings=None, on_row=None, progr
                               heatmaps=lambda: det.heatmaps(maps=maps, size=config.pixel_size, reference=det.smoothing_at))
         row = {**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
                "augment_only": bool(only), "n_fit": len(fit_set), **metrics,
+               "auroc_by_type": json.dumps(by_type) if (by_type := auroc_by_type(labels, scores, types)) else "",
                "fit_seconds": t1 - t0, "score_seconds": t2 - t1, "params": config.params_key(m), "skipped": "",
                "subset": " ".join(map(str, idx))}
         rows.append(row)

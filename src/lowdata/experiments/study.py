@@ -49,7 +49,7 @@ from .table import IDENTITY, ResultsTable
 
 _BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
            "n_fit", "n_pool", "n_test"]
-_AFTER = ["fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
+_AFTER = ["auroc_by_type", "fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
           "params", "skipped", "subset"]
 
 def result_columns() -> list[str]:
@@ -61,7 +61,8 @@ COLUMNS = result_columns()  # with the package's own metrics
 # what identifies a fit: a row with the same key is not fitted again when a run resumes
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
        "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets", "params"]
-_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "params", "skipped", "subset"]
+_TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "params", "skipped", "subset",
+         "auroc_by_type"]
 def read_results(path: str | Path, skipped: bool = False) -> pd.DataFrame:
     """A results table (:func:`lowdata.core.tables.read_table`: a damaged or foreign file is one line naming
     it); the rows of fits that were skipped (too few images: no metric) only with ``skipped``
@@ -91,6 +92,8 @@ def _filled(row: dict) -> dict:
     parameters (a table written before the ``params`` column kept them in columns of their own: the detector's
     declarations say which, :func:`~lowdata.detectors.registry.params_from_columns`), not skipped."""
     row.setdefault("subsets", "independent")
+    if not isinstance(row.get("auroc_by_type"), str):  # older tables: not computed (a CSV reads '' as NaN)
+        row["auroc_by_type"] = ""
     if "params" not in row:
         row["params"] = params_from_columns(str(row["method"]), row)
     elif row["params"] is None or (isinstance(row["params"], float) and np.isnan(row["params"])):
@@ -191,7 +194,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
             table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
                         "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
-                        "fit_seconds": 0.0, "score_seconds": 0.0, "params": config.params_key(m), "skipped": why,
+                        "auroc_by_type": "", "fit_seconds": 0.0, "score_seconds": 0.0, "params": config.params_key(m),
+                        "skipped": why,
                         "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
         if skips and progress:
             for why in dict.fromkeys(skips.values()):

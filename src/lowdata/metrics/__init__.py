@@ -46,10 +46,10 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import LowdataError
-from .image import auc_percent_area, image_auroc, image_average_precision, image_f1_max
+from .image import auc_percent_area, auroc_by_type, image_auroc, image_average_precision, image_f1_max
 from .pixel import PRO_LIMIT, area_to, aupro, pixel_auroc, pro_curve
 
-__all__ = ["METRICS", "Metric", "PRO_LIMIT", "applies", "area_to", "auc_percent_area", "aupro", "fit_metrics",
+__all__ = ["METRICS", "Metric", "PRO_LIMIT", "applies", "area_to", "auc_percent_area", "auroc_by_type", "aupro", "fit_metrics",
            "image_auroc", "image_average_precision", "image_f1_max", "metric_names", "pixel_auroc", "pro_curve",
            "register_metric"]
 

@@ -56,6 +56,33 @@ def image_auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
     return _sklearn("roc_auc_score", labels, scores)
 
 
+def auroc_by_type(labels: Sequence[int], scores: Sequence[float], types: Sequence[str]) -> dict[str, float]:
+    """The image AUROC of each defect type: the normal images against that type's anomalous ones only (MVTec
+    LOCO's logical and structural anomalies, MVTec AD's defect types). Empty when there are fewer than two
+    types or no normal image: the image AUROC says it all, or nothing can be said.
+
+    Parameters
+    ----------
+    labels : sequence of int
+        The test images' labels: 1 anomalous, anything else normal.
+    scores : sequence of float
+        Their anomaly scores.
+    types : sequence of str
+        Their defect types (any value for a normal image).
+
+    Returns
+    -------
+    dict of str to float
+        Defect type -> image AUROC, sorted by type.
+    """
+    labels, scores, types = np.asarray(labels), np.asarray(scores, dtype=float), np.asarray(types, dtype=object)
+    bad = labels == 1
+    kinds = sorted(set(types[bad]))
+    if len(kinds) < 2 or bad.all():
+        return {}
+    return {str(k): image_auroc(labels[~bad | (types == k)], scores[~bad | (types == k)]) for k in kinds}
+
+
 def auc_percent_area(n_train: Sequence[float], auc: Sequence[float], n_max: float | None = None) -> float:
     """Area under the AUC-percent curve (see the module docstring for the formula).
 

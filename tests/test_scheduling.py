@@ -124,19 +124,20 @@ def test_workers_are_checked(local2, tmp_path):
 def test_book_notebooks_as_tasks_and_kept_when_unchanged(tiny_mvtec, tmp_path, local2, capsys):
     from lowdata.book.params import CATEGORY
     from lowdata.book.runner import run_category_notebooks
+    from lowdata.data.roots import Target
 
     root = tmp_path / "book"
     params = {"backbone": "efficientnet-lite0", "input_size": 96, "methods": "knn,maha-lw", **CATEGORY.preset("default"),
               "sizes": "3,max", "reps": 1, "aug": "0", "sweep": "", "augment_only": "",
               "out_dir": str(tmp_path / "res"), "cache_dir": str(tmp_path / "cache"), "seed": 0}
-    first = run_category_notebooks([("mvtec", "widget")], tiny_mvtec, root, params, progress=False, runner=local2)
+    first = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, params, progress=False, runner=local2)
     assert first[0]["status"] == "done" and not first[0]["reused"]
     page = root / "book" / "categories" / "mvtec-widget.ipynb"
     assert page.is_file() and "MVTec AD: widget" in page.read_text()
-    again = run_category_notebooks([("mvtec", "widget")], tiny_mvtec, root, params, progress=False, runner=local2,
+    again = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, params, progress=False, runner=local2,
                                    previous={r["page"]: r for r in first})
     assert again[0]["reused"] and "unchanged since the last run" in capsys.readouterr().out
-    bad = run_category_notebooks([("mvtec", "widget")], tiny_mvtec, root, {**params, "sizes": "50"}, progress=False,
+    bad = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, {**params, "sizes": "50"}, progress=False,
                                  runner=local2, previous={r["page"]: r for r in first})
     assert bad[0]["status"] == "failed" and "N=50 is larger than the 6" in bad[0]["error"]
     np.testing.assert_equal(sorted(p.name for p in (root / "book" / "categories").iterdir()), ["mvtec-widget.ipynb"])

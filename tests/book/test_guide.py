@@ -42,3 +42,9 @@ def test_absent_data_is_one_sentence_and_failed_studies_stay_in_the_table():
     assert absent_sentence(run).startswith("MVTec AD: not found; set `MVTEC_ROOT`")
     assert "bottle, cable, capsule" in absent_sentence({**run, "data_root": "$MVTEC_ROOT"})
     assert absent_sentence({**run, "absent": []}) == ""
+    # a record of several roots: MVTec AD is given when one of its categories ran, whatever other roots there are
+    several = {**run, "data_roots": ["visa=/data/VisA"]}
+    assert absent_sentence(several).startswith("MVTec AD: not found")
+    ran = {**several, "categories": [*run["categories"], {"source": "mvtec", "category": "wood", "status": "done",
+                                                          "seconds": 1, "error": ""}]}
+    assert "3 of its categories not under the MVTec root (bottle, cable, capsule)" in absent_sentence(ran)

@@ -5,68 +5,12 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import MVTEC_ROOT, requires_mvtec, write_png
+from conftest import MVTEC_ROOT, requires_mvtec
 from lowdata.cli import main
 from lowdata.core.errors import LowdataError
 from lowdata.data.dataset import load_mask, load_masks
 from lowdata.data.sources import SOURCES, available_categories, detect_sources, detected, load_category
-
-RNG = np.random.default_rng(0)
-
-
-def img(path, shape=(8, 8)):
-    """A tiny random RGB image; the format follows the suffix (.png, .bmp, .JPG)."""
-    return write_png(path, RNG.integers(0, 255, (*shape, 3), dtype=np.uint8))
-
-
-def mask(path, rows, cols, shape=(8, 8)):
-    m = np.zeros(shape, np.uint8)
-    m[rows, cols] = 255
-    return write_png(path, m)
-
-
-def build_btad(root, cat="01", suffix=".bmp"):
-    c = root / cat
-    for i in range(3):
-        img(c / "train" / "ok" / f"{i:04d}{suffix}")
-    img(c / "test" / "ok" / f"0000{suffix}")
-    for i in range(2):
-        img(c / "test" / "ko" / f"{i:04d}{suffix}")
-    mask(c / "ground_truth" / "ko" / "0000.png", slice(0, 2), slice(0, 8))
-    mask(c / "ground_truth" / "ko" / "0001.png", slice(0, 1), slice(0, 8))
-    return c
-
-
-def build_loco(root, cat="breakfast_box"):
-    c = root / cat
-    for i in range(3):
-        img(c / "train" / "good" / f"{i:03d}.png")
-    img(c / "validation" / "good" / "000.png")
-    img(c / "test" / "good" / "000.png")
-    img(c / "test" / "logical_anomalies" / "000.png")
-    img(c / "test" / "structural_anomalies" / "000.png")
-    # two defects of one image, drawn in two masks: rows 0-1 and columns 0-1 overlap on 4 pixels
-    mask(c / "ground_truth" / "logical_anomalies" / "000" / "000.png", slice(0, 2), slice(0, 8))
-    mask(c / "ground_truth" / "logical_anomalies" / "000" / "001.png", slice(0, 8), slice(0, 2))
-    mask(c / "ground_truth" / "structural_anomalies" / "000" / "000.png", slice(5, 6), slice(5, 7))
-    return c
-
-
-def build_visa_original(root):
-    lines = ["object,split,label,image,mask"]
-    for i in range(3):
-        img(root / "candle" / "Data" / "Images" / "Normal" / f"{i:04d}.JPG")
-        lines.append(f"candle,train,normal,candle/Data/Images/Normal/{i:04d}.JPG,")
-    img(root / "candle" / "Data" / "Images" / "Normal" / "0003.JPG")
-    lines.append("candle,test,normal,candle/Data/Images/Normal/0003.JPG,")
-    for i in range(2):
-        img(root / "candle" / "Data" / "Images" / "Anomaly" / f"{i:03d}.JPG")
-        mask(root / "candle" / "Data" / "Masks" / "Anomaly" / f"{i:03d}.png", slice(1, 3), slice(1, 3))
-        lines.append(f"candle,test,anomaly,candle/Data/Images/Anomaly/{i:03d}.JPG,candle/Data/Masks/Anomaly/{i:03d}.png")
-    (root / "split_csv").mkdir(parents=True)
-    (root / "split_csv" / "1cls.csv").write_text("\n".join(lines) + "\n")
-    return root
-
+from miniatures import build_btad, build_loco, build_visa_original, img, mask
 
 def test_mpdd_is_the_mvtec_layout_under_its_names(tmp_path):
     c = tmp_path / "mpdd" / "connector"
@@ -313,6 +257,12 @@ def test_a_study_runs_on_a_new_source_with_merged_masks(tmp_path, capsys):
     df = pd.read_csv(out)
     assert set(df.source) == {"loco"} and set(df.n_test) == {6} and set(df.method) == {"knn", "padim"}
     assert np.isfinite(df.set_index("method").loc["padim", "pixel_auroc"])
+    # logical and structural apart: each against the normal images, kept per fit
+    import json
+
+    by_type = json.loads(df.set_index("method").loc["knn", "auroc_by_type"])
+    assert sorted(by_type) == ["logical_anomalies", "structural_anomalies"]
+    assert all(0 <= v <= 1 for v in by_type.values())
 
 
 def test_a_commands_source_is_the_folders_layout_unless_given(tmp_path, tiny_mvtec):

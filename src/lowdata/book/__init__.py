@@ -24,12 +24,12 @@ from .tables import install as _install_tables  # noqa: E402
 
 _install_tables()  # in a page executed by the runner: every table also as CSV, linked under it
 
-from .category import category_overview, category_params, fit_times, run_category  # noqa: E402
+from .category import by_defect_type, category_overview, category_params, fit_times, run_category  # noqa: E402
 from .chapters import run_pollution_category  # noqa: E402
 from .figures import augmentation_preview, padim_examples  # noqa: E402
 from .record import environment, read_run  # noqa: E402
 from .summary import absent_sentence, curves, describe_results, load_results, run_status, show_status  # noqa: E402
 
-__all__ = ["augmentation_preview", "category_overview", "category_params", "curves", "describe_results",
+__all__ = ["augmentation_preview", "by_defect_type", "category_overview", "category_params", "curves", "describe_results",
            "environment", "fit_times", "load_results", "padim_examples", "read_run", "run_category",
            "run_pollution_category", "run_status", "show_status", "absent_sentence"]

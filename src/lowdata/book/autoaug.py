@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from ..autoaug.search import SearchConfig
 from ..data.augment import policy_for
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, source_label, source_of
+from ..data.sources import load_category, resolve_source, source_label
 from ..data.synthetic import GENERATORS, defect_examples
 from .plots import add_caption
 from ..detectors.registry import method_label, method_order
@@ -36,7 +36,7 @@ def run_autoaug_category(**values) -> pd.DataFrame:
     ``<out_dir>/autoaug-<source>-<category>-<backbone>.parquet``. ``.attrs["note"]``: the sizes left out (more
     than the category's training images), or empty."""
     AUTOAUG.check(values)
-    source = source_of(values["data_root"], values["category"])
+    source = resolve_source(values["source"], values["data_root"], values["category"])
     data = load_category(source, values["category"], root=values["data_root"])
     sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
     config = AutoAugConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()], sizes=sizes,
@@ -123,8 +123,11 @@ def search_cost(df: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def synthetic_examples(source: str, category: str, data_root, input_size: int | None = None, seed: int = 0) -> Figure:
-    """The synthetic defects of the search on one training image of the category (what the fitness tells apart)."""
+def synthetic_examples(source: str | None, category: str, data_root, input_size: int | None = None,
+                       seed: int = 0) -> Figure:
+    """The synthetic defects of the search on one training image of the category (what the fitness tells apart;
+    ``source`` ``None``: recognised from ``data_root``'s layout)."""
+    source = resolve_source(source, data_root, category)
     data = load_category(source, category, root=data_root)
     path = data.train[0].path
     size = input_size or 380

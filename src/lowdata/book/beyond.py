@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, source_label, source_of
+from ..data.sources import load_category, resolve_source, source_label
 from ..detectors.inputs import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
@@ -33,7 +33,7 @@ def run_beyond_category(**values) -> pd.DataFrame:
     this run, the skipped fits (too few images for a method) included; ``.attrs["note"]`` says which sizes
     were left out (more than the category's training images), or is empty."""
     BEYOND.check(values)
-    source = source_of(values["data_root"], values["category"])
+    source = resolve_source(values["source"], values["data_root"], values["category"])
     data = load_category(source, values["category"], root=values["data_root"])
     sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
     config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],
@@ -60,34 +60,52 @@ def few_shot_sizes(spec: str, n_max: int, category: str) -> tuple[list[int], str
 
 
 def anchors() -> pd.DataFrame:
-    """The published anchors: mean MVTec AD image AUROC (percent) by method and shots, with backbones and
-    citations (``fewshot_anchors.csv``)."""
+    """The published anchors: mean image AUROC (percent) by data set (``dataset``: a source's name, ``mvtec`` or
+    ``visa``), method and shots, with backbones and citations (``fewshot_anchors.csv``). Only values read in the
+    papers are there: AnomalyDINO's VisA values are not (they could not be read where this was written)."""
     return pd.read_csv(ANCHORS, dtype={"shots": str})
 
 
 def fewshot_table(results: pd.DataFrame, shots=(1, 2, 4, 8, 16)) -> pd.DataFrame:
-    """Image AUROC (percent, mean over replicates) by method and augmentation, at 1 to 16 shots, above the
-    published anchors (their backbones and data differ: MVTec AD's 15 categories, other networks)."""
+    """Image AUROC (percent, mean over replicates) by data set, method and augmentation, at 1 to 16 shots: ours on
+    each data set, followed by the published anchors of that data set (their backbones differ). Where none of our
+    data sets has anchors (ELPV, a user's own), MVTec AD's follow, for reading: other images, other networks."""
     df = fitted(results)
     df = df[df["n_train"].isin(shots) & ~df["augment_only"].astype(bool)]
-    rows = []
-    for (m, f), g in sorted(df.groupby(["method", "aug_factor"]), key=lambda kv: (method_order(kv[0][0]), kv[0][1])):
-        cats = ", ".join(f"{source_label(s)} {c}" for s, c in sorted(set(zip(g["source"], g["category"]))))
-        row = {"": "ours", "method": method_label(m), "backbone": g["backbone"].iloc[0].split("-")[0] + "-"
-               + g["backbone"].iloc[0].split("-")[1], "data": cats, "augmentation": setting_label(int(f), False)}
-        row.update({str(n): round(100 * g[g["n_train"] == n]["auroc"].mean(), 1) for n in shots})
-        rows.append(row)
     pub = anchors()
-    for (m, b, d, src), g in pub.groupby(["method", "backbone", "data", "source"], sort=False):
-        row = {"": "published", "method": m, "backbone": b, "data": d, "augmentation": "",
-               **{str(n): float("nan") for n in shots}}
+    ours_sets = sorted(set(df["source"]), key=lambda s: (s not in set(pub["dataset"]), source_label(s)))
+    rows = []
+    for source in ours_sets:
+        mine = df[df["source"] == source]
+        for (m, f), g in sorted(mine.groupby(["method", "aug_factor"]),
+                                key=lambda kv: (method_order(kv[0][0]), kv[0][1])):
+            cats = ", ".join(sorted(set(g["category"])))
+            row = {"dataset": source_label(source), "": "ours", "method": method_label(m),
+                   "backbone": "-".join(g["backbone"].iloc[0].split("-")[:2]), "data": cats,
+                   "augmentation": setting_label(int(f), False)}
+            row.update({str(n): round(100 * g[g["n_train"] == n]["auroc"].mean(), 1) for n in shots})
+            rows.append(row)
+        rows += _published(pub[pub["dataset"] == source], shots)
+    if not set(ours_sets) & set(pub["dataset"]):
+        rows += _published(pub[pub["dataset"] == "mvtec"], shots)
+    out = pd.DataFrame(rows)
+    cols = ["dataset", "", "method", "backbone", "data", "augmentation", *map(str, shots),
+            *(["all"] if "all" in out else [])]
+    return out[cols + (["source"] if "source" in out else [])].fillna({"source": ""}).set_index(
+        ["dataset", "", "method"])
+
+
+def _published(pub: pd.DataFrame, shots) -> list[dict]:
+    """One row per published method of ``pub`` (one data set's anchors), its values by shots."""
+    rows = []
+    for (d, m, b, data, src), g in pub.groupby(["dataset", "method", "backbone", "data", "source"], sort=False):
+        row = {"dataset": source_label(d), "": "published", "method": m, "backbone": b, "data": data,
+               "augmentation": "", **{str(n): float("nan") for n in shots}}
         for s, v in zip(g["shots"], g["image_auroc"]):
             row[s] = v
         row["source"] = src
         rows.append(row)
-    out = pd.DataFrame(rows)
-    cols = ["", "method", "backbone", "data", "augmentation", *map(str, shots), *(["all"] if "all" in out else [])]
-    return out[cols + (["source"] if "source" in out else [])].fillna({"source": ""}).set_index(["", "method"])
+    return rows
 
 
 def localization_table(results: pd.DataFrame) -> pd.DataFrame | None:
@@ -118,15 +136,16 @@ def settings(methods: str, params: str | dict = "") -> str:
                      for m in names if method_spec(m).parameters)
 
 
-def heatmap_pairs(source: str, category: str, root, backbone: str, input_size: int | None = None,
+def heatmap_pairs(source: str | None, category: str, root, backbone: str, input_size: int | None = None,
                   cache_dir=None, n: int = 8, anomalous: int = 4, good: int = 1, params: str | dict = "", seed: int = 0,
                   progress: bool = False) -> dict:
     """PaDiM and PatchCore fitted on the same ``n`` training images (the study's subset of replicate 0), and
     their heatmaps of the same test images (one per defect type first, then a good one), with the masks
     where the category has them. Returns images, the two rows of heatmaps, masks, titles and each model's
-    image AUROC on the whole test set."""
+    image AUROC on the whole test set (``source`` ``None``: recognised from ``root``'s layout)."""
     from ..metrics import image_auroc
 
+    source = resolve_source(source, root, category)
     data = load_category(source, category, root=root)
     bb = load_backbone(backbone, input_size)
     cache = cache_for(bb, cache_dir)

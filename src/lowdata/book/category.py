@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.augment import describe, policy_for
-from ..data.sources import load_category, source_label, source_of
-from ..detectors.registry import method_spec
+from ..data.sources import load_category, resolve_source, source_label
+from ..detectors.registry import method_order, method_spec
 from ..experiments.study import fitted, run_study
 from ..experiments.design import StudyConfig, parse_factors, parse_sizes
 from ..experiments.table import results_path
@@ -35,10 +35,10 @@ class CategoryParams:
     cache_dir: str | None
     seed: int
     progress: bool = False  # progress bars on the notebook's stderr (the runner shows them live)
+    source: str | None = None  # None: recognised from data_root's layout (ELPV without a root)
 
-    @property
-    def source(self) -> str:
-        return source_of(self.data_root, self.category)
+    def __post_init__(self):
+        self.source = resolve_source(self.source, self.data_root, self.category)
 
     @property
     def out(self) -> Path:
@@ -123,3 +123,27 @@ def fit_times(results: pd.DataFrame) -> pd.DataFrame:
                                 for f, o in zip(rows["aug_factor"], rows["augment_only"])])
     return rows.pivot_table(index=["method", "setting"], columns="N", values=["fit_seconds", "score_seconds"],
                             aggfunc="median").round(3)
+
+
+def by_defect_type(results: pd.DataFrame):
+    """Image AUROC of each defect type (its anomalous images against every normal one) at the full training set,
+    mean over replicates, per method and augmentation (MVTec LOCO: logical against structural anomalies); a
+    Markdown line where the results hold no per-type AUROC (one defect type, or tables made before it was kept)."""
+    import json
+
+    from IPython.display import Markdown
+
+    rows = results[(results["n_train"] == results["n_pool"]) & ~results["augment_only"].astype(bool)]
+    if "auroc_by_type" in rows:
+        rows = rows[rows["auroc_by_type"].fillna("").astype(str) != ""]
+    if "auroc_by_type" not in rows or rows.empty:
+        return Markdown("*No AUROC by defect type: the category has one defect type (or the results were made "
+                        "before lowdata kept it).*")
+    types = pd.DataFrame([json.loads(t) for t in rows["auroc_by_type"]], index=rows.index)
+    table = pd.concat([rows[["method", "aug_factor", "auroc"]], types], axis=1).rename(columns={"auroc": "all"})
+    out = table.groupby(["method", "aug_factor"]).mean()  # sorted by method, then factor
+    out = out.iloc[sorted(range(len(out)), key=lambda i: (method_order(out.index[i][0]), out.index[i][1]))]
+    out.index = pd.MultiIndex.from_tuples([(m, f"x{f}" if f else "none") for m, f in out.index],
+                                          names=["method", "augmentation"])
+    return out[["all", *sorted(types.columns)]].round(3)
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.errors import LowdataError
-from ..data.sources import load_category, source_of
+from ..data.sources import load_category, resolve_source
 from ..experiments.pollution import PollutionConfig, run_pollution_study
 from ..experiments.design import parse_factors
 from ..experiments.table import results_path
@@ -23,7 +23,7 @@ def run_pollution_category(**values) -> pd.DataFrame:
         rates = tuple(float(r) for r in str(values["rates"]).split(","))
     except ValueError:
         raise LowdataError(f"rates must be comma-separated numbers in [0, 1), got {values['rates']!r}") from None
-    source = source_of(values["data_root"], values["category"])
+    source = resolve_source(values["source"], values["data_root"], values["category"])
     config = PollutionConfig(methods=tuple(m.strip() for m in values["methods"].split(",")), rates=rates,
                              reps=values["reps"], factors=tuple(parse_factors(str(values["aug"]))),
                              seed=values["seed"], ablation_rate=0.10 if values["ablation"] else None).validate()

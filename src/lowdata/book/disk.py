@@ -15,8 +15,8 @@ STAGE_CHANNELS = {"efficientnet-lite0": (80, 192, 320), "efficientnet-lite1": (8
                   "efficientnet-lite2": (88, 208, 352), "efficientnet-b4": (112, 272, 448)}
 
 
-def needed_bytes(targets, data, backbone: str, input_size: int | None, root: Path, aug) -> int:
-    """Bytes of maps the studies of ``targets`` (``(source, category)`` pairs) add to the cache at ``root``:
+def needed_bytes(targets, backbone: str, input_size: int | None, root: Path, aug) -> int:
+    """Bytes of maps the studies of ``targets`` (:class:`~lowdata.data.roots.Target`: source, category, root) add to the cache at ``root``:
     every training image at the largest augmentation factor of ``aug`` plus the test images, less those
     already there, and a margin for the other chapters' images."""
     size = int(input_size or default_input_size(backbone))
@@ -25,7 +25,7 @@ def needed_bytes(targets, data, backbone: str, input_size: int | None, root: Pat
     row = (fine * fine * c4 + coarse * coarse * (c6 + c7)) * 4
     factor = max(int(f) for f in str(aug).split(",") if f.strip().isdigit()) if aug is not None else 0
     need = 0
-    for source, category in targets:
+    for source, category, data in targets:
         try:
             d = load_category(source, category, root=data)
         except LowdataError:
@@ -36,10 +36,10 @@ def needed_bytes(targets, data, backbone: str, input_size: int | None, root: Pat
     return int(need * 1.15) + (256 << 20)  # other chapters' images (synthetic defects, other policies), results
 
 
-def check_disk(targets, data, backbone: str, input_size: int | None, cache_dir, aug, say=print) -> None:
+def check_disk(targets, backbone: str, input_size: int | None, cache_dir, aug, say=print) -> None:
     """Says (``say``) what the run needs and what is free; refused in one line when it does not fit."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_root()
-    need, free = needed_bytes(targets, data, backbone, input_size, root, aug), manage.free_bytes(root)
+    need, free = needed_bytes(targets, backbone, input_size, root, aug), manage.free_bytes(root)
     say(f"disk: this run needs about {need / 1e9:.1f} GB in {root} ({free / 1e9:.1f} GB free there)")
     if free < need:
         raise LowdataError(f"not enough disk for this run: it needs about {need / 1e9:.1f} GB in {root} and "

@@ -17,11 +17,18 @@ import sys
 from pathlib import Path
 
 from ..core.atomic import atomic_path
+from ..data.roots import env_name
 
 REPO = Path(__file__).resolve().parents[3]  # src/lowdata/book/pages.py -> the repository (the runner's too)
 #: parameters naming folders, and how a page shows them when they are not under the repository
 PLACEHOLDERS = {"data_root": "$MVTEC_ROOT", "out_dir": "<out_dir>", "results_dir": "<results_dir>",
                 "cache_dir": "<cache_dir>", "run_file": "<run_file>"}
+
+
+def data_placeholder(source: str | None) -> str:
+    """How a page shows a data root outside the repository: ``$MVTEC_ROOT`` for MVTec AD (or an unknown source),
+    ``$LOWDATA_VISA_ROOT`` for VisA, and so on (:func:`lowdata.data.roots.env_name`)."""
+    return PLACEHOLDERS["data_root"] if source in (None, "", "mvtec", "elpv") else f"${env_name(source)}"
 
 
 def _rel(path: Path, root: Path) -> str | None:
@@ -32,9 +39,10 @@ def _rel(path: Path, root: Path) -> str | None:
     return "." if rel == Path(".") else rel.as_posix()
 
 
-def path_labels(parameters: dict, root: str | Path) -> list[tuple[str, str]]:
-    """(absolute folder, how a page shows it), longest first: the folders named by ``parameters`` and
-    the book's ``root``, the repository, the virtual environment and the home folder."""
+def path_labels(parameters: dict, root: str | Path, data_roots: dict[str, str | None] | None = None) -> list[tuple[str, str]]:
+    """(absolute folder, how a page shows it), longest first: the folders named by ``parameters``, the run's
+    ``data_roots`` (folder -> its source: every root a page may name, in the run's command for one), the book's
+    ``root``, the repository, the virtual environment and the home folder."""
     given = Path(root).absolute()
     root = given.resolve()
     named = [(k, v) for k, v in parameters.items() if isinstance(v, str) and os.path.isabs(v)]
@@ -53,7 +61,12 @@ def path_labels(parameters: dict, root: str | Path) -> list[tuple[str, str]]:
                 add(path, rel)
                 break
         else:
-            add(path, PLACEHOLDERS.get(key, f"<{key}>"))
+            add(path, data_placeholder(parameters.get("source") or parameters.get("heat_source"))
+                if key == "data_root" else PLACEHOLDERS.get(key, f"<{key}>"))
+    for folder, source in (data_roots or {}).items():
+        path = Path(folder)
+        if os.path.isabs(folder) and not any(_rel(path.resolve(), b) is not None for b in (root, REPO)):
+            add(path, data_placeholder(source))
     venv = Path(sys.prefix)
     for base, label in ((given, "."), (REPO, "."), (venv, _rel(venv.resolve(), REPO) or "$VIRTUAL_ENV"),
                         (Path.home(), "~")):

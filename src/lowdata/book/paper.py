@@ -243,9 +243,10 @@ def table_view(number: int, results: pd.DataFrame, digits: int = 3, na_rep: str 
     return wide
 
 
-def auc_at(results: pd.DataFrame, sizes=(10, 30, "max"), digits: int = 3) -> pd.DataFrame:
+def auc_at(results: pd.DataFrame, sizes=(10, 30, "max"), digits: int = 3, category: str | None = None):
     """Mean AUROC over replicates at the given sizes (``"max"``: the full training set): rows
-    (category, method, augmentation setting), columns N; sizes a category did not run are empty."""
+    (category, method, augmentation setting), columns N; sizes a category did not run are empty. With
+    ``category``: that category's rows, or, when it ran none of the sizes, a Markdown line saying which it ran."""
     out = []
     for (cat, method, f, only), g in results.groupby(["category", "method", "aug_factor", "augment_only"], sort=True):
         n_pool = int(g["n_pool"].max())
@@ -257,5 +258,13 @@ def auc_at(results: pd.DataFrame, sizes=(10, 30, "max"), digits: int = 3) -> pd.
                 out.append({"category": cat, "method": method_label(method), "setting": setting,
                             "N": "max" if n == "max" else str(n), "auroc": curve[key]})
     df = pd.DataFrame(out, columns=["category", "method", "setting", "N", "auroc"])
+    if category is not None and category not in set(df["category"]):
+        from IPython.display import Markdown
+
+        ran = sorted(results.loc[results["category"] == category, "n_train"].unique())
+        return Markdown(f"*{category} has no fit at N = {', '.join(map(str, sizes))} (the full training set is "
+                        f"'max'); the sizes it ran: {', '.join(map(str, ran)) or 'none'}.*")
+    if category is not None:
+        return auc_at(results[results["category"] == category], sizes, digits).loc[category]
     return df.pivot_table(index=["category", "method", "setting"], columns="N", values="auroc",
                           sort=False).round(digits)

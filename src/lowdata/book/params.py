@@ -25,6 +25,7 @@ class Param:
     types: tuple  # accepted types (bool is never taken for int)
     default: object
     help: str = ""
+    optional: bool = False  # may be left out (a notebook made before it existed): its default is used
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class NotebookSchema:
         unknown = sorted(set(values) - set(spec))
         if unknown:
             raise LowdataError(f"unknown notebook parameter {unknown[0]!r}; known: {', '.join(spec)}")
+        for p in self.params:
+            if p.optional and p.name not in values:
+                values[p.name] = p.default
         missing = sorted(set(spec) - set(values))
         if missing:
             raise LowdataError(f"notebook parameter {missing[0]!r} is missing")
@@ -85,12 +89,14 @@ class NotebookSchema:
 
 _PAPER_METHODS = ",".join(paper_methods())
 #: what every per-category notebook takes from the run, not from a preset
-_SHARED = ("data_root", "category", "backbone", "input_size", "out_dir", "cache_dir", "seed", "progress")
+_SHARED = ("source", "data_root", "category", "backbone", "input_size", "out_dir", "cache_dir", "seed", "progress")
 
 
 def _category(*extra: Param) -> tuple[Param, ...]:
     """The parameters every per-category notebook has, around its own."""
-    return (Param("data_root", (str, NONE), None, "an MVTec-layout folder, or None for the embedded ELPV data"),
+    return (Param("source", (str, NONE), None, "the data source (None: recognised from data_root's layout)",
+                  optional=True),
+            Param("data_root", (str, NONE), None, "a folder of categories, or None for the embedded ELPV data"),
             Param("category", (str,), "mono"),
             Param("backbone", (str,), DEFAULT_BACKBONE),
             Param("input_size", (int, NONE), None, "None: 380 px"),
@@ -182,9 +188,9 @@ SUMMARY = NotebookSchema("summary", (
     Param("input_size", (int, NONE), None, "None: 380 px"),
     Param("cache_dir", (str, NONE), None, "None: $LOWDATA_CACHE or data/cache"),
     Param("seed", (int,), 0),
-    Param("heat_source", (str,), "elpv", "Figure 2's category: 'mvtec' or 'elpv' ('' for none)"),
+    Param("heat_source", (str,), "elpv", "Figure 2's category's source: 'mvtec', 'elpv'... ('' for none)"),
     Param("heat_category", (str,), "mono"),
-    Param("data_root", (str, NONE), None, "the MVTec-layout root, for heat_source 'mvtec'"),
+    Param("data_root", (str, NONE), None, "the root of Figure 2's category (None for ELPV)"),
 ))
 
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..scheduling import Runner, Task, run_tasks
 from ..core.errors import LowdataError
 from ..core.quiet import verbose
+from ..data.roots import Target
 from ..data.sources import source_label
 from .pages import REPO, finish_page, machine_paths, path_labels, relabel_files
 from .params import SUMMARY, SUMMARY_NOTEBOOKS
@@ -36,9 +37,10 @@ def _template(name: str) -> Path:
 
 
 def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: str | None = None,
-                     live_stderr: bool = False) -> dict:
+                     live_stderr: bool = False, data_roots: dict | None = None) -> dict:
     """Execute ``notebooks/<name>.ipynb`` into ``page`` with papermill; the page keeps the outputs (and
-    the error, if any). ``live_stderr``: the kernel's stderr (progress bars) is echoed as it comes.
+    the error, if any). ``live_stderr``: the kernel's stderr (progress bars) is echoed as it comes; ``data_roots``
+    (folder -> source): the run's data roots, shown on the page as their placeholders (``$LOWDATA_VISA_ROOT``).
     Returns status, error and seconds."""
     import papermill  # lazy: 0.4 s to import, and only executing a notebook needs it
 
@@ -64,7 +66,7 @@ def execute_notebook(name: str, page: Path, parameters: dict, cwd: Path, title: 
             else:
                 os.environ[k] = v
     if page.is_file():  # the injected parameters hidden, the title set, this machine's folders relabelled
-        labels = path_labels(parameters, cwd)
+        labels = path_labels(parameters, cwd, data_roots)
         finish_page(page, labels, title, why or None)
         relabel_files(folder, labels)
     return {"status": status, "error": why, "seconds": time.perf_counter() - t0, "page": str(page)}
@@ -88,10 +90,11 @@ def notebook_digest(template: str, params: dict) -> str:
     return h.hexdigest()
 
 
-def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+def run_notebooks(template: str, targets: list[Target], book_root: str | Path, params: dict,
                   title: str, subdir: str, progress: bool = True, runner=None,
                   previous: dict | None = None) -> list[dict]:
-    """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<subdir>/<source>-<category>.ipynb``,
+    """Execute ``notebooks/<template>.ipynb`` once per category (a :class:`~lowdata.data.roots.Target`: its source,
+    name and root) into ``book/<subdir>/<source>-<category>.ipynb``,
     as tasks of ``runner`` (:mod:`lowdata.scheduling`; ``None``: serially here). Pages of categories not in
     ``targets`` are removed. A page that the ``previous`` run (page -> its report) executed successfully with
     the same template, parameters and package code is kept as it is, not executed again. ``title`` is
@@ -100,7 +103,7 @@ def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book
     runner = runner or Runner("none")
     book_root = Path(book_root)
     out_dir = book_root / "book" / subdir
-    wanted = {f"{s}-{c}.ipynb" for s, c in targets}
+    wanted = {f"{t.source}-{t.category}.ipynb" for t in targets}
     for old in sorted(out_dir.glob("*.ipynb")):  # generated pages of categories not in this run
         if old.name not in wanted:
             old.unlink()
@@ -110,9 +113,9 @@ def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book
     # single local worker (its output is this process's terminal)
     live = progress and (runner.serial or (runner.cluster is not None and runner.workers == 1))
     report, tasks = {}, []
-    for source, category in targets:
+    for source, category, root in targets:
         page = out_dir / f"{source}-{category}.ipynb"
-        p = {**params, "category": category, "data_root": None if source == "elpv" else str(data_root),
+        p = {**params, "source": source, "category": category, "data_root": None if root is None else str(root),
              "progress": live}
         digest = notebook_digest(template, p)
         before = (previous or {}).get(str(page))
@@ -124,52 +127,60 @@ def run_notebooks(template: str, targets: list[tuple[str, str]], data_root, book
         report[(source, category)] = entry
         tasks.append(Task(f"{template} {source}/{category}", execute_notebook, (template, page, p, book_root),
                           {"title": title.format(source=source_label(source), category=category),
-                           "live_stderr": live}))
+                           "live_stderr": live, "data_roots": roots_of(targets)}))
     for t, r in zip(tasks, run_tasks(runner, tasks, desc=f"{template} notebooks", progress=progress)):
         key = tuple(t.name.split(" ", 1)[1].split("/", 1))
         if r.status == "done":
             report[key].update(r.value, reused=False)
         else:
             report[key].update(status="failed", error=r.error, seconds=r.seconds, reused=False)
-    return [report[t] for t in targets]
+    return [report[(t.source, t.category)] for t in targets]
 
 
-def run_category_notebooks(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path,
+def roots_of(targets: list[Target]) -> dict[str, str | None]:
+    """Every data root of ``targets``, with the source of its categories (how a page names it), ``None`` where they
+    are of several sources (a root recognised folder by folder, shown as ``$MVTEC_ROOT``)."""
+    out: dict[str, str | None] = {}
+    for t in targets:
+        if t.root is not None:
+            key = str(t.root)
+            out[key] = t.source if out.get(key, t.source) == t.source else None
+    return out
+
+
+def run_category_notebooks(targets: list[Target], book_root: str | Path,
                            params: dict, progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/category.ipynb`` with papermill once per target into
     ``<book_root>/book/categories/<source>-<category>.ipynb``; a failed study gets a page saying so."""
-    return run_notebooks("category", targets, data_root, book_root, params, "{source}: {category}", "categories",
+    return run_notebooks("category", targets, book_root, params, "{source}: {category}", "categories",
                          progress, runner, previous)
 
 
-def heatmap_target(targets: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """The category of Figure 2: the paper's hazelnut if present, else the first MVTec-layout category
+def heatmap_target(targets: list[Target]) -> Target | None:
+    """The category of Figure 2: the paper's hazelnut if present, else the first MVTec AD category
     (it has defect masks to compare with), else the first one."""
-    mvtec = [c for s, c in targets if s == "mvtec"]
-    if "hazelnut" in mvtec:
-        return ("mvtec", "hazelnut")
-    if mvtec:
-        return ("mvtec", mvtec[0])
-    return targets[0] if targets else None
+    mvtec = [t for t in targets if t.source == "mvtec"]
+    hazelnut = [t for t in mvtec if t.category == "hazelnut"]
+    return (hazelnut or mvtec or list(targets) or [None])[0]
 
 
-def run_chapter_notebooks(template: str, targets: list[tuple[str, str]], data_root, book_root: str | Path,
+def run_chapter_notebooks(template: str, targets: list[Target], book_root: str | Path,
                           params: dict, title: str, progress: bool = True, runner=None,
                           previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/<template>.ipynb`` once per category into ``book/<template>/<source>-<category>.ipynb``
     (the pollution and workflow chapters); see :func:`run_notebooks`."""
-    return run_notebooks(template, targets, data_root, book_root, params, title, template, progress, runner, previous)
+    return run_notebooks(template, targets, book_root, params, title, template, progress, runner, previous)
 
 
-def run_pollution_notebooks(targets: list[tuple[str, str]], data_root, book_root: str | Path, params: dict,
+def run_pollution_notebooks(targets: list[Target], book_root: str | Path, params: dict,
                             progress: bool = True, runner=None, previous: dict | None = None) -> list[dict]:
     """Execute ``notebooks/pollution.ipynb`` once per category into ``book/pollution/<source>-<category>.ipynb``."""
-    return run_chapter_notebooks("pollution", targets, data_root, book_root, params,
+    return run_chapter_notebooks("pollution", targets, book_root, params,
                                  "Polluted training sets: {source} {category}", progress, runner, previous)
 
 
-def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, book_root: str | Path, params: dict,
-               *, absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
+def build_book(targets: list[Target], book_root: str | Path, params: dict,
+               *, roots: list[str] = (), absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
                pollution: dict | None = None, workflow: dict | None = None, beyond: dict | None = None,
                autoaug: dict | None = None, runner=None, rerun: bool = False) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
@@ -200,43 +211,44 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
                   + (" (unchanged, kept)" if r.get("reused") else f" in {r['seconds']:.0f} s")
                   + (f" ({r['error']})" if r["error"] else ""), flush=True)
 
-    report = run_category_notebooks(targets, data_root, book_root, params, progress=progress, runner=runner,
+    report = run_category_notebooks(targets, book_root, params, progress=progress, runner=runner,
                                     previous=previous)
     show("", report)
     shared = {k: params[k] for k in ("backbone", "input_size", "out_dir", "cache_dir", "seed")}
-    done = [(r["source"], r["category"]) for r in report if r["status"] == "done"]
-    report_p = run_pollution_notebooks(done if pollution is not None else [], data_root, book_root,
+    done = [t for t, r in zip(targets, report) if r["status"] == "done"]
+    report_p = run_pollution_notebooks(done if pollution is not None else [], book_root,
                                        {**(pollution or {}), **shared}, progress=progress, runner=runner,
                                        previous=previous)
     show("pollution ", report_p)
-    report_w = run_chapter_notebooks("workflow", done if workflow is not None else [], data_root, book_root,
+    report_w = run_chapter_notebooks("workflow", done if workflow is not None else [], book_root,
                                      {**(workflow or {}), **shared}, "Workflow: {source} {category}", progress,
                                      runner, previous)
     show("workflow ", report_w)
-    report_b = run_chapter_notebooks("beyond", done if beyond is not None else [], data_root, book_root,
+    report_b = run_chapter_notebooks("beyond", done if beyond is not None else [], book_root,
                                      {**(beyond or {}), **shared}, "Beyond the paper: {source} {category}", progress,
                                      runner, previous)
     show("beyond ", report_b)
-    report_a = run_chapter_notebooks("autoaug", done if autoaug is not None else [], data_root, book_root,
+    report_a = run_chapter_notebooks("autoaug", done if autoaug is not None else [], book_root,
                                      {**(autoaug or {}), **shared}, "Choosing the augmentation automatically: {source} "
                                      "{category}", progress, runner, previous)
     show("autoaug ", report_a)
     run_file = results_dir / "run.json"
-    run = {"command": command, "started": started, "params": params, "data_root": None if data_root is None
-           else str(data_root), "categories": report, "pollution": report_p, "workflow": report_w, "beyond": report_b, "autoaug": report_a, "absent": list(absent), "environment": environment(),
+    run = {"command": command, "started": started, "params": params, "data_roots": list(roots), "categories": report,
+           "pollution": report_p, "workflow": report_w, "beyond": report_b, "autoaug": report_a,
+           "absent": list(absent), "environment": environment(),
            "scheduler": "none" if runner is None else runner.describe(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}
     write_run(run_file, run)
-    heat = heatmap_target([(r["source"], r["category"]) for r in report if r["status"] == "done"])
+    heat = heatmap_target(done)
     summary = SUMMARY.check({"results_dir": params["out_dir"], "run_file": str(run_file), "backbone": params["backbone"],
                              "input_size": params["input_size"], "cache_dir": params["cache_dir"], "seed": params["seed"],
                              "heat_source": heat[0] if heat else "", "heat_category": heat[1] if heat else "",
-                             "data_root": None if data_root is None else str(data_root)})
+                             "data_root": None if heat is None or heat.root is None else str(heat.root)})
     for name in SUMMARY_NOTEBOOKS:
         if name == "reproduction":  # its page shows the record, with every timing so far
             run["summaries_seconds"] = sum(x["seconds"] for x in run["summaries"])
             write_run(run_file, run)
-        r = execute_notebook(name, results_dir / f"{name}.ipynb", summary, book_root)
+        r = execute_notebook(name, results_dir / f"{name}.ipynb", summary, book_root, data_roots=roots_of(targets))
         run["summaries"].append({"notebook": name, **r})
         print(f"summary {name}: {r['status']} in {r['seconds']:.0f} s" + (f" ({r['error']})" if r["error"] else ""),
               flush=True)
@@ -249,7 +261,7 @@ def build_book(targets: list[tuple[str, str]], data_root: str | Path | None, boo
         run["build_seconds"] = time.perf_counter() - t1
         print(f"book: {book_root / '_build' / 'html' / 'index.html'} (built in {run['build_seconds']:.0f} s)")
         folders = [str(book_root), str(REPO), str(Path.home()), *(str(v) for k, v in params.items()
-                   if k in ("out_dir", "cache_dir") and v), *([str(data_root)] if data_root else [])]
+                   if k in ("out_dir", "cache_dir") and v), *dict.fromkeys(str(t.root) for t in targets if t.root)]
         run["machine_paths"] = [f"{f}: {around}" for f, around in machine_paths(book_root / "_build" / "html", folders)]
         for line in run["machine_paths"][:5]:
             print(f"lowdata: warning: a page shows a folder of this machine: {line}", file=sys.stderr)

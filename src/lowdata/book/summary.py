@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..core.errors import LowdataError
@@ -28,7 +29,7 @@ def load_results(out_dir: str | Path, backbone: str | None = None, input_size: i
     part = "categories" if kind == "study" else kind
     if run and run.get(part) is not None:
         done = {(r["source"], r["category"]) for r in run[part] if r["status"] == "done"}
-        df = df[[(s, c) in done for s, c in zip(df["source"], df["category"])]]
+        df = df[np.array([(s, c) in done for s, c in zip(df["source"], df["category"])], dtype=bool)]
     return df.reset_index(drop=True)
 
 
@@ -37,7 +38,10 @@ def absent_sentence(run: dict) -> str:
     absent = list(run.get("absent", []))
     if not absent:
         return ""
-    if not run.get("data_root"):
+    # a record of several roots says which categories ran; an older one names its single root
+    given = any(r.get("source") == "mvtec" for r in run.get("categories", [])) or \
+        ("data_roots" not in run and bool(run.get("data_root")))
+    if not given:
         return ("MVTec AD: not found; set `MVTEC_ROOT` (or give `lowdata book --data ROOT`) to add its "
                 f"{len(absent)} categories.")
     return f"MVTec AD: {len(absent)} of its categories not under the MVTec root ({', '.join(absent)})."

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..core.errors import LowdataError
 from ..data.images import read_image
-from ..data.sources import load_category, source_of
+from ..data.sources import load_category, resolve_source
 from ..detectors.registry import check_method
 from ..experiments.design import draw_subset
 from ..experiments.thresholds import evaluate_thresholds
@@ -106,7 +106,7 @@ def run_walkthrough(**values) -> Walkthrough:
             check_rule(r, f)
     if values["n"] < 5 or values["reps"] < 1:
         raise LowdataError(f"n must be at least 5 and reps at least 1, got n={values['n']}, reps={values['reps']}")
-    source = source_of(values["data_root"], values["category"])
+    source = resolve_source(values["source"], values["data_root"], values["category"])
     category, progress, seed = values["category"], values["progress"], values["seed"]
     data = load_category(source, category, root=values["data_root"])
     n = values["n"]

@@ -12,7 +12,7 @@ from ..book.reproduce import TOLERANCE, record_expected, verdict, verify_run
 from ..book.runner import build_book
 from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
-from ..data.sources import available_categories
+from ..data.roots import env_roots, given_roots, run_targets
 from ..detectors.registry import method_names
 from ..experiments.design import check_subsets
 from .common import (add_backbone_args, add_cache_arg, add_force_arg, add_progress_arg, add_scheduler_args, report,
@@ -38,7 +38,7 @@ def cmd_publish(args) -> int:
     from ..book.publish import publish  # zip and friends, only for this command
 
     root = Path(args.root).resolve()
-    folders = [os.environ[k] for k in ("MVTEC_ROOT", "LOWDATA_CACHE") if os.environ.get(k)]
+    folders = [str(r.path) for r in env_roots()] + ([os.environ["LOWDATA_CACHE"]] if os.environ.get("LOWDATA_CACHE") else [])
     done = publish(root, args.out, folders)
     report(f"{done['book']}: {done['pages']} pages, {done['files']} files, {done['book_bytes'] / 1e6:.1f} MB "
           "(open lowdata-book/index.html from disk, or serve the folder)")
@@ -55,27 +55,31 @@ def cmd_book(args) -> int:
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
     if not args.no_build and not (root / "book" / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
         raise LowdataError("MathJax is not in book/_mathjax: run `make book-assets` first (it fetches it from npm)")
-    data = args.data if args.data is not None else os.environ.get("MVTEC_ROOT") or None
+    roots = given_roots(args.data)
     asked = wanted(args)
-    targets = available_categories(data, elpv=not args.no_elpv, categories=asked)
-    found = {c for s, c in targets if s == "mvtec"}
+    targets = run_targets(roots, elpv=not args.no_elpv, categories=asked)
+    found = {t.category for t in targets if t.source == "mvtec"}
     absent = [c for c in MVTEC_CATEGORIES if c not in found and (asked is None or c in asked)]
-    if data is None and absent:
-        report(f"absent: the {len(absent)} MVTec AD categories (no MVTec root: set MVTEC_ROOT or give --data)")
-    for c in absent if data is not None else []:
-        report(f"absent: mvtec/{c} (not under {data})")
+    for r in roots:
+        report(f"data: {r} ({r.origin}): " + ", ".join(f"{t.source}/{t.category}" for t in targets if t.root == r.path))
+    if not found and absent:
+        report(f"absent: the {len(absent)} MVTec AD categories (no MVTec AD root: set MVTEC_ROOT or give "
+               "--data mvtec=ROOT)")
+    for c in absent if found else []:
+        report(f"absent: mvtec/{c} (not under " + ", ".join(str(r.path) for r in roots if r.source in (None, "mvtec"))
+               + ")")
     if not targets:
         raise LowdataError("no category to run")
     preset = CATEGORY.preset(args.preset)
     given = {k: getattr(args, k) for k in preset}
     study = {k: preset[k] if v is None else v for k, v in given.items()}
-    check_disk(targets, data, args.backbone, args.input_size, args.cache, study.get("aug"), say=report)
+    check_disk(targets, args.backbone, args.input_size, args.cache, study.get("aug"), say=report)
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
     if args.subsets is not None:  # named only when given: the default's pages stay as they were
         params["subsets"] = check_subsets(args.subsets)
-    report(f"{len(targets)} categories: {', '.join(f'{s}/{c}' for s, c in targets)}; preset {args.preset}: "
+    report(f"{len(targets)} categories: {', '.join(f'{t.source}/{t.category}' for t in targets)}; preset {args.preset}: "
           + ", ".join(f"{k}={v}" for k, v in study.items()))
     command = "lowdata " + " ".join(shlex.quote(a) for a in (args.argv or []))
     pollution = None if args.no_pollution else POLLUTION.preset(args.preset)
@@ -83,9 +87,10 @@ def cmd_book(args) -> int:
     beyond = None if args.no_beyond else BEYOND.preset(args.preset)
     autoaug = None if args.no_autoaug else AUTOAUG.preset(args.preset)
     with scheduler(args) as runner:
-        run = build_book(targets, data, root, params, absent=absent, command=command.strip(), build=not args.no_build,
-                         progress=not args.no_progress, pollution=pollution, workflow=workflow, beyond=beyond,
-                         autoaug=autoaug, runner=runner, rerun=args.rerun)
+        run = build_book(targets, root, params, roots=[str(r) for r in roots], absent=absent,
+                         command=command.strip(), build=not args.no_build, progress=not args.no_progress,
+                         pollution=pollution, workflow=workflow, beyond=beyond, autoaug=autoaug, runner=runner,
+                         rerun=args.rerun)
     failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
         [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow", "beyond", "autoaug")
          for r in run[part]
@@ -121,7 +126,10 @@ def add_book(sub) -> None:
     """The ``book`` command's options."""
     b = sub.add_parser("book", help="run the category notebooks with papermill and build the book (results in "
                                     "--out, the executed pages in book/, the site in _build/html)")
-    b.add_argument("--data", type=Path, help="MVTec-layout root whose categories are added (default $MVTEC_ROOT)")
+    b.add_argument("--data", action="append", metavar="[SOURCE=]ROOT",
+                   help="a folder of categories to add, each in the layout it is recognised in, or SOURCE=ROOT to read "
+                        "it in one source's layout (visa=/data/VisA); repeat for several (default: $LOWDATA_<SOURCE>_ROOT "
+                        "and $MVTEC_ROOT)")
     b.add_argument("--no-elpv", action="store_true", help="leave out the ELPV categories")
     b.add_argument("--categories", help="comma-separated categories to run (default: all available)")
     add_backbone_args(b)

@@ -316,3 +316,49 @@ def test_an_old_table_with_a_coreset_column_still_reads_and_resumes(widget, lite
     assert half.aupro.iloc[1] == by_coreset[0.5] and default.aupro.iloc[1] == by_coreset[0.1]
     assert half.fit_seconds.tolist() == old.fit_seconds.iloc[[0, 1]].tolist()  # the old rows, not new fits
     assert "coreset" not in pd.read_csv(out).columns and len(pd.read_csv(out)) == 3  # rewritten with params
+
+
+def test_test_time_views_average_the_scores_of_each_image_and_its_views(widget, lite0_small, tmp_path):
+    """--test-aug 0,2: each fit scored twice; K = 0 is the study without views, bit for bit; K = 2 is the mean of
+    the image's score and its first two views' (encoded like training copies: same policy, seed and numbering);
+    the pixel metrics are the un-augmented image's."""
+    from lowdata.data.augment import policy_for
+    from lowdata.features.cache import entry_key
+    from lowdata.features.encode import source_key
+    from lowdata.features.pool import encode_augmented
+
+    cache = EmbeddingCache(tmp_path / "cache", lite0_small.key, lite0_small.levels)
+    config = dict(methods=["knn", "padim"], sizes=[3], reps=2, factors=[0], seed=1, pixel_size=32, aug_seed=5)
+    plain = run_study(widget, lite0_small, cache, StudyConfig(**config), tmp_path / "a.parquet", progress=False)
+    both = run_study(widget, lite0_small, cache, StudyConfig(**config, test_aug=[0, 2]), tmp_path / "b.parquet",
+                     progress=False)
+    assert sorted(both["test_aug"].unique()) == [0, 2] and len(both) == 2 * len(plain)
+    key = ["method", "replicate"]
+    zero = both[both["test_aug"] == 0].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_series_equal(zero["auroc"], plain.sort_values(key)["auroc"].reset_index(drop=True))
+    two = both[both["test_aug"] == 2].sort_values(key).reset_index(drop=True)
+    np.testing.assert_array_equal(two["pixel_auroc"].to_numpy(), zero["pixel_auroc"].to_numpy())  # NaN for KNN
+    # by hand: KNN on the subset, scored on the test images and on their views 1 and 2
+    paths = [s.path for s in widget.test]
+    hashes = [source_key(p) for p in paths]
+    policy = policy_for(widget.category)
+    views = encode_augmented(lite0_small, paths, hashes, cache, policy, 2, 5, progress=False)
+    assert cache.read_pooled(entry_key(hashes[0], policy.digest(), 5, 2)) is not None  # keyed like a training copy
+    train = encode(lite0_small, [s.path for s in widget.train], cache, progress=False)
+    test = encode(lite0_small, paths, cache, progress=False)
+    for r in range(2):
+        det = KNN().fit(train.subset(draw_subset(len(widget.train), 3, 1, r)))
+        mean = (det.anomaly_score(test) + det.anomaly_score(views[0]) + det.anomaly_score(views[1])) / 3
+        got = two[(two["method"] == "knn") & (two["replicate"] == r)]["auroc"].item()
+        assert got == pytest.approx(image_auroc(widget.test_labels, mean), abs=1e-12)
+    # a resumed run with another K adds its rows only; the rows of the K asked for are returned
+    again = run_study(widget, lite0_small, cache, StudyConfig(**config, test_aug=[0, 2, 3]), tmp_path / "b.parquet",
+                      progress=False)
+    assert sorted(again["test_aug"].unique()) == [0, 2, 3]
+    from lowdata.experiments.design import parse_test_aug
+
+    assert parse_test_aug(None) == [0] and parse_test_aug("4,0") == [0, 4]
+    for bad, says in (("0", "--test-aug 0: give a number of views of at least 1"), ("-2", "at least 0, got -2"),
+                      ("two", "'two'")):
+        with pytest.raises(LowdataError, match=says):
+            parse_test_aug(bad)

@@ -32,8 +32,25 @@ def summarize(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+def test_aug_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Image AUROC (mean over replicates) by the number of test-time views K, per category, augmentation factor,
+    method and N, with each K's gain over the image alone (``+K``: AUROC with K views minus without)."""
+    df = fitted(df)
+    t = df.pivot_table(index=["category", "aug_factor", "method", "n_train"], columns="test_aug", values="auroc")
+    for k in [k for k in t.columns if k != 0 and 0 in t.columns]:
+        t[f"+{k}"] = t[k] - t[0]
+    t.columns = [f"K={c}" if not isinstance(c, str) else c for c in t.columns]
+    return t
+
+
 def format_summary(df: pd.DataFrame) -> str:
-    """One screen: AUROC at the full training set and the area under the AUC-percent curve."""
+    """One screen: AUROC at the full training set and the area under the AUC-percent curve (without test-time
+    views when there are; then the gain of each number of views)."""
+    views = sorted(set(df["test_aug"])) if "test_aug" in df and len(df) else [0]
+    if len(views) > 1:
+        return (format_summary(df[df["test_aug"] == views[0]]) + "\n\nTest-time augmentation (image AUROC by the "
+                f"number of views K, mean over replicates; +K: the gain over K={views[0]}):\n"
+                + test_aug_table(df).round(3).to_string())
     s = summarize(df)
     skips = skipped_fits(df)
     df = fitted(df)

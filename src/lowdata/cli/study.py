@@ -13,7 +13,7 @@ from ..core.errors import LowdataError
 from ..data.augment import describe, policy_for
 from ..data.images import IMAGE_EXTENSIONS, read_image, resize_rgb
 from ..detectors.registry import method_names, paper_methods
-from ..experiments.design import StudyConfig, parse_factors, parse_sizes
+from ..experiments.design import StudyConfig, parse_factors, parse_sizes, parse_test_aug
 from ..experiments.polluted import parse_rate
 from ..experiments.pollution import PollutionConfig, recovery, run_pollution_study
 from ..experiments.refine import refine_folder
@@ -33,7 +33,8 @@ def cmd_study(args) -> int:
     factors = parse_factors(args.aug)
     config = StudyConfig(methods=methods, sizes=[], reps=args.reps, factors=factors,
                          augment_only=parse_factors(args.augment_only), seed=args.seed, aug_seed=args.aug_seed,
-                         pixel_size=args.pixel_size, subsets=args.subsets, params=given_params(args))
+                         pixel_size=args.pixel_size, subsets=args.subsets, params=given_params(args),
+                         test_aug=parse_test_aug(args.test_aug))
     config.validate()  # before the slow steps: an unknown method fails at once
     data = category_data(args)
     config.sizes = parse_sizes(args.sizes, len(data.train))
@@ -132,6 +133,10 @@ def add_study(sub) -> None:
     st.add_argument("--reps", type=int, default=5, help="replicates per sample size (default 5)")
     st.add_argument("--aug", default="0", help="augmentation factors, e.g. 0,10 (copies per training image)")
     st.add_argument("--augment-only", default="", help="factors run without the original images, e.g. 1 (Figure 6)")
+    st.add_argument("--test-aug",
+                    help="test-time augmentation: score each test image and K augmented views of it (the category's "
+                         "policy, seeded by --aug-seed), their scores averaged; several K compare them, each fit "
+                         "scored once per K (e.g. 0,4; default: the image alone)")
     st.add_argument("--seed", type=int, default=0, help="seed of the training subsets (default 0)")
     st.add_argument("--aug-seed", type=int, default=0, help="seed of the augmented copies (default 0)")
     st.add_argument("--pixel-size", type=int, default=224, help="resolution of PaDiM's pixel AUROC (default 224)")

@@ -67,6 +67,17 @@ def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
     return [] if spec is None or spec == "" else _parse_ints(spec, "augmentation factor", 0)
 
 
+def parse_test_aug(spec: str | None) -> list[int]:
+    """``--test-aug K[,K...]``: numbers of test-time views, 0 (the image alone) to compare with; ``None``: ``[0]``.
+    A value below 0, or only 0, is an error: the option asks for views."""
+    if spec is None:
+        return [0]
+    ks = _parse_ints(spec, "--test-aug: a number of test-time views", 0)
+    if not ks or max(ks) == 0:
+        raise LowdataError(f"--test-aug {spec}: give a number of views of at least 1 (0,4 compares 4 views with none)")
+    return ks
+
+
 def check_subsets(scheme: str) -> str:
     """``scheme`` if it is one of :data:`SUBSETS`, else one clear error."""
     if scheme not in SUBSETS:
@@ -102,6 +113,9 @@ class StudyConfig:
     subsets: str = "independent"  # how a replicate's subsets are drawn: see SUBSETS
     #: detector parameters by name (``--param NAME=VALUE``): each applies to the methods that declare it
     params: dict = field(default_factory=dict)
+    #: test-time augmentation: each fit is scored once per value K, on each test image and K augmented views of
+    #: it (the category's policy, seeded like the training copies), their scores averaged (0: the image alone)
+    test_aug: list[int] = field(default_factory=lambda: [0])
 
     def params_of(self, method: str) -> dict:
         """The parameters a fit of ``method`` is made with (those of :attr:`params` it declares), checked."""
@@ -134,6 +148,7 @@ class StudyConfig:
         self.pixel_size = _whole("pixel size", self.pixel_size, 8)
         check_subsets(self.subsets)
         self.params = dict(self.params or {})
+        self.test_aug = sorted({_whole("test-time views", k, 0) for k in (self.test_aug or [0])})
         method_params(self.methods, self.params)  # a parameter no method has, or a value out of its range
         if not self.factors and not self.augment_only:
             raise LowdataError("nothing to run: give at least one augmentation factor (0 = no augmentation)")

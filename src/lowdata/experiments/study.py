@@ -23,6 +23,7 @@ fits it already has (a fit that lacks a metric registered since is done again, s
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -47,7 +48,7 @@ from .design import Job, StudyConfig, draw_subset, plan_jobs
 from .fits import FitPlan, fit_jobs
 from .table import IDENTITY, ResultsTable
 
-_BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only",
+_BEFORE = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "test_aug",
            "n_fit", "n_pool", "n_test"]
 _AFTER = ["auroc_by_type", "fit_seconds", "score_seconds", "seed", "aug_seed", "policy", "policy_digest", "pixel_size", "subsets",
           "params", "skipped", "subset"]
@@ -59,7 +60,7 @@ def result_columns() -> list[str]:
 
 COLUMNS = result_columns()  # with the package's own metrics
 # what identifies a fit: a row with the same key is not fitted again when a run resumes
-KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "seed",
+KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "aug_factor", "augment_only", "test_aug", "seed",
        "aug_seed", "policy_digest", "n_pool", "n_test", "pixel_size", "subsets", "params"]
 _TEXT = ["source", "category", "backbone", "method", "policy", "policy_digest", "subsets", "params", "skipped", "subset",
          "auroc_by_type"]
@@ -92,6 +93,8 @@ def _filled(row: dict) -> dict:
     parameters (a table written before the ``params`` column kept them in columns of their own: the detector's
     declarations say which, :func:`~lowdata.detectors.registry.params_from_columns`), not skipped."""
     row.setdefault("subsets", "independent")
+    if row.get("test_aug") is None or (isinstance(row["test_aug"], float) and np.isnan(row["test_aug"])):
+        row["test_aug"] = 0  # a table made before test-time augmentation
     if not isinstance(row.get("auroc_by_type"), str):  # older tables: not computed (a CSV reads '' as NaN)
         row["auroc_by_type"] = ""
     if "params" not in row:
@@ -175,6 +178,8 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     test_keys = [source_key(p) for p in test_paths]
     max_factor = max(config.factors + config.augment_only + [0])
     copy_keys = [[entry_key(h, digest, config.aug_seed, c) for h in hashes] for c in range(1, max_factor + 1)]
+    # test-time views: keyed like training copies (an image's content, the policy, the seed, the view's number)
+    view_keys = [[entry_key(h, digest, config.aug_seed, c) for h in test_keys] for c in range(1, max(config.test_aug) + 1)]
 
     jobs = plan_jobs(config, n_pool)
 
@@ -184,16 +189,17 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
     with table:  # locked: a second run on the same table stops at once, naming this one
         has_masks = any(s.mask_path is not None for s in data.test)
         done = table.done(complete=lambda r: _has_metrics(r, has_masks))
-        todo = [j for j in jobs if table.key_of({**base, "method": j.method, "n_train": j.n, "replicate": j.replicate,
-                                                 "aug_factor": j.factor, "augment_only": j.only,
-                                                 "params": config.params_key(j.method)}) not in done]
+        todo = [j for j in jobs if any(table.key_of({**base, "method": j.method, "n_train": j.n, "replicate": j.replicate,
+                                                     "aug_factor": j.factor, "augment_only": j.only, "test_aug": k,
+                                                     "params": config.params_key(j.method)}) not in done
+                                       for k in config.test_aug)]
         skips = {j: config.skip_reason(j.n, j.factor, j.only, j.method) for j in todo}
         skips = {j: why for j, why in skips.items() if why}
         todo = [j for j in todo if j not in skips]
-        plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base)
-        for (n, r, f, only, m), why in skips.items():  # recorded, never fitted: no metric, the reason
+        plan = FitPlan(data, cache, hashes, test_keys, copy_keys, config, base, view_keys)
+        for ((n, r, f, only, m), why), k in itertools.product(skips.items(), config.test_aug):  # recorded, not fitted
             table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "aug_factor": int(f),
-                        "augment_only": bool(only), "n_fit": 0, **{k: float("nan") for k in METRICS},
+                        "augment_only": bool(only), "test_aug": int(k), "n_fit": 0, **{k: float("nan") for k in METRICS},
                         "auroc_by_type": "", "fit_seconds": 0.0, "score_seconds": 0.0, "params": config.params_key(m),
                         "skipped": why,
                         "subset": " ".join(map(str, draw_subset(n_pool, n, config.seed, r, config.subsets)))})
@@ -207,6 +213,7 @@ def run_study(data: CategoryData, backbone, cache: EmbeddingCache, config: Study
         mine &= (df[column] == value).to_numpy()
     expected = {m: config.params_key(m) for m in config.methods}  # fits of other parameters stay out
     mine &= np.array([p == expected.get(m, "") for m, p in zip(df["method"], df["params"])], bool)
+    mine &= df["test_aug"].isin(config.test_aug).to_numpy()
     return df[mine].reset_index(drop=True)  # skipped fits included (fitted() leaves them out)
 
 
@@ -230,6 +237,8 @@ def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, run
                       desc=f"{data.category} test", maps=maps)
         copies = encode_augmented(backbone, train_paths, hashes, cache, pol, max_factor, config.aug_seed, progress,
                                   label=label, maps=copy_maps)
+        views = encode_augmented(backbone, test_paths, plan.test_keys, cache, pol, len(plan.view_keys),
+                                 config.aug_seed, progress, label=label, maps=maps)
         bar = tqdm(total=len(todo), desc=printable(f"{data.category} fits"), unit="fit", disable=not progress or not todo,
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)  # a log gets a line every 10 s
 
@@ -237,10 +246,11 @@ def _compute(plan, todo, backbone, train_paths, test_paths, pol, max_factor, run
             keep(row)
             bar.set_postfix_str(f"{row['method']} N={row['n_train']} f={row['aug_factor']}"
                                 f"{'(only)' if row['augment_only'] else ''} AUROC={row['auroc']:.3f}", refresh=False)
-            bar.update(1)
+            if row["test_aug"] == config.test_aug[-1]:  # a fit's last row: one step per fit
+                bar.update(1)
 
         with bar:
-            fit_jobs(plan, todo, (train, test, copies), on_row=each, progress=progress)
+            fit_jobs(plan, todo, (train, test, copies, views), on_row=each, progress=progress)
     else:
         _run_distributed(plan, todo, backbone, train_paths, test_paths, pol, max_factor, runner, keep, progress)
 
@@ -260,9 +270,13 @@ def _run_distributed(plan: FitPlan, todo, backbone, train_paths, test_paths, pol
         sources = augmented_copies(backbone, train_paths, plan.train_keys, pol, c, plan.config.aug_seed)
         encodes.append(Task(f"{cat} encode copy {c}", encode_task, (*spec, sources, plan.copy_keys[c - 1], f"copy {c}",
                                                                   cat, copy_maps)))
+    for c in range(1, len(plan.view_keys) + 1):
+        sources = augmented_copies(backbone, test_paths, plan.test_keys, pol, c, plan.config.aug_seed)
+        encodes.append(Task(f"{cat} encode test view {c}", encode_task, (*spec, sources, plan.view_keys[c - 1],
+                                                                       f"test view {c}", cat, maps)))
     if todo:
         plan = FitPlan(plan.data, type(plan.cache)(root, plan.cache.dir.name, plan.cache.levels), plan.train_keys,
-                       plan.test_keys, plan.copy_keys, plan.config, plan.base)
+                       plan.test_keys, plan.copy_keys, plan.config, plan.base, plan.view_keys)
     fits = [Task(f"{cat} fits {b[0].method} {i + 1}", fit_jobs, (plan, b), after=tuple(t.name for t in encodes))
             for i, b in enumerate(_batches(todo, plan.config.methods, runner.workers))]
 

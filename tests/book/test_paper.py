@@ -129,3 +129,20 @@ def test_a_group_with_a_category_of_our_own_is_not_the_papers_whole_group():
     assert np.isnan(row["paper"]) and np.isnan(row["diff"]) and row["paper_group"] == 0.913
     t1 = compare(1, pd.DataFrame(rows)).set_index(["group", "method"]).loc[("all", "maha-lw")]
     assert np.isnan(t1["diff"]) and t1["basis"] == "some of these categories are not the paper's"
+
+
+def test_another_data_sets_category_of_an_mvtec_name_gets_no_paper_value():
+    import pandas as pd
+
+    from lowdata.book.paper import compare
+    from lowdata.book.plots import category_names
+
+    rows = [dict(source=src, category="bottle", method="knn", n_train=20, n_pool=20, aug_factor=0, augment_only=False,
+                 auroc=auroc, replicate=r) for src, auroc in (("mvtec", 0.9), ("btad", 0.5)) for r in range(2)]
+    df = pd.DataFrame(rows)
+    t = compare(5, df).set_index(["data", "group", "method"])
+    assert t.loc[("mvtec", "bottle", "knn"), "paper"] == 0.996 and t.loc[("mvtec", "bottle", "knn"), "ours"] == 0.9
+    assert pd.isna(t.loc[("btad", "bottle", "knn"), "paper"]) and pd.isna(t.loc[("btad", "bottle", "knn"), "diff"])
+    # tables and panels over several data sets name a category with its data set
+    assert list(category_names(df).unique()) == ["MVTec AD bottle", "BTAD bottle"]
+    assert list(category_names(df[df["source"] == "btad"]).unique()) == ["bottle"]

@@ -22,13 +22,16 @@ def test_the_book_runs_the_categories_of_several_roots(tiny_mvtec, tmp_path, cap
     for f in ("_config.yml", "_toc.yml"):
         shutil.copy(REPO / f, root / f)
     monkeypatch.setenv("MVTEC_ROOT", str(tmp_path / "not-read"))  # --data replaces the environment's roots
-    args = ["book", "--data", str(tiny_mvtec), "--data", f"btad={btad}", "--no-elpv", "--input-size", "64",
+    monkeypatch.chdir(tmp_path)  # a relative root is this folder's, though the notebooks run in the book's
+    args = ["book", "--data", str(tiny_mvtec), "--data", "btad=BTAD", "--data", str(btad), "--no-elpv", "--input-size", "64",
             "--methods", "knn", "--sizes", "3,max", "--reps", "1", "--aug", "0", "--sweep", "", "--augment-only", "",
             "--out", str(tmp_path / "res"), "--cache", str(tmp_path / "cache"), "--root", str(root), "--no-build",
             "--no-pollution", "--no-workflow", "--no-beyond", "--no-autoaug", "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
+    # BTAD given twice, once with its source: read once, in its layout
     assert f"data: btad={btad} (--data): btad/01" in out and f"data: {tiny_mvtec} (--data): mvtec/widget" in out
+    assert out.count("data: ") == 2
     assert "mvtec/widget: done" in out and "btad/01: done" in out and "absent: mvtec/bottle" in out
     # each page reads its own root in its own layout; a page shows the root as its source's placeholder
     def injected(name):

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from lowdata.core.errors import LowdataError
-from lowdata.data.roots import DataRoot, Target, env_name, env_roots, given_roots, parse_data, run_targets
+from lowdata.data.roots import (DataRoot, Target, env_name, env_roots, given_roots, parse_data, run_targets,
+                                unique_roots)
 from miniatures import build_btad, build_loco, build_visa_original
 
 
@@ -14,10 +15,13 @@ def test_a_data_value_is_a_folder_or_a_source_and_a_folder(tmp_path, monkeypatch
     visa = parse_data("visa=/data/VisA")
     assert (visa.source, str(visa.path), str(visa)) == ("visa", "/data/VisA", "visa=/data/VisA")
     assert parse_data("MVTec=rel/x").source == "mvtec"  # a source's name in any case
+    # relative folders are made absolute (the notebooks run in the book's folder), ~ expanded
+    assert parse_data("MVTec=rel/x").path == Path.cwd() / "rel" / "x"
+    assert parse_data("visa=~/VisA").path == Path.home() / "VisA"
     assert parse_data("/a=b/c").source is None  # a separator before '=': a path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x=y").mkdir()  # an existing folder whose name holds '=' is that folder
-    assert parse_data("x=y") == DataRoot(Path("x=y"), None)
+    assert parse_data("x=y") == DataRoot(tmp_path / "x=y", None)
     for value, says in (("vsia=/d", "unknown data source 'vsia'"), ("elpv=/d", "not read from a folder"),
                         ("visa=", "no folder after visa="), ("", "empty folder name")):
         with pytest.raises(LowdataError, match=says):
@@ -30,8 +34,11 @@ def test_the_environment_names_a_root_per_source_and_mvtec_root_is_kept(tmp_path
     assert [(r.source, str(r.path), r.origin) for r in roots] == [
         ("btad", "/b", "LOWDATA_BTAD_ROOT"), ("visa", "/v", "LOWDATA_VISA_ROOT"), (None, "/m", "MVTEC_ROOT")]
     # MVTEC_ROOT naming the same folder as LOWDATA_MVTEC_ROOT is one root, read as MVTec AD
-    same = env_roots({"LOWDATA_MVTEC_ROOT": "/m", "MVTEC_ROOT": "/m"})
+    same = env_roots({"LOWDATA_MVTEC_ROOT": "/m", "MVTEC_ROOT": "/m/"})
     assert [(r.source, str(r.path)) for r in same] == [("mvtec", "/m")]
+    # another source's variable naming that folder does not hide MVTEC_ROOT; an empty variable names nothing
+    other = env_roots({"LOWDATA_BTAD_ROOT": "/m", "MVTEC_ROOT": "/m", "LOWDATA_VISA_ROOT": " "})
+    assert [(r.source, str(r.path)) for r in other] == [("btad", "/m"), (None, "/m")]
     assert env_name("mvtec3d") == "LOWDATA_MVTEC3D_ROOT"
     # --data replaces the environment's roots
     assert [str(r) for r in given_roots(["btad=/x"], env)] == ["btad=/x"]
@@ -48,8 +55,11 @@ def test_several_roots_give_every_category_with_its_root(tmp_path, tiny_mvtec):
     assert targets == [Target("elpv", "mono", None), Target("elpv", "poly", None), Target("visa", "candle", visa),
                        Target("btad", "01", btad), Target("mvtec", "widget", tiny_mvtec),
                        Target("loco", "breakfast_box", loco)]
-    # the same folder given twice is read once; categories by name or source/name
-    assert run_targets(roots + [DataRoot(btad)], elpv=False, categories=["btad/01", "widget"]) == [
+    # the same folder given twice is read once (with its source where one spelling gives it); categories by name
+    # or source/name
+    again = [DataRoot(btad / ".." / "BTAD"), parse_data(f"btad={btad}")]
+    assert unique_roots(again) == [DataRoot(btad / ".." / "BTAD", "btad")]
+    assert run_targets(roots + again, elpv=False, categories=["btad/01", "widget"]) == [
         Target("btad", "01", btad), Target("mvtec", "widget", tiny_mvtec)]
 
 
@@ -65,6 +75,17 @@ def test_bad_roots_are_one_line_naming_the_value(tmp_path, tiny_mvtec):
         run_targets([parse_data(f"visa={btad}")])
     with pytest.raises(LowdataError, match=r"LOWDATA_LOCO_ROOT .*missing: data folder not found"):
         run_targets(env_roots({"LOWDATA_LOCO_ROOT": str(tmp_path / "missing")}))
+    # Bottle and bottle under two roots would share a page and a results table on most file systems
+    upper = tmp_path / "upper"
+    build_btad(upper, cat="01")
+    (upper / "01").rename(upper / "Ab")
+    lower = tmp_path / "lower"
+    build_btad(lower, cat="ab")
+    with pytest.raises(LowdataError, match="btad/ab is under two data roots"):
+        run_targets([DataRoot(upper), DataRoot(lower)])
+    # one folder with two layouts
+    with pytest.raises(LowdataError, match=r"--data loco=.*BTAD: the folder is also given as btad=.*one layout per"):
+        run_targets([parse_data(f"btad={btad}"), parse_data(f"loco={btad}")])
     with pytest.raises(LowdataError, match="unknown category 'gizmo'; available: btad/01"):
         run_targets([DataRoot(btad)], elpv=False, categories=["gizmo"])
     with pytest.raises(LowdataError, match="nothing to run"):

@@ -15,7 +15,7 @@ from ..data.augment import policy_for
 from ..data.images import read_image, resize_rgb
 from ..data.sources import load_category, resolve_source, source_label
 from ..data.synthetic import GENERATORS, defect_examples
-from .plots import add_caption
+from .plots import add_caption, category_names
 from ..detectors.registry import method_label, method_order
 from ..experiments.autoaug import KINDS, AutoAugConfig, comparison, read_autoaug, run_autoaug
 from ..experiments.table import results_path
@@ -67,7 +67,7 @@ def load_autoaug(out_dir: str | Path, backbone: str | None = None, input_size: i
 def auroc_table(df: pd.DataFrame) -> pd.DataFrame:
     """Image AUROC (mean and standard deviation over replicates) of the three policies, per category, method and
     N, with auto minus hand and auto's wins / ties / losses against hand, replicate by replicate."""
-    t = comparison(df)
+    t = comparison(df.assign(category=category_names(df)) if len(df) else df)
     if t.empty:
         return t
     t["method"] = [method_label(m) for m in t["method"]]
@@ -77,6 +77,7 @@ def auroc_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def chosen_policies(df: pd.DataFrame) -> pd.DataFrame:
     """Per category, method, N and replicate: the policy the search chose, beside the hand-made one."""
+    df = df.assign(category=category_names(df)) if len(df) else df
     auto = df[df["kind"] == "auto"]
     hand = df[df["kind"] == "hand"].set_index(["category", "method", "n_train", "replicate"])["transforms"]
     rows = []
@@ -93,9 +94,10 @@ def family_counts(df: pd.DataFrame) -> pd.DataFrame:
     beside whether the hand-made policy has it (``yes`` / blank)."""
     rows = []
     auto = df[df["kind"] == "auto"]
-    for cat, g in auto.groupby("category"):
+    names = category_names(auto) if len(auto) else auto["category"]
+    for (name, cat), g in auto.groupby([names, auto["category"]]):
         pols = [_policy_of_row(r) for r in g.itertuples()]
-        row = {"category": cat, "searches": len(pols)}
+        row = {"category": name, "searches": len(pols)}
         hand = policy_for(cat)
         for fam, on in _FAMILIES.items():
             row[fam] = f"{np.mean([bool(on(p)) for p in pols]):.0%}" + (" (hand: yes)" if on(hand) else "")

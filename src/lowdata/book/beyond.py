@@ -21,7 +21,7 @@ from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
 from .figures import example_images
 from .params import BEYOND
-from .plots import setting_label
+from .plots import category_names, setting_label
 
 #: the published few-shot results shown beside ours (method, backbone, data, shots, image AUROC, citation)
 ANCHORS = Path(__file__).with_name("fewshot_anchors.csv")
@@ -115,7 +115,7 @@ def localization_table(results: pd.DataFrame) -> pd.DataFrame | None:
     df = df.dropna(subset=["pixel_auroc"])
     if df.empty:
         return None
-    df = df.assign(method=df["method"].map(method_label),
+    df = df.assign(category=category_names(df), method=df["method"].map(method_label),
                    setting=[setting_label(int(f), bool(o)) for f, o in zip(df["aug_factor"], df["augment_only"])])
     t = df.groupby(["category", "method", "setting", "n_train"])[["pixel_auroc", "aupro"]].mean().unstack("n_train")
     return t.round(3)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..data.augment import describe, policy_for
 from ..data.sources import load_category, resolve_source, source_label
-from ..detectors.registry import method_order, method_spec
+from ..detectors.registry import method_label, method_order, method_spec
 from ..experiments.study import fitted, run_study
 from ..experiments.design import StudyConfig, parse_factors, parse_sizes
 from ..experiments.table import results_path
@@ -137,13 +137,15 @@ def by_defect_type(results: pd.DataFrame):
     if "auroc_by_type" in rows:
         rows = rows[rows["auroc_by_type"].fillna("").astype(str) != ""]
     if "auroc_by_type" not in rows or rows.empty:
-        return Markdown("*No AUROC by defect type: the category has one defect type (or the results were made "
-                        "before lowdata kept it).*")
+        why = "the sizes run do not include the full training set ('max')" if not \
+            (results["n_train"] == results["n_pool"]).any() else \
+            "the category has one defect type (or the results were made before lowdata kept it)"
+        return Markdown(f"*No AUROC by defect type: {why}.*")
     types = pd.DataFrame([json.loads(t) for t in rows["auroc_by_type"]], index=rows.index)
     table = pd.concat([rows[["method", "aug_factor", "auroc"]], types], axis=1).rename(columns={"auroc": "all"})
     out = table.groupby(["method", "aug_factor"]).mean()  # sorted by method, then factor
     out = out.iloc[sorted(range(len(out)), key=lambda i: (method_order(out.index[i][0]), out.index[i][1]))]
-    out.index = pd.MultiIndex.from_tuples([(m, f"x{f}" if f else "none") for m, f in out.index],
+    out.index = pd.MultiIndex.from_tuples([(method_label(m), f"x{f}" if f else "none") for m, f in out.index],
                                           names=["method", "augmentation"])
     return out[["all", *sorted(types.columns)]].round(3)
 

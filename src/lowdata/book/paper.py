@@ -150,7 +150,11 @@ def compare(number: int, results: pd.DataFrame) -> pd.DataFrame:
                                      categories=v["group"]))
             ours = pd.concat(ours, ignore_index=True) if ours else pd.DataFrame(
                 columns=["group", "method", "ours", "data", "n_categories", "of", "categories"])
-            merged = p.merge(ours, on=["group", "method"], how="outer")
+            # only MVTec AD's categories are the paper's: another data set's category of the same name is not
+            mine = ours["data"] == "mvtec"
+            merged = p.merge(ours[mine], on=["group", "method"], how="outer")
+            if (~mine).any():
+                merged = pd.concat([merged, ours[~mine]], ignore_index=True)
         merged[["table", "metric", "aug_factor", "n_train"]] = [number, metric, int(aug), n_train]
         parts.append(merged)
     df = pd.concat(parts, ignore_index=True)

@@ -41,6 +41,15 @@ def setting_label(factor: int, augment_only: bool) -> str:
     return f"x{factor} only" if augment_only else (f"x{factor}" if factor else "none")
 
 
+def category_names(df: pd.DataFrame) -> pd.Series:
+    """How tables and panels name each row's category: its name, or, where the rows hold several data sets,
+    ``BTAD 01``, ``MVTec AD bottle`` (two data sets may name a category alike)."""
+    if "source" not in df.columns or df["source"].nunique() <= 1:
+        return df["category"]
+    return pd.Series([f"{source_label(s)} {c}" for s, c in zip(df["source"], df["category"])], index=df.index,
+                     dtype=object)
+
+
 def group_of(source: str, category: str) -> str:
     """``textures`` / ``objects`` for MVTec AD's categories, else the data set's name."""
     if source == "mvtec" and category in TEXTURES:
@@ -178,7 +187,7 @@ def curve_panels(results: pd.DataFrame, *, by: str | None = None, settings: Sequ
     elif by in ("source", "group", "method", "category"):
         key = df["source"].map(source_label) if by == "source" else \
             pd.Series([group_of(s, c) for s, c in zip(df["source"], df["category"])], index=df.index) if by == "group" \
-            else df[by]
+            else category_names(df) if by == "category" else df[by]
         names = sorted(key.unique(), key=lambda v: (method_order(v) if by == "method" else 0, v))
         panels = []
         for v in names:

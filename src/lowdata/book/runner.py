@@ -23,7 +23,7 @@ from pathlib import Path
 from ..scheduling import Runner, Task, run_tasks
 from ..core.errors import LowdataError
 from ..core.quiet import verbose
-from ..data.roots import Target
+from ..data.roots import DataRoot, Target
 from ..data.sources import source_label
 from .pages import REPO, finish_page, machine_paths, path_labels, relabel_files
 from .params import SUMMARY, SUMMARY_NOTEBOOKS
@@ -137,14 +137,17 @@ def run_notebooks(template: str, targets: list[Target], book_root: str | Path, p
     return [report[(t.source, t.category)] for t in targets]
 
 
-def roots_of(targets: list[Target]) -> dict[str, str | None]:
-    """Every data root of ``targets``, with the source of its categories (how a page names it), ``None`` where they
-    are of several sources (a root recognised folder by folder, shown as ``$MVTEC_ROOT``)."""
+def roots_of(targets: list[Target], roots: list[DataRoot] = ()) -> dict[str, str | None]:
+    """Every data root of ``targets`` and ``roots`` (those given, their categories left out by ``--categories``
+    too), with the source of its categories (how a page names it): ``None`` where they are of several sources or
+    none ran (shown as ``$MVTEC_ROOT``, the variable read folder by folder), the root's own source if it has one."""
     out: dict[str, str | None] = {}
     for t in targets:
         if t.root is not None:
             key = str(t.root)
             out[key] = t.source if out.get(key, t.source) == t.source else None
+    for r in roots:
+        out.setdefault(str(r.path), r.source)
     return out
 
 
@@ -157,11 +160,12 @@ def run_category_notebooks(targets: list[Target], book_root: str | Path,
 
 
 def heatmap_target(targets: list[Target]) -> Target | None:
-    """The category of Figure 2: the paper's hazelnut if present, else the first MVTec AD category
-    (it has defect masks to compare with), else the first one."""
+    """The category of Figure 2: the paper's hazelnut if present, else the first MVTec AD category, else the
+    first of another folder layout (they have defect masks to compare with), else the first one (ELPV)."""
     mvtec = [t for t in targets if t.source == "mvtec"]
     hazelnut = [t for t in mvtec if t.category == "hazelnut"]
-    return (hazelnut or mvtec or list(targets) or [None])[0]
+    rooted = [t for t in targets if t.root is not None]
+    return (hazelnut or mvtec or rooted or list(targets) or [None])[0]
 
 
 def run_chapter_notebooks(template: str, targets: list[Target], book_root: str | Path,
@@ -180,14 +184,16 @@ def run_pollution_notebooks(targets: list[Target], book_root: str | Path, params
 
 
 def build_book(targets: list[Target], book_root: str | Path, params: dict,
-               *, roots: list[str] = (), absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
+               *, roots: list[DataRoot] = (), absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
                pollution: dict | None = None, workflow: dict | None = None, beyond: dict | None = None,
                autoaug: dict | None = None, runner=None, rerun: bool = False) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
     for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
     "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), the notebooks choosing the
     augmentation automatically (``autoaug``: their settings, ``None`` for none), then the summary notebooks,
-    then (``build``) Jupyter Book 1.x. The per-category notebooks are tasks of
+    then (``build``) Jupyter Book 1.x. Each target is read from its own root; ``roots`` are the data roots
+    given (:class:`~lowdata.data.roots.DataRoot`), recorded and shown on every page as placeholders
+    (``$LOWDATA_VISA_ROOT``). The per-category notebooks are tasks of
     ``runner`` (:func:`lowdata.scheduling.connect`; ``None``: serial, here): in parallel on a Dask cluster.
     A page the previous run made with the same template, parameters and code is kept, unless ``rerun``.
     Returns the run record, also written to ``<book_root>/book/results/run.json``."""
@@ -233,7 +239,7 @@ def build_book(targets: list[Target], book_root: str | Path, params: dict,
                                      "{category}", progress, runner, previous)
     show("autoaug ", report_a)
     run_file = results_dir / "run.json"
-    run = {"command": command, "started": started, "params": params, "data_roots": list(roots), "categories": report,
+    run = {"command": command, "started": started, "params": params, "data_roots": [str(r) for r in roots], "categories": report,
            "pollution": report_p, "workflow": report_w, "beyond": report_b, "autoaug": report_a,
            "absent": list(absent), "environment": environment(),
            "scheduler": "none" if runner is None else runner.describe(),
@@ -248,7 +254,8 @@ def build_book(targets: list[Target], book_root: str | Path, params: dict,
         if name == "reproduction":  # its page shows the record, with every timing so far
             run["summaries_seconds"] = sum(x["seconds"] for x in run["summaries"])
             write_run(run_file, run)
-        r = execute_notebook(name, results_dir / f"{name}.ipynb", summary, book_root, data_roots=roots_of(targets))
+        r = execute_notebook(name, results_dir / f"{name}.ipynb", summary, book_root,
+                             data_roots=roots_of(targets, roots))
         run["summaries"].append({"notebook": name, **r})
         print(f"summary {name}: {r['status']} in {r['seconds']:.0f} s" + (f" ({r['error']})" if r["error"] else ""),
               flush=True)
@@ -261,7 +268,7 @@ def build_book(targets: list[Target], book_root: str | Path, params: dict,
         run["build_seconds"] = time.perf_counter() - t1
         print(f"book: {book_root / '_build' / 'html' / 'index.html'} (built in {run['build_seconds']:.0f} s)")
         folders = [str(book_root), str(REPO), str(Path.home()), *(str(v) for k, v in params.items()
-                   if k in ("out_dir", "cache_dir") and v), *dict.fromkeys(str(t.root) for t in targets if t.root)]
+                   if k in ("out_dir", "cache_dir") and v), *roots_of(targets, roots)]
         run["machine_paths"] = [f"{f}: {around}" for f, around in machine_paths(book_root / "_build" / "html", folders)]
         for line in run["machine_paths"][:5]:
             print(f"lowdata: warning: a page shows a folder of this machine: {line}", file=sys.stderr)

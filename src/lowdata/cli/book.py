@@ -7,12 +7,13 @@ import shlex
 from pathlib import Path
 
 from ..book.disk import check_disk
+from ..book.record import read_run
 from ..book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from ..book.reproduce import TOLERANCE, record_expected, verdict, verify_run
 from ..book.runner import build_book
 from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
-from ..data.roots import env_roots, given_roots, run_targets
+from ..data.roots import env_roots, given_roots, parse_data, run_targets, unique_roots
 from ..detectors.registry import method_names
 from ..experiments.design import check_subsets
 from .common import (add_backbone_args, add_cache_arg, add_force_arg, add_progress_arg, add_scheduler_args, report,
@@ -38,7 +39,10 @@ def cmd_publish(args) -> int:
     from ..book.publish import publish  # zip and friends, only for this command
 
     root = Path(args.root).resolve()
-    folders = [str(r.path) for r in env_roots()] + ([os.environ["LOWDATA_CACHE"]] if os.environ.get("LOWDATA_CACHE") else [])
+    record = root / "book" / "results" / "run.json"  # the data roots the book was made from, and the environment's
+    given = read_run(record).get("data_roots") or [] if record.is_file() else []
+    folders = list(dict.fromkeys([*(str(r.path) for r in env_roots()), *(str(parse_data(d).path) for d in given),
+                                  *([os.environ["LOWDATA_CACHE"]] if os.environ.get("LOWDATA_CACHE") else [])]))
     done = publish(root, args.out, folders)
     report(f"{done['book']}: {done['pages']} pages, {done['files']} files, {done['book_bytes'] / 1e6:.1f} MB "
           "(open lowdata-book/index.html from disk, or serve the folder)")
@@ -55,7 +59,7 @@ def cmd_book(args) -> int:
         raise LowdataError(f"no Jupyter Book (_config.yml and _toc.yml) in {root}")
     if not args.no_build and not (root / "book" / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
         raise LowdataError("MathJax is not in book/_mathjax: run `make book-assets` first (it fetches it from npm)")
-    roots = given_roots(args.data)
+    roots = unique_roots(given_roots(args.data))
     asked = wanted(args)
     targets = run_targets(roots, elpv=not args.no_elpv, categories=asked)
     found = {t.category for t in targets if t.source == "mvtec"}
@@ -87,7 +91,7 @@ def cmd_book(args) -> int:
     beyond = None if args.no_beyond else BEYOND.preset(args.preset)
     autoaug = None if args.no_autoaug else AUTOAUG.preset(args.preset)
     with scheduler(args) as runner:
-        run = build_book(targets, root, params, roots=[str(r) for r in roots], absent=absent,
+        run = build_book(targets, root, params, roots=roots, absent=absent,
                          command=command.strip(), build=not args.no_build, progress=not args.no_progress,
                          pollution=pollution, workflow=workflow, beyond=beyond, autoaug=autoaug, runner=runner,
                          rerun=args.rerun)

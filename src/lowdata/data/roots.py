@@ -58,6 +58,11 @@ class Target(NamedTuple):
     root: Path | None
 
 
+def _absolute(path: str) -> Path:
+    """A folder as an absolute path (``~`` expanded): the notebooks run in the book's folder, not here."""
+    return Path(path.strip()).expanduser().absolute()
+
+
 def parse_data(value: str, origin: str = "--data") -> DataRoot:
     """``ROOT`` or ``NAME=ROOT`` (``NAME`` a folder layout of :data:`~lowdata.data.sources.SOURCES`).
 
@@ -74,7 +79,7 @@ def parse_data(value: str, origin: str = "--data") -> DataRoot:
     if not sep or os.sep in name or "/" in name or Path(text).exists():
         if not text.strip():
             raise LowdataError(f"{origin}: empty folder name")
-        return DataRoot(Path(text), None, origin)
+        return DataRoot(_absolute(text), None, origin)
     name = name.strip().lower()
     if name not in SOURCES:
         raise LowdataError(f"{origin} {text}: unknown data source {name!r}; known: "
@@ -83,18 +88,19 @@ def parse_data(value: str, origin: str = "--data") -> DataRoot:
         raise LowdataError(f"{origin} {text}: the data source {name!r} is not read from a folder (it needs no --data)")
     if not path.strip():
         raise LowdataError(f"{origin} {text}: no folder after {name}=")
-    return DataRoot(Path(path), name, origin)
+    return DataRoot(_absolute(path), name, origin)
 
 
 def env_roots(environ: Mapping[str, str] | None = None) -> list[DataRoot]:
     """The roots the environment names: ``LOWDATA_<SOURCE>_ROOT`` for each folder layout, in the registry's order,
     then ``MVTEC_ROOT`` (recognised folder by folder) unless ``LOWDATA_MVTEC_ROOT`` names the same folder."""
     environ = os.environ if environ is None else environ
-    roots = [DataRoot(Path(environ[env_name(n)]), n, env_name(n)) for n, s in SOURCES.items()
-             if s.detect is not None and environ.get(env_name(n))]
-    legacy = environ.get(LEGACY_ENV)
-    if legacy and not any(r.path == Path(legacy) for r in roots):
-        roots.append(DataRoot(Path(legacy), None, LEGACY_ENV))
+    roots = [DataRoot(_absolute(environ[env_name(n)]), n, env_name(n)) for n, s in SOURCES.items()
+             if s.detect is not None and environ.get(env_name(n), "").strip()]
+    legacy = environ.get(LEGACY_ENV, "").strip()
+    mvtec = [r for r in roots if r.source == "mvtec"]
+    if legacy and not any(r.path.resolve() == _absolute(legacy).resolve() for r in mvtec):
+        roots.append(DataRoot(_absolute(legacy), None, LEGACY_ENV))
     return roots
 
 
@@ -102,6 +108,26 @@ def given_roots(values: list[str] | None, environ: Mapping[str, str] | None = No
     """The command line's ``--data`` values (each :func:`parse_data`), or, when there are none, the environment's
     (:func:`env_roots`)."""
     return [parse_data(v) for v in values] if values else env_roots(environ)
+
+
+def unique_roots(roots: list[DataRoot]) -> list[DataRoot]:
+    """``roots`` with each folder once (compared as resolved paths), in the order given: where a folder is given
+    with a source and without, the one with its source.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        If a folder is given with two different sources.
+    """
+    kept: dict[Path, DataRoot] = {}
+    for root in roots:
+        key = root.path.resolve()
+        before = kept.get(key)
+        if before is not None and before.source and root.source and before.source != root.source:
+            raise LowdataError(f"{root.origin} {root}: the folder is also given as {before}: one layout per folder")
+        if before is None or (root.source and not before.source):
+            kept[key] = root if before is None else DataRoot(before.path, root.source, root.origin)
+    return list(kept.values())
 
 
 def run_targets(roots: list[DataRoot], elpv: bool = True, categories: list[str] | None = None) -> list[Target]:
@@ -128,21 +154,17 @@ def run_targets(roots: list[DataRoot], elpv: bool = True, categories: list[str] 
     """
     targets = [Target("elpv", c, None) for c in ELPV_CATEGORIES] if elpv else []
     seen: dict[tuple[str, str], Path] = {}
-    done: set[tuple[Path, str | None]] = set()
-    for root in roots:
-        key = (root.path.resolve(), root.source)
-        if key in done:
-            continue
-        done.add(key)
+    for root in unique_roots(roots):
         try:
             pairs = detected(root.path, root.source)
         except LowdataError as exc:
             raise LowdataError(f"{root.origin} {root}: {exc}") from None
         for source, category in pairs:
-            if (source, category) in seen:
-                raise LowdataError(f"{source}/{category} is under two data roots, {seen[source, category]} and "
-                                   f"{root.path}: give one of them")
-            seen[source, category] = root.path
+            key = (source, category.lower())  # Bottle and bottle would share a page on most file systems
+            if key in seen:
+                raise LowdataError(f"{source}/{category} is under two data roots, {seen[key]} and {root.path}: "
+                                   "give one of them")
+            seen[key] = root.path
             targets.append(Target(source, category, root.path))
     if categories:
         known = {f"{t.source}/{t.category}" for t in targets} | {t.category for t in targets}

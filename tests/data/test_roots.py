@@ -18,6 +18,7 @@ def test_a_data_value_is_a_folder_or_a_source_and_a_folder(tmp_path, monkeypatch
     # relative folders are made absolute (the notebooks run in the book's folder), ~ expanded
     assert parse_data("MVTec=rel/x").path == Path.cwd() / "rel" / "x"
     assert parse_data("visa=~/VisA").path == Path.home() / "VisA"
+    assert parse_data("../x/./y").path == Path.cwd().parent / "x" / "y"  # as the shell reads it
     assert parse_data("/a=b/c").source is None  # a separator before '=': a path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x=y").mkdir()  # an existing folder whose name holds '=' is that folder

@@ -69,9 +69,9 @@ def cmd_book(args) -> int:
     if not found and absent:
         report(f"absent: the {len(absent)} MVTec AD categories (no MVTec AD root: set MVTEC_ROOT or give "
                "--data mvtec=ROOT)")
-    for c in absent if found else []:
-        report(f"absent: mvtec/{c} (not under " + ", ".join(str(r.path) for r in roots if r.source in (None, "mvtec"))
-               + ")")
+    if found and absent:
+        report(f"absent: {', '.join(f'mvtec/{c}' for c in absent)} (not under "
+               + ", ".join(str(r.path) for r in roots if r.source in (None, "mvtec")) + ")")
     if not targets:
         raise LowdataError("no category to run")
     preset = CATEGORY.preset(args.preset)

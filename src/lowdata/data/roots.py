@@ -60,7 +60,7 @@ class Target(NamedTuple):
 
 def _absolute(path: str) -> Path:
     """A folder as an absolute path (``~`` expanded): the notebooks run in the book's folder, not here."""
-    return Path(path.strip()).expanduser().absolute()
+    return Path(os.path.abspath(os.path.expanduser(path.strip())))  # ../x as the shell would read it
 
 
 def parse_data(value: str, origin: str = "--data") -> DataRoot:

@@ -27,7 +27,7 @@ from ..core.quiet import debug as quiet_debug
 from ..core.version import __version__
 from .common import use_weights
 from .data import add_encode, add_download, add_categories
-from .study import add_study, add_augment_preview, add_refine, add_pollution
+from .study import add_study, add_augment_preview, add_refine, add_pollution, add_fitness_check
 from .product import add_fit, add_policy, add_score
 from .book import add_verify, add_publish, add_book
 from .cache import add_cache
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache(sub)
     add_score(sub)
     add_pollution(sub)
+    add_fitness_check(sub)
     return p
 
 

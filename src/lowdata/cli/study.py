@@ -120,6 +120,44 @@ def cmd_pollution(args) -> int:
     return 0
 
 
+def cmd_fitness_check(args) -> int:
+    from ..autoaug.search import SearchConfig
+    from ..experiments.autoaug import AutoAugConfig
+    from ..experiments.fitness import rank_correlations, run_fitness_check
+
+    if args.out:
+        check_results_path(args.out)
+    data = category_data(args)
+    config = AutoAugConfig(methods=[m.strip() for m in args.methods.split(",") if m.strip()],
+                           sizes=parse_sizes(args.sizes, len(data.train)), reps=args.reps, factor=args.factor,
+                           seed=args.seed, search=SearchConfig(budget=args.budget, seed=args.search_seed)).validate()
+    bb = load_backbone(args.backbone, args.input_size)
+    out = args.out or results_path("data/results", data.source, data.category, args.backbone, "fitness")
+    df = run_fitness_check(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
+    report(rank_correlations(df).round(3), f"results: {out} ({len(df)} candidates)")
+    return 0
+
+
+def add_fitness_check(sub) -> None:
+    """The ``fitness-check`` command's options."""
+    fc = sub.add_parser("fitness-check", help="does the policy search's fitness rank policies as the category's real "
+                                              "defects do? every candidate's fitness beside its real AUROC, and their "
+                                              "Spearman correlation (a results table in data/results)")
+    add_data_args(fc)
+    fc.add_argument("--methods", default="maha-lw", help=f"of {', '.join(method_names())} (default maha-lw)")
+    fc.add_argument("--sizes", default="10", help="training images N (default 10)")
+    fc.add_argument("--reps", type=int, default=5, help="replicates, one search each (default 5)")
+    fc.add_argument("--factor", type=int, default=10, help="copies per image of each candidate's fit (default 10)")
+    fc.add_argument("--budget", type=int, default=32, help="candidate policies of each search (default 32)")
+    fc.add_argument("--search-seed", type=int, default=0, help="seed of the candidates, folds and defects")
+    fc.add_argument("--seed", type=int, default=0, help="seed of the training subsets (the study's, default 0)")
+    fc.add_argument("--out", type=Path)
+    add_backbone_args(fc)
+    add_cache_arg(fc)
+    add_progress_arg(fc)
+    fc.set_defaults(func=cmd_fitness_check)
+
+
 def add_study(sub) -> None:
     """The ``study`` command's options."""
     methods, paper = method_names(), ",".join(paper_methods())

@@ -1,0 +1,153 @@
+"""Does the policy search's fitness rank policies as real defects do? (issue 33, point 4)
+
+For one category, each (N, replicate, method) draws the study's training subset, runs
+:func:`lowdata.autoaug.search.search_policy` on it exactly as the automatic-augmentation validation does
+(:mod:`lowdata.experiments.autoaug`), and then, for **every** candidate the search scored, fits the detector on the
+subset plus ``factor`` copies of each image with that candidate's policy and scores the category's real test set.
+Each candidate is one row: its fitness at the first rung (every candidate has one), its fitness at the last rung
+it reached, and its real image AUROC. :func:`rank_correlations` gives, per category, method and N, the Spearman
+correlation between fitness and real AUROC over the candidates (mean and spread over replicates), the real AUROC
+of the chosen candidate and of the best one, and where the chosen one ranks.
+
+Rows are journaled and written atomically like every results table (:class:`~lowdata.experiments.table.ResultsTable`);
+an interrupted run resumes. The test set is never seen by the search: it only scores the fits made afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..autoaug.search import check_search_images, search_policy
+from ..autoaug.space import DEFAULT_SPACE, sample_candidates
+from ..core.errors import LowdataError, printable
+from ..core.tables import read_table
+from ..data.augment import describe
+from ..data.dataset import CategoryData
+from ..detectors.inputs import MapRows, stack_maps
+from ..detectors.registry import make_detector, method_spec
+from ..features.embeddings import Embeddings, map_rows
+from ..features.encode import encode, source_key
+from ..features.pool import encode_augmented
+from ..metrics import image_auroc
+from .autoaug import AutoAugConfig
+from .design import draw_subset
+from .table import IDENTITY, ResultsTable
+
+KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "policy_digest", "copies", "seed",
+       "aug_seed", "search_digest", "n_pool", "n_test"]
+COLUMNS = KEY[:6] + ["policy", "transforms", "policy_digest", "chosen", "fitness_first", "fitness_last", "rung",
+                     "auroc", "fit_seconds", "seed", "aug_seed", "search_seed", "budget", "search_digest", "copies",
+                     "n_pool", "n_test", "subset"]
+
+
+def read_fitness(path: str | Path) -> pd.DataFrame:
+    """A fitness-check table (:func:`lowdata.core.tables.read_table`)."""
+    return read_table(path, columns=IDENTITY + ("policy_digest",),
+                      text=("source", "category", "backbone", "method", "policy", "transforms", "policy_digest",
+                            "search_digest", "subset"))
+
+
+def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig, out: str | Path,
+                      progress: bool = True) -> pd.DataFrame:
+    """Every candidate of every search, its fitness beside its real AUROC (see the module docstring); returns this
+    run's rows."""
+    config.validate()
+    n_pool = len(data.train)
+    too_big = [n for n in config.sizes if n > n_pool]
+    if too_big:
+        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of {data.category}")
+    for n in config.sizes:
+        for m in config.methods:
+            check_search_images(n, config.search.folds, m)
+    labels = data.test_labels
+    if len(np.unique(labels)) < 2:
+        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    candidates = {p.digest(): p for p in sample_candidates(DEFAULT_SPACE, config.search.budget, config.search.seed)}
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
+            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed,
+            "search_seed": config.search.seed, "budget": config.search.budget, "search_digest": config.search_digest(),
+            "copies": config.factor}
+    train_paths = [s.path for s in data.train]
+    hashes = [source_key(p) for p in train_paths]
+    test_keys = [source_key(s.path) for s in data.test]
+    label = f"{data.source}/{data.category}"
+    cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
+    table = ResultsTable(out, COLUMNS, KEY, read_fitness, sort=["category", "method", "n_train", "replicate", "policy"])
+    with table:
+        made: dict[tuple, int] = {}  # (N, replicate, method) -> its candidates' rows already there, of this run's
+        for row in table.rows:
+            if all(str(row.get(k)) == str(v) for k, v in base.items()):
+                cell = (str(row["n_train"]), str(row["replicate"]), row["method"])
+                made[cell] = made.get(cell, 0) + 1
+        todo = [c for c in cells if made.get((str(c[0]), str(c[1]), c[2]), 0) < len(candidates)]
+        test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
+                      desc=f"{data.category} test", label=label)
+        test_maps = map_rows(cache, test_keys) if any(method_spec(m).consumes == "maps" for *_, m in todo) else None
+        bar = tqdm(total=len(todo), desc=printable(f"{data.category} fitness check"), unit="search",
+                   disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+        with bar:
+            for n, r, m in todo:
+                idx = draw_subset(n_pool, n, config.seed, r)
+                paths, keys = [train_paths[i] for i in idx], [hashes[i] for i in idx]
+                found = search_policy(paths, m, backbone, cache, config.search, hashes=keys, progress=False,
+                                      label=label)
+                maps = method_spec(m).consumes == "maps"
+                originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps, label=label)
+                by_digest = found.table.groupby("digest", sort=False)
+                for digest, g in by_digest:
+                    pol = candidates[digest]
+                    factor = 0 if pol.is_identity() else config.factor
+                    copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
+                                              progress=False, maps=maps, label=label) if factor else []
+                    fit_set = Embeddings.concat([originals] + copies)
+                    det = make_detector(m)
+                    t0 = time.perf_counter()
+                    det.fit(MapRows(stack_maps(fit_set, 256), np.arange(len(fit_set))) if maps else fit_set)
+                    scores = det.anomaly_score(test_maps if maps else test)
+                    table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "policy": pol.name,
+                                "transforms": describe(pol), "policy_digest": digest,
+                                "chosen": bool(digest == found.best.digest()),
+                                "fitness_first": float(g[g["rung"] == 0]["fitness"].iloc[0]),
+                                "fitness_last": float(g["fitness"].iloc[-1]), "rung": int(g["rung"].max()),
+                                "auroc": image_auroc(labels, scores), "fit_seconds": time.perf_counter() - t0,
+                                "subset": " ".join(map(str, idx))})
+                bar.set_postfix_str(f"{m} N={n} r={r}", refresh=False)
+                bar.update(1)
+    return table.frame_where(base)
+
+
+def rank_correlations(df: pd.DataFrame) -> pd.DataFrame:
+    """Per category, method and N: the Spearman correlation between the candidates' first-rung fitness and their
+    real AUROC (mean, and min to max over the replicates where both vary: ``ranked``), the chosen candidate's real AUROC, the best candidate's, and
+    the chosen one's rank by real AUROC (1: the best; mean over replicates)."""
+    rows = []
+    for (cat, m, n), g in df.groupby(["category", "method", "n_train"], sort=True):
+        rhos, chosen, best, ranks = [], [], [], []
+        for _, rep in g.groupby("replicate"):
+            if rep["fitness_first"].nunique() > 1 and rep["auroc"].nunique() > 1:
+                rhos.append(rep["fitness_first"].rank().corr(rep["auroc"].rank()))  # Spearman: Pearson of ranks
+            pick = rep[rep["chosen"].astype(bool)]
+            if len(pick):
+                chosen.append(float(pick["auroc"].iloc[0]))
+                ranks.append(int((rep["auroc"] > pick["auroc"].iloc[0] + 1e-12).sum()) + 1)
+            best.append(float(rep["auroc"].max()))
+        rows.append({"category": cat, "method": m, "N": int(n), "replicates": g["replicate"].nunique(),
+                     "ranked": len(rhos),  # replicates whose fitness and real AUROC both vary (else no rank)
+                     "candidates": round(len(g) / max(1, g["replicate"].nunique()), 1),
+                     "spearman": np.mean(rhos) if rhos else np.nan,
+                     "spearman min": np.min(rhos) if rhos else np.nan, "spearman max": np.max(rhos) if rhos else np.nan,
+                     "chosen AUROC": np.mean(chosen) if chosen else np.nan, "best AUROC": np.mean(best),
+                     "chosen's rank": np.mean(ranks) if ranks else np.nan})
+    return pd.DataFrame(rows).set_index(["category", "method", "N"]) if rows else pd.DataFrame()
+
+
+def fitness_json(df: pd.DataFrame) -> str:
+    """The correlations as JSON (for a closing note or a page)."""
+    return json.dumps(rank_correlations(df).reset_index().to_dict("records"), indent=1, default=float)

@@ -16,7 +16,7 @@ MATHJAX_VERSION = 3.2.2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,book]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,book,foundation]'
 	touch $(STAMP)
 
 # `lowdata book` runs on a Dask LocalCluster by default; on a 2-core machine one serial process is faster

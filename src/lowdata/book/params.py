@@ -157,12 +157,13 @@ BEYOND = NotebookSchema("beyond", _category(
     Param("reps", (int,), 2),
     Param("aug", (str, int), "0,10", "augmentation factors for every method"),
     Param("method_params", (str,), "", "detector parameters, NAME=VALUE, comma-separated ('': their defaults)"),
+    Param("test_aug", (str, int), "", "test-time views K compared with none, e.g. '0,4' ('': none)", optional=True),
     Param("heat_n", (int,), 8, "training images of the heatmaps' PaDiM and PatchCore"),
 ), presets={
     # the default keeps `make run` fast on ELPV (its 516 and 682 test images make every PatchCore score
     # a search among 300 000 test patches); "fewshot" is the issue's grid, "paper" the same
-    "fewshot": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10"},
-    "paper": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10"},
+    "fewshot": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10", "test_aug": "0,4"},
+    "paper": {"sizes": "1,2,4,8,16,max", "reps": 5, "aug": "0,10", "test_aug": "0,4"},
 })
 
 #: notebooks/autoaug.ipynb: the augmentation policy chosen automatically against the hand-made one, on real defects

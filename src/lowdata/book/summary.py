@@ -15,7 +15,7 @@ from .plots import curve_panels
 
 
 def load_results(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,
-                 run: dict | None = None, kind: str = "study") -> pd.DataFrame:
+                 run: dict | None = None, kind: str = "study", test_aug: int | None = 0) -> pd.DataFrame:
     """The study tables ``<kind>-*.parquet`` in ``out_dir`` (``study``: the paper's; ``beyond``: the part beyond
     it) as one table of the fits made, scored without test-time views: rows of ``backbone`` at ``input_size`` (default 380) if a backbone is
     given, and, with a runner's record ``run``, only the categories whose page that run completed (a failed
@@ -23,8 +23,8 @@ def load_results(out_dir: str | Path, backbone: str | None = None, input_size: i
     files = sorted(Path(out_dir).glob(f"{kind}-*.parquet"))
     parts = [read_results(f) for f in files]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=result_columns())
-    if "test_aug" in df.columns:  # the paper's protocol scores the image alone (test-time views are apart)
-        df = df[df["test_aug"].fillna(0) == 0]
+    if "test_aug" in df.columns and test_aug is not None:  # the image alone, as the paper (``None``: every K)
+        df = df[df["test_aug"].fillna(0) == test_aug]
     if backbone is not None:
         size = input_size or default_input_size(backbone)
         df = df[df["backbone"].astype(str).str.startswith(f"{backbone}-{size}px-")]

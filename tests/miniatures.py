@@ -59,3 +59,63 @@ def build_visa_original(root):
     (root / "split_csv").mkdir(parents=True)
     (root / "split_csv" / "1cls.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+def every_layout(bottle, out, size=64, n_train=8, n_good=4, n_bad=3):
+    """The same real images (``bottle``: an MVTec AD category folder) written in every folder layout lowdata reads,
+    with each data set's folder and file names (BTAD's .bmp, MVTec 3D-AD's rgb/gt/xyz, LOCO's mask folders, MVTec
+    AD 2's test_public, VisA's split file; VisA's images are JPEG, so not the same pixels). Returns
+    ``{source: (root, category)}``."""
+    import csv
+
+    from PIL import Image
+
+    train = sorted((bottle / "train" / "good").glob("*.png"))[:n_train]
+    good = sorted((bottle / "test" / "good").glob("*.png"))[:n_good]
+    bad = [(k, p) for k in ("broken_large", "contamination") for p in sorted((bottle / "test" / k).glob("*.png"))[:n_bad]]
+
+    def put(a, b, mask=False, fmt=None):
+        b.parent.mkdir(parents=True, exist_ok=True)
+        im = Image.open(a).convert("L" if mask else "RGB")
+        im.resize((size, size), Image.NEAREST if mask else Image.BILINEAR).save(b, format=fmt)
+
+    def mask_of(kind, p):
+        return bottle / "ground_truth" / kind / f"{p.stem}_mask.png"
+
+    def write(c, train_dir, good_dir, bad_dir, mask_path, ext=".png", digits=3):
+        for i, p in enumerate(train):
+            put(p, c / train_dir / f"{i:0{digits}d}{ext}")
+        for i, p in enumerate(good):
+            put(p, c / good_dir / f"{i:0{digits}d}{ext}")
+        for j, (k, p) in enumerate(bad):
+            put(p, c / bad_dir(k) / f"{j:0{digits}d}{ext}")
+            put(mask_of(k, p), c / mask_path(k, f"{j:0{digits}d}"), True)
+
+    kinds = {"broken_large": "logical_anomalies", "contamination": "structural_anomalies"}
+    write(out / "mvtec" / "bottle", "train/good", "test/good", lambda k: f"test/{k}", lambda k, s: f"ground_truth/{k}/{s}_mask.png")
+    write(out / "mpdd" / "tubes", "train/good", "test/good", lambda k: f"test/{k}", lambda k, s: f"ground_truth/{k}/{s}_mask.png")
+    write(out / "btad" / "01", "train/ok", "test/ok", lambda k: "test/ko", lambda k, s: f"ground_truth/ko/{s}.png", ".bmp", 4)
+    write(out / "mvtec2" / "vial", "train/good", "test_public/good", lambda k: "test_public/bad",
+          lambda k, s: f"test_public/ground_truth/bad/{s}_mask.png")
+    write(out / "mvtec3d" / "bagel", "train/good/rgb", "test/good/rgb", lambda k: f"test/{k}/rgb", lambda k, s: f"test/{k}/gt/{s}.png")
+    (out / "mvtec3d" / "bagel" / "train" / "good" / "xyz").mkdir()
+    (out / "mvtec3d" / "bagel" / "train" / "good" / "xyz" / "000.tiff").write_bytes(b"II*\x00")  # not read
+    write(out / "loco" / "juice_bottle", "train/good", "test/good", lambda k: f"test/{kinds[k]}",
+          lambda k, s: f"ground_truth/{kinds[k]}/{s}/000.png")
+    v = out / "visa"
+    rows = [["object", "split", "label", "image", "mask"]]
+    for i, p in enumerate(train + good):
+        rel = f"candle/Data/Images/Normal/{i:04d}.JPG"
+        put(p, v / rel, fmt="JPEG")
+        rows.append(["candle", "train" if i < len(train) else "test", "normal", rel, ""])
+    for j, (k, p) in enumerate(bad):
+        rel, mrel = f"candle/Data/Images/Anomaly/{j:03d}.JPG", f"candle/Data/Masks/Anomaly/{j:03d}.png"
+        put(p, v / rel, fmt="JPEG")
+        put(mask_of(k, p), v / mrel, True)
+        rows.append(["candle", "test", "anomaly", rel, mrel])
+    (v / "split_csv").mkdir()
+    with open(v / "split_csv" / "1cls.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return {"mvtec": (out / "mvtec", "bottle"), "mpdd": (out / "mpdd", "tubes"), "btad": (out / "btad", "01"),
+            "mvtec2": (out / "mvtec2", "vial"), "mvtec3d": (out / "mvtec3d", "bagel"),
+            "loco": (out / "loco", "juice_bottle"), "visa": (v, "candle")}

@@ -42,7 +42,10 @@ def test_the_gain_of_test_time_views_is_taken_fit_by_fit():
     rows = [("elpv", "mono", "knn", 0, False, 4, r, k, auroc, secs, "")
             for r, (a0, a4) in enumerate([(0.80, 0.85), (0.70, 0.71)])
             for k, auroc, secs in ((0, a0, 1.0), (4, a4, 5.0))]
-    t = test_aug_gain(pd.DataFrame(rows, columns=cols)).loc[("KNN", "none", 4, 4)]
+    df = pd.DataFrame(rows, columns=cols).assign(params="")
+    # another fit's views (other detector parameters) in the same table are not paired with these fits
+    other = df[df["test_aug"] == 4].assign(params='{"k":3}', auroc=0.1)
+    t = test_aug_gain(pd.concat([df, other])).loc[("KNN", "none", 4, 4)]
     assert t["AUROC without"] == 0.75 and t["gain"] == 0.03 and t["fits"] == 2 and t["scoring time x"] == 5.0
     assert t["gain sd"] == round(float(pd.Series([0.05, 0.01]).std()), 4)
     assert "No test-time views" in test_aug_gain(pd.DataFrame([rows[0]], columns=cols)).data

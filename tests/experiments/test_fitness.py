@@ -39,6 +39,15 @@ def test_every_candidate_gets_its_fitness_and_its_real_auroc(tiny_mvtec, lite0_s
     again = run_fitness_check(data, lite0_small, cache, config, tmp_path / "f.csv", progress=False)
     np.testing.assert_array_equal(again.sort_values(["replicate", "policy"])["fit_seconds"].to_numpy(),
                                   df.sort_values(["replicate", "policy"])["fit_seconds"].to_numpy())
+    # a cell a killed run left half done: its missing candidates only are fitted (nothing is fitted twice)
+    partial = pd.read_csv(tmp_path / "f.csv")
+    lost = partial[partial["replicate"] == 0].index[:2]
+    partial.drop(index=lost).to_csv(tmp_path / "f.csv", index=False)
+    third = run_fitness_check(data, lite0_small, cache, config, tmp_path / "f.csv", progress=False)
+    assert len(third) == 8 and third.groupby("replicate")["policy_digest"].nunique().tolist() == [4, 4]
+    kept = df.drop(index=df.index[df["policy_digest"].isin(partial.loc[lost, "policy_digest"]) & (df["replicate"] == 0)])
+    merged = third.merge(kept[["replicate", "policy_digest", "fit_seconds"]], on=["replicate", "policy_digest"])
+    assert len(merged) == 6 and (merged["fit_seconds_x"] == merged["fit_seconds_y"]).all()
     with pytest.raises(LowdataError, match="N=50 is larger than the 6"):
         run_fitness_check(data, lite0_small, cache, AutoAugConfig(methods=["knn"], sizes=[50], search=search),
                           tmp_path / "g.csv", progress=False)

@@ -357,7 +357,7 @@ def test_test_time_views_average_the_scores_of_each_image_and_its_views(widget, 
     assert sorted(again["test_aug"].unique()) == [0, 2, 3]
     from lowdata.experiments.design import parse_test_aug
 
-    assert parse_test_aug(None) == [0] and parse_test_aug("4,0") == [0, 4]
+    assert parse_test_aug(None) == [0] and parse_test_aug("4,0") == [0, 4] and parse_test_aug("2,4") == [0, 2, 4]
     for bad, says in (("0", "--test-aug 0: give a number of views of at least 1"), ("-2", "at least 0, got -2"),
                       ("two", "'two'")):
         with pytest.raises(LowdataError, match=says):

@@ -37,11 +37,16 @@ def test_preprocessing_is_dinov2s_normalisation_inside_the_model(vit56):
     from lowdata.features import dinov2
 
     keras.utils.set_random_seed(0)
-    bare = keras_hub.models.DINOV2Backbone(**dinov2.CONFIG, image_shape=(56, 56, 3))
+    bare = keras_hub.models.DINOV2Backbone(**dinov2.CONFIG, image_shape=(56, 56, 3), apply_layernorm=True)
     x = np.random.default_rng(1).integers(0, 256, (1, 56, 56, 3)).astype(np.float32)
     normed = (x / 255.0 - np.array(dinov2.MEAN, np.float32)) / np.array(dinov2.STD, np.float32)
     tokens = np.asarray(bare({"images": normed}))[:, 1:, :].reshape(1, 4, 4, 384)  # the class token dropped
     np.testing.assert_allclose(vit56.forward(x)[2], tokens, rtol=1e-4, atol=1e-4)
+    # every level through the final layer norm: each patch token has mean 0 and unit spread (before the norm's scale,
+    # 1 and shift, 0, with random weights)
+    for level in vit56.forward(x):
+        np.testing.assert_allclose(level.mean(axis=-1), 0, atol=1e-4)
+        np.testing.assert_allclose(level.std(axis=-1), 1, atol=1e-2)
 
 
 def test_bad_inputs_are_one_line(monkeypatch, tmp_path):

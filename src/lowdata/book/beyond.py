@@ -59,7 +59,8 @@ def test_aug_gain(results: pd.DataFrame):
     if "test_aug" not in df or not (df["test_aug"] > 0).any():
         return Markdown("*No test-time views in these results (`lowdata book --preset fewshot` or `lowdata study "
                         "--test-aug 0,4` score them).*")
-    fit = ["source", "category", "method", "aug_factor", "augment_only", "n_train", "replicate"]
+    fit = [c for c in ("source", "category", "backbone", "method", "params", "seed", "aug_seed", "subsets",
+                       "aug_factor", "augment_only", "n_train", "replicate") if c in df.columns]  # one fit's rows
     base = df[df["test_aug"] == 0].set_index(fit)
     rows = []
     for k in sorted(set(df["test_aug"]) - {0}):
@@ -67,7 +68,9 @@ def test_aug_gain(results: pd.DataFrame):
         both = views.join(base[["auroc", "score_seconds"]].add_suffix("_0"), how="inner")
         both["gain"] = both["auroc"] - both["auroc_0"]
         both["cost"] = both["score_seconds"] / both["score_seconds_0"].where(both["score_seconds_0"] > 0)
-        for (m, f, n), g in both.reset_index().groupby(["method", "aug_factor", "n_train"]):
+        both = both.reset_index()
+        both = both[~both["augment_only"].astype(bool)] if "augment_only" in both else both
+        for (m, f, n), g in both.groupby(["method", "aug_factor", "n_train"]):
             rows.append({"_m": method_order(m), "method": method_label(m), "augmentation": setting_label(int(f), False), "N": int(n),
                          "K": int(k), "AUROC without": g["auroc_0"].mean(), "gain": g["gain"].mean(),
                          "gain sd": g["gain"].std(ddof=1) if len(g) > 1 else float("nan"), "fits": len(g),

@@ -36,7 +36,8 @@ def test_aug_table(df: pd.DataFrame) -> pd.DataFrame:
     """Image AUROC (mean over replicates) by the number of test-time views K, per category, augmentation factor,
     method and N, with each K's gain over the image alone (``+K``: AUROC with K views minus without)."""
     df = fitted(df)
-    t = df.pivot_table(index=["category", "aug_factor", "method", "n_train"], columns="test_aug", values="auroc")
+    t = df.pivot_table(index=["category", "aug_factor", "augment_only", "method", "n_train"], columns="test_aug",
+                       values="auroc")
     for k in [k for k in t.columns if k != 0 and 0 in t.columns]:
         t[f"+{k}"] = t[k] - t[0]
     t.columns = [f"K={c}" if not isinstance(c, str) else c for c in t.columns]

@@ -15,7 +15,7 @@ from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
 from ..data.roots import env_roots, given_roots, parse_data, run_targets, unique_roots
 from ..detectors.registry import method_names
-from ..experiments.design import check_subsets
+from ..experiments.design import check_subsets, parse_test_aug
 from .common import (add_backbone_args, add_cache_arg, add_force_arg, add_progress_arg, add_scheduler_args, report,
                      scheduler, wanted)
 
@@ -77,7 +77,9 @@ def cmd_book(args) -> int:
     preset = CATEGORY.preset(args.preset)
     given = {k: getattr(args, k) for k in preset}
     study = {k: preset[k] if v is None else v for k, v in given.items()}
-    check_disk(targets, args.backbone, args.input_size, args.cache, study.get("aug"), say=report)
+    views = max(parse_test_aug(str(BEYOND.preset(args.preset).get("test_aug") or "") or None))  # the views' maps too
+    check_disk(targets, args.backbone, args.input_size, args.cache, study.get("aug"), say=report,
+               views=0 if args.no_beyond else views)
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}

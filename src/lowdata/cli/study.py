@@ -173,8 +173,8 @@ def add_study(sub) -> None:
     st.add_argument("--augment-only", default="", help="factors run without the original images, e.g. 1 (Figure 6)")
     st.add_argument("--test-aug",
                     help="test-time augmentation: score each test image and K augmented views of it (the category's "
-                         "policy, seeded by --aug-seed), their scores averaged; several K compare them, each fit "
-                         "scored once per K (e.g. 0,4; default: the image alone)")
+                         "policy, seeded by --aug-seed), their scores averaged; each fit is scored once per K and "
+                         "once alone (e.g. 4, or 2,4; default: the image alone)")
     st.add_argument("--seed", type=int, default=0, help="seed of the training subsets (default 0)")
     st.add_argument("--aug-seed", type=int, default=0, help="seed of the augmented copies (default 0)")
     st.add_argument("--pixel-size", type=int, default=224, help="resolution of PaDiM's pixel AUROC (default 224)")

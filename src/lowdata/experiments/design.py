@@ -68,14 +68,14 @@ def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
 
 
 def parse_test_aug(spec: str | None) -> list[int]:
-    """``--test-aug K[,K...]``: numbers of test-time views, 0 (the image alone) to compare with; ``None``: ``[0]``.
-    A value below 0, or only 0, is an error: the option asks for views."""
+    """``--test-aug K[,K...]``: numbers of test-time views, always with 0 (the image alone, what they are compared
+    with); ``None``: ``[0]``. A value below 0, or only 0, is an error: the option asks for views."""
     if spec is None:
         return [0]
     ks = _parse_ints(spec, "--test-aug: a number of test-time views", 0)
     if not ks or max(ks) == 0:
-        raise LowdataError(f"--test-aug {spec}: give a number of views of at least 1 (0,4 compares 4 views with none)")
-    return ks
+        raise LowdataError(f"--test-aug {spec}: give a number of views of at least 1 (4 compares 4 views with none)")
+    return sorted({0, *ks})
 
 
 def check_subsets(scheme: str) -> str:

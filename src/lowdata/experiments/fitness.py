@@ -81,12 +81,12 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
     cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
     table = ResultsTable(out, COLUMNS, KEY, read_fitness, sort=["category", "method", "n_train", "replicate", "policy"])
     with table:
-        made: dict[tuple, int] = {}  # (N, replicate, method) -> its candidates' rows already there, of this run's
+        made: dict[tuple, set] = {}  # (N, replicate, method) -> the candidates it has rows of, with this run's settings
         for row in table.rows:
             if all(str(row.get(k)) == str(v) for k, v in base.items()):
-                cell = (str(row["n_train"]), str(row["replicate"]), row["method"])
-                made[cell] = made.get(cell, 0) + 1
-        todo = [c for c in cells if made.get((str(c[0]), str(c[1]), c[2]), 0) < len(candidates)]
+                made.setdefault((str(row["n_train"]), str(row["replicate"]), row["method"]), set()).add(
+                    row["policy_digest"])
+        todo = [c for c in cells if len(made.get((str(c[0]), str(c[1]), c[2]), ())) < len(candidates)]
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
                       desc=f"{data.category} test", label=label)
         test_maps = map_rows(cache, test_keys) if any(method_spec(m).consumes == "maps" for *_, m in todo) else None
@@ -101,7 +101,10 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
                 maps = method_spec(m).consumes == "maps"
                 originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps, label=label)
                 by_digest = found.table.groupby("digest", sort=False)
+                have = made.get((str(n), str(r), m), set())  # a cell a killed run left half done: the rest only
                 for digest, g in by_digest:
+                    if digest in have:
+                        continue
                     pol = candidates[digest]
                     factor = 0 if pol.is_identity() else config.factor
                     copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,

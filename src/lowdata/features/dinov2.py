@@ -1,9 +1,10 @@
 """DINOv2 ViT-S/14 (``dinov2-vits14``): the self-supervised features of the few-shot state of the art (AnomalyDINO),
 through keras-hub, an optional extra (``pip install -e .[foundation]``).
 
-**Levels**: the patch tokens (the class token dropped) of transformer blocks 4 and 8 and of the last block after
-the model's final layer normalisation, each as a ``(size/14, size/14, 384)`` map: an early, a middle and the final
-representation, as EfficientNet's stages 4, 6 and 7 are for the paper. AnomalyDINO scores with the last one
+**Levels**: the patch tokens (the class and register tokens dropped) of transformer blocks 4, 8 and 12, each through
+the model's final layer normalisation (as DINOv2's ``get_intermediate_layers(norm=True)``: raw intermediate tokens
+have a few very large channels that would rule every distance), each as a ``(size/14, size/14, 384)`` map: an
+early, a middle and the final representation, as EfficientNet's stages 4, 6 and 7 are for the paper. AnomalyDINO scores with the last one
 alone; the middle blocks carry the more local texture that PaDiM's per-location Gaussians and PatchCore's
 nearest patches use on CNNs. All three have the same grid (a ViT does not downsample).
 
@@ -96,22 +97,23 @@ def load_dinov2(input_size: int, weights, seed: int) -> KerasBackbone:
     shape = (size, size, 3)
     if weights is None:
         keras.utils.set_random_seed(seed)
-        vit = hub.models.DINOV2Backbone(**CONFIG, image_shape=shape)
+        vit = hub.models.DINOV2Backbone(**CONFIG, image_shape=shape, apply_layernorm=True)
         digest = f"random-seed{seed}"
     else:
         local = _local_weights()
         if local is None and os.environ.get(OFFLINE_ENV):
             raise LowdataError(f"{OFFLINE_ENV} is set and {WEIGHTS_ENV} is not. " + HELP)
         try:
-            vit = hub.models.DINOV2Backbone.from_preset(local[0] if local else PRESET, image_shape=shape)
+            vit = hub.models.DINOV2Backbone.from_preset(local[0] if local else PRESET, image_shape=shape,
+                                                        apply_layernorm=True)
         except Exception as exc:  # a failed download, a folder that is not the preset
             raise LowdataError(f"could not get the {DINO} weights ({type(exc).__name__}: {exc}). " + HELP) from None
         digest = local[1] if local else f"{PRESET}-kaggle-1"
     grid = size // PATCH
     image = keras.Input(shape, name="image")
     x = (image / 255.0 - keras.ops.array(MEAN, "float32")) / keras.ops.array(STD, "float32")
-    tokens = keras.Model(vit.inputs, [vit.pyramid_outputs["stage4"], vit.pyramid_outputs["stage8"], vit.output])(x)
-    first = 1 + CONFIG["num_register_tokens"]  # the class token (and registers) before the patches
+    tokens = keras.Model(vit.inputs, [vit.pyramid_outputs[f"stage{b}"] for b in (4, 8, 12)])(x)
+    first = 1 + int(vit.num_register_tokens)  # the class token and the registers come before the patches
     maps = [keras.ops.reshape(t[:, first:, :], (-1, grid, grid, CONFIG["hidden_dim"])) for t in tokens]
     model = keras.Model(image, maps, name="dinov2_vits14_levels")
     # TensorFlow runs it whatever $LOWDATA_RUNTIME says: tf2onnx writes the exact GELU's Erfc, which ONNX Runtime

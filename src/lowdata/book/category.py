@@ -15,6 +15,7 @@ from ..experiments.design import StudyConfig, parse_factors, parse_sizes
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for
+from .beyond import few_shot_sizes
 from .params import CATEGORY
 
 
@@ -65,11 +66,20 @@ def _factors(spec: str) -> list[int]:
     return parse_factors(spec) if spec.strip() else []
 
 
+def category_sizes(spec: str, n_pool: int, category: str) -> tuple[list[int], str]:
+    """The sizes of ``spec`` a category of ``n_pool`` training images can take (``auto``: the paper's grid up to
+    it), and a note naming those left out: a fixed grid up to 100 on a category of 20 images runs up to 20 and
+    says so (a category's page never fails for being small)."""
+    if str(spec).strip() == "auto":
+        return parse_sizes("auto", n_pool), ""
+    return few_shot_sizes(str(spec), n_pool, category)
+
+
 def study_configs(p: CategoryParams, n_pool: int):
     """The category's studies: every method with ``aug`` and ``augment_only``; KNN and Mahalanobis
     with the ``sweep`` factors."""
     methods = [m.strip() for m in p.methods.split(",")]
-    sizes = parse_sizes(p.sizes, n_pool)
+    sizes = category_sizes(p.sizes, n_pool, p.category)[0]
     configs = [StudyConfig(methods=methods, sizes=sizes, reps=p.reps, factors=parse_factors(p.aug),
                            augment_only=_factors(p.augment_only), seed=p.seed, subsets=p.subsets)]
     sweep = [f for f in _factors(p.sweep) if f not in configs[0].factors]
@@ -99,13 +109,14 @@ def category_overview(p: CategoryParams, results: pd.DataFrame) -> pd.DataFrame:
     counts = data.counts()
     pol = policy_for(p.category)
     sizes = sorted(results["n_train"].unique()) if len(results) else []
+    left = category_sizes(p.sizes, len(data.train), p.category)[1]
     settings = sorted({(int(f), bool(o)) for f, o in zip(results["aug_factor"], results["augment_only"])})
     rows = {"data": f"{source_label(p.source)}: {p.category}"
                     + (f" ({p.data_root})" if p.data_root else " (PyPI package elpv-dataset)"),
             "training images (good)": len(data.train),
             "test images": ", ".join(f"{v} {k}" for k, v in counts.items() if k != "train/good"),
             "backbone": results["backbone"].iloc[0] if len(results) else p.backbone,
-            "methods": p.methods, "sizes N": ", ".join(map(str, sizes)),
+            "methods": p.methods, "sizes N": ", ".join(map(str, sizes)) + (f" ({left})" if left else ""),
             "replicates": f"{p.reps} (1 at the full training set)"
                           + ("; nested subsets (each inside the next larger)" if p.subsets == "nested" else ""),
             "augmentation": ", ".join(("x%d only" % f) if o else (f"x{f}" if f else "none") for f, o in settings),

@@ -137,9 +137,9 @@ def test_book_notebooks_as_tasks_and_kept_when_unchanged(tiny_mvtec, tmp_path, l
     again = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, params, progress=False, runner=local2,
                                    previous={r["page"]: r for r in first})
     assert again[0]["reused"] and "unchanged since the last run" in capsys.readouterr().out
-    bad = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, {**params, "sizes": "50"}, progress=False,
+    bad = run_category_notebooks([Target("mvtec", "widget", tiny_mvtec)], root, {**params, "sizes": "0"}, progress=False,
                                  runner=local2, previous={r["page"]: r for r in first})
-    assert bad[0]["status"] == "failed" and "N=50 is larger than the 6" in bad[0]["error"]
+    assert bad[0]["status"] == "failed" and "sample size must be at least 1, got 0" in bad[0]["error"]
     np.testing.assert_equal(sorted(p.name for p in (root / "book" / "categories").iterdir()), ["mvtec-widget.ipynb"])
 
 

@@ -113,11 +113,12 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     repro = (html / "results" / "reproduction.html").read_text()
     assert "Run on" in repro and "--augment-only" in repro and "scikit-learn" in repro
     # a failing study is reported with its error, on its page and in the summary, and the exit status says so
-    assert main(args + ["--methods", "knn", "--sizes", "50", "--no-pollution"]) == 1
+    # (a size above the category's training images is left out and said, not a failure: N = 0 is one)
+    assert main(args + ["--methods", "knn", "--sizes", "0", "--no-pollution"]) == 1
     assert "mvtec/widget: failed" in capsys.readouterr().out
-    assert "N=50 is larger than the 6" in page.read_text() and "This study failed" in page.read_text()
+    assert "sample size must be at least 1, got 0" in page.read_text() and "This study failed" in page.read_text()
     sample = (html / "results" / "sample-size.html").read_text()
-    assert "failed" in sample and "N=50 is larger than the 6" in sample
+    assert "failed" in sample and "sample size must be at least 1, got 0" in sample
 
 
 def test_pollution_notebook_rejects_bad_parameters(tiny_mvtec, tmp_path):

@@ -28,10 +28,12 @@ def test_folders_are_shown_relative_to_the_repository_or_as_placeholders(tmp_pat
     assert relabel(f"{root}/src/lowdata/data/sources.py, https://example.com/data/x, /mnt/data/y, /data/bottle",
                    short) == "src/lowdata/data/sources.py, https://example.com/data/x, /mnt/data/y, $MVTEC_ROOT/bottle"
     # several data roots: a page's own root by its source, the run's other roots (its command names them) too
-    several = path_labels({"source": "visa", "data_root": "/d/VisA"}, root, {"/d/VisA": "visa", "/d/btad": "btad",
-                                                                              "/d/mixed": None})
+    several = path_labels({"data_root": "/d/VisA"}, root, {"/d/VisA": "visa", "/d/btad": "btad", "/d/mixed": None})
     assert relabel("lowdata book --data visa=/d/VisA --data /d/btad --data /d/mixed", several) == \
         "lowdata book --data visa=$LOWDATA_VISA_ROOT --data $LOWDATA_BTAD_ROOT --data $MVTEC_ROOT"
+    # a page's root in a forced layout (SOURCE=FOLDER) is shown as that source's
+    forced = path_labels({"data_root": "mpdd=/d/mixed"}, root)
+    assert relabel('data_root = "mpdd=/d/mixed"', forced) == 'data_root = "mpdd=$LOWDATA_MPDD_ROOT"'
     link = tmp_path / "link"
     link.symlink_to(root, target_is_directory=True)
     assert relabel(f"{link}/data/results and {root}/data/results", path_labels({}, link)) == \

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from lowdata.core.errors import LowdataError
-from lowdata.data.roots import (DataRoot, Target, env_name, env_roots, given_roots, parse_data, run_targets,
-                                unique_roots)
+from lowdata.data.roots import (DataRoot, Target, env_name, env_roots, given_roots, page_root, parse_data, read_root,
+                                run_targets, unique_roots)
 from miniatures import build_btad, build_loco, build_visa_original
 
 
@@ -91,3 +91,16 @@ def test_bad_roots_are_one_line_naming_the_value(tmp_path, tiny_mvtec):
         run_targets([DataRoot(btad)], elpv=False, categories=["gizmo"])
     with pytest.raises(LowdataError, match="nothing to run"):
         run_targets([], elpv=False)
+
+
+def test_a_page_gets_its_root_with_its_source_only_where_the_layout_would_not_say_it(tmp_path, tiny_mvtec):
+    btad = tmp_path / "BTAD"
+    build_btad(btad)
+    assert page_root(Target("elpv", "mono", None)) is None and read_root(None, "mono") == ("elpv", None)
+    assert page_root(Target("btad", "01", btad)) == str(btad)  # recognised as BTAD
+    assert read_root(str(btad), "01") == ("btad", btad)
+    # MVTec AD's layout forced on a folder of another name: the page must be told, and reads it so
+    forced = page_root(Target("mpdd", "widget", tiny_mvtec))
+    assert forced == f"mpdd={tiny_mvtec}" and read_root(forced, "widget") == ("mpdd", tiny_mvtec)
+    with pytest.raises(LowdataError, match="data_root vsia=/x: unknown data source 'vsia'"):
+        read_root("vsia=/x", "01")

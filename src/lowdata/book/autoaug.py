@@ -13,16 +13,18 @@ from matplotlib.figure import Figure
 from ..autoaug.search import SearchConfig
 from ..data.augment import policy_for
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, resolve_source, source_label
+from ..data.roots import read_root
+from ..data.sources import load_category, source_label
 from ..data.synthetic import GENERATORS, defect_examples
 from .plots import add_caption, category_names
 from ..detectors.registry import method_label, method_order
 from ..experiments.autoaug import KINDS, AutoAugConfig, comparison, read_autoaug, run_autoaug
+from ..experiments.design import sizes_within
 from ..experiments.table import results_path
-from ..features.backbones import default_input_size, load_backbone
+from ..features.backbones import load_backbone
 from ..features.encode import cache_for, source_key
-from .beyond import few_shot_sizes
 from .params import AUTOAUG
+from .summary import of_run
 
 KIND_LABELS = {"none": "no augmentation", "hand": "hand-made (Table 4 / default)", "auto": "automatic"}
 _FAMILIES = {"flip h": lambda p: p.flip_horizontal, "flip v": lambda p: p.flip_vertical, "rot90": lambda p: p.rot90,
@@ -36,9 +38,9 @@ def run_autoaug_category(**values) -> pd.DataFrame:
     ``<out_dir>/autoaug-<source>-<category>-<backbone>.parquet``. ``.attrs["note"]``: the sizes left out (more
     than the category's training images), or empty."""
     AUTOAUG.check(values)
-    source = resolve_source(values["source"], values["data_root"], values["category"])
-    data = load_category(source, values["category"], root=values["data_root"])
-    sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
+    source, root = read_root(values["data_root"], values["category"])
+    data = load_category(source, values["category"], root=root)
+    sizes, note = sizes_within(values["sizes"], len(data.train), values["category"])
     config = AutoAugConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()], sizes=sizes,
                            reps=values["reps"], factor=values["factor"], seed=values["seed"],
                            search=SearchConfig(budget=values["budget"], seed=values["search_seed"]))
@@ -55,13 +57,7 @@ def load_autoaug(out_dir: str | Path, backbone: str | None = None, input_size: i
     runner's record, only the categories whose page that run completed)."""
     parts = [read_autoaug(f) for f in sorted(Path(out_dir).glob("autoaug-*.parquet"))]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if len(df) and backbone is not None:
-        size = input_size or default_input_size(backbone)
-        df = df[df["backbone"].astype(str).str.startswith(f"{backbone}-{size}px-")]
-    if len(df) and run and run.get("autoaug") is not None:
-        done = {(r["source"], r["category"]) for r in run["autoaug"] if r["status"] == "done"}
-        df = df[[(s, c) in done for s, c in zip(df["source"], df["category"])]]
-    return df.reset_index(drop=True)
+    return of_run(df, backbone, input_size, run, "autoaug")
 
 
 def auroc_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -125,12 +121,11 @@ def search_cost(df: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def synthetic_examples(source: str | None, category: str, data_root, input_size: int | None = None,
-                       seed: int = 0) -> Figure:
+def synthetic_examples(category: str, data_root: str | None, input_size: int | None = None, seed: int = 0) -> Figure:
     """The synthetic defects of the search on one training image of the category (what the fitness tells apart;
-    ``source`` ``None``: recognised from ``data_root``'s layout)."""
-    source = resolve_source(source, data_root, category)
-    data = load_category(source, category, root=data_root)
+    ``data_root`` as the page's parameter: :func:`lowdata.data.roots.read_root`)."""
+    source, root = read_root(data_root, category)
+    data = load_category(source, category, root=root)
     path = data.train[0].path
     size = input_size or 380
     img = resize_rgb(read_image(path), size)

@@ -10,12 +10,13 @@ import pandas as pd
 
 from ..data.dataset import load_masks
 from ..data.images import read_image, resize_rgb
-from ..data.sources import load_category, resolve_source, source_label
+from ..data.roots import read_root
+from ..data.sources import load_category, source_label
 from ..detectors.inputs import stack_maps
 from ..detectors.params import parse_assignments
 from ..detectors.registry import make_detector, method_label, method_order, method_spec, params_for
 from ..experiments.study import fitted, run_study, skipped_fits
-from ..experiments.design import StudyConfig, draw_subset, parse_factors, parse_sizes, parse_test_aug
+from ..experiments.design import StudyConfig, draw_subset, parse_factors, parse_test_aug, sizes_within
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for, encode
@@ -34,14 +35,14 @@ def run_beyond_category(**values) -> pd.DataFrame:
     per number of test-time views K (:func:`test_aug_gain`); ``.attrs["note"]`` says which sizes were left out
     (more than the category's training images), or is empty."""
     BEYOND.check(values)
-    source = resolve_source(values["source"], values["data_root"], values["category"])
-    data = load_category(source, values["category"], root=values["data_root"])
-    sizes, note = few_shot_sizes(str(values["sizes"]), len(data.train), values["category"])
+    source, root = read_root(values["data_root"], values["category"])
+    data = load_category(source, values["category"], root=root)
+    sizes, note = sizes_within(values["sizes"], len(data.train), values["category"])
     config = StudyConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()],
                          sizes=sizes, reps=values["reps"],
                          factors=parse_factors(str(values["aug"])), seed=values["seed"],
                          params=parse_assignments(values["method_params"]),
-                         test_aug=parse_test_aug(str(values["test_aug"])) if str(values["test_aug"]) else [0])
+                         test_aug=parse_test_aug(str(values["test_aug"]) or None))
     bb = load_backbone(values["backbone"], values["input_size"])
     out = results_path(values["out_dir"], source, values["category"], values["backbone"], "beyond")
     rows = run_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
@@ -78,18 +79,6 @@ def test_aug_gain(results: pd.DataFrame):
     out = pd.DataFrame(rows)
     return out.sort_values(["_m", "augmentation", "N", "K"]).drop(columns="_m").set_index(
         ["method", "augmentation", "N", "K"]).round(4)
-
-
-def few_shot_sizes(spec: str, n_max: int, category: str) -> tuple[list[int], str]:
-    """The sizes of ``spec`` a category of ``n_max`` training images can take, and a note naming the others
-    (a few-shot grid of 16 on a category of 10 images runs 1 to 8 and says so)."""
-    wanted = parse_sizes(spec.replace("max", str(n_max)), 10 ** 9)
-    sizes = [n for n in wanted if n <= n_max]
-    left = [n for n in wanted if n > n_max]
-    if not sizes:
-        sizes = [n_max]
-    note = (f"N = {', '.join(map(str, left))} left out: {category} has {n_max} training images" if left else "")
-    return sizes, note
 
 
 def anchors() -> pd.DataFrame:
@@ -169,16 +158,16 @@ def settings(methods: str, params: str | dict = "") -> str:
                      for m in names if method_spec(m).parameters)
 
 
-def heatmap_pairs(source: str | None, category: str, root, backbone: str, input_size: int | None = None,
+def heatmap_pairs(category: str, data_root: str | None, backbone: str, input_size: int | None = None,
                   cache_dir=None, n: int = 8, anomalous: int = 4, good: int = 1, params: str | dict = "", seed: int = 0,
                   progress: bool = False) -> dict:
     """PaDiM and PatchCore fitted on the same ``n`` training images (the study's subset of replicate 0), and
     their heatmaps of the same test images (one per defect type first, then a good one), with the masks
     where the category has them. Returns images, the two rows of heatmaps, masks, titles and each model's
-    image AUROC on the whole test set (``source`` ``None``: recognised from ``root``'s layout)."""
+    image AUROC on the whole test set (``data_root`` as the page's parameter: :func:`lowdata.data.roots.read_root`)."""
     from ..metrics import image_auroc
 
-    source = resolve_source(source, root, category)
+    source, root = read_root(data_root, category)
     data = load_category(source, category, root=root)
     bb = load_backbone(backbone, input_size)
     cache = cache_for(bb, cache_dir)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.augment import describe, policy_for
-from ..data.sources import load_category, resolve_source, source_label
+from ..data.roots import read_root
+from ..data.sources import load_category, source_label
 from ..detectors.registry import method_label, method_order, method_spec
 from ..experiments.study import fitted, run_study
-from ..experiments.design import StudyConfig, parse_factors, parse_sizes
+from ..experiments.design import StudyConfig, parse_factors, sizes_within
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
 from ..features.encode import cache_for
-from .beyond import few_shot_sizes
 from .params import CATEGORY
 
 
@@ -36,10 +36,9 @@ class CategoryParams:
     cache_dir: str | None
     seed: int
     progress: bool = False  # progress bars on the notebook's stderr (the runner shows them live)
-    source: str | None = None  # None: recognised from data_root's layout (ELPV without a root)
 
-    def __post_init__(self):
-        self.source = resolve_source(self.source, self.data_root, self.category)
+    def __post_init__(self):  # the source and the folder (lowdata.data.roots.read_root)
+        self.source, self.root = read_root(self.data_root, self.category)
 
     @property
     def out(self) -> Path:
@@ -66,20 +65,11 @@ def _factors(spec: str) -> list[int]:
     return parse_factors(spec) if spec.strip() else []
 
 
-def category_sizes(spec: str, n_pool: int, category: str) -> tuple[list[int], str]:
-    """The sizes of ``spec`` a category of ``n_pool`` training images can take (``auto``: the paper's grid up to
-    it), and a note naming those left out: a fixed grid up to 100 on a category of 20 images runs up to 20 and
-    says so (a category's page never fails for being small)."""
-    if str(spec).strip() == "auto":
-        return parse_sizes("auto", n_pool), ""
-    return few_shot_sizes(str(spec), n_pool, category)
-
-
 def study_configs(p: CategoryParams, n_pool: int):
     """The category's studies: every method with ``aug`` and ``augment_only``; KNN and Mahalanobis
     with the ``sweep`` factors."""
     methods = [m.strip() for m in p.methods.split(",")]
-    sizes = category_sizes(p.sizes, n_pool, p.category)[0]
+    sizes = sizes_within(p.sizes, n_pool, p.category)[0]
     configs = [StudyConfig(methods=methods, sizes=sizes, reps=p.reps, factors=parse_factors(p.aug),
                            augment_only=_factors(p.augment_only), seed=p.seed, subsets=p.subsets)]
     sweep = [f for f in _factors(p.sweep) if f not in configs[0].factors]
@@ -94,7 +84,7 @@ def study_configs(p: CategoryParams, n_pool: int):
 
 def run_category(p: CategoryParams, progress: bool | None = None) -> pd.DataFrame:
     """Run (or resume) the study of ``p.category``; returns this run's rows."""
-    data = load_category(p.source, p.category, root=p.data_root)
+    data = load_category(p.source, p.category, root=p.root)
     configs = study_configs(p, len(data.train))
     backbone = load_backbone(p.backbone, p.input_size)
     cache = cache_for(backbone, p.cache_dir)
@@ -105,14 +95,14 @@ def run_category(p: CategoryParams, progress: bool | None = None) -> pd.DataFram
 
 def category_overview(p: CategoryParams, results: pd.DataFrame) -> pd.DataFrame:
     """The category's data and the study's settings, as a two-column table for its page."""
-    data = load_category(p.source, p.category, root=p.data_root)
+    data = load_category(p.source, p.category, root=p.root)
     counts = data.counts()
     pol = policy_for(p.category)
     sizes = sorted(results["n_train"].unique()) if len(results) else []
-    left = category_sizes(p.sizes, len(data.train), p.category)[1]
+    left = sizes_within(p.sizes, len(data.train), p.category)[1]
     settings = sorted({(int(f), bool(o)) for f, o in zip(results["aug_factor"], results["augment_only"])})
     rows = {"data": f"{source_label(p.source)}: {p.category}"
-                    + (f" ({p.data_root})" if p.data_root else " (PyPI package elpv-dataset)"),
+                    + (f" ({p.root})" if p.root else " (PyPI package elpv-dataset)"),
             "training images (good)": len(data.train),
             "test images": ", ".join(f"{v} {k}" for k, v in counts.items() if k != "train/good"),
             "backbone": results["backbone"].iloc[0] if len(results) else p.backbone,

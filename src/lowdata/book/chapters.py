@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.errors import LowdataError
-from ..data.sources import load_category, resolve_source
+from ..data.roots import read_root
+from ..data.sources import load_category
 from ..experiments.pollution import PollutionConfig, run_pollution_study
 from ..experiments.design import parse_factors
 from ..experiments.table import results_path
@@ -23,11 +24,11 @@ def run_pollution_category(**values) -> pd.DataFrame:
         rates = tuple(float(r) for r in str(values["rates"]).split(","))
     except ValueError:
         raise LowdataError(f"rates must be comma-separated numbers in [0, 1), got {values['rates']!r}") from None
-    source = resolve_source(values["source"], values["data_root"], values["category"])
+    source, root = read_root(values["data_root"], values["category"])
     config = PollutionConfig(methods=tuple(m.strip() for m in values["methods"].split(",")), rates=rates,
                              reps=values["reps"], factors=tuple(parse_factors(str(values["aug"]))),
                              seed=values["seed"], ablation_rate=0.10 if values["ablation"] else None).validate()
-    data = load_category(source, values["category"], root=values["data_root"])
+    data = load_category(source, values["category"], root=root)
     bb = load_backbone(values["backbone"], values["input_size"])
     out = results_path(values["out_dir"], source, values["category"], values["backbone"], "pollution")
     return run_pollution_study(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])

@@ -45,7 +45,14 @@ def path_labels(parameters: dict, root: str | Path, data_roots: dict[str, str | 
     ``root``, the repository, the virtual environment and the home folder."""
     given = Path(root).absolute()
     root = given.resolve()
-    named = [(k, v) for k, v in parameters.items() if isinstance(v, str) and os.path.isabs(v)]
+    named, forced = [], {}
+    for key, value in parameters.items():
+        if isinstance(value, str) and key == "data_root" and not os.path.isabs(value) and "=" in value:
+            source, _, value = value.partition("=")  # SOURCE=FOLDER (lowdata.data.roots.read_root)
+            forced[value] = source
+        if isinstance(value, str) and os.path.isabs(value):
+            named.append((key, value))
+    known = {**(data_roots or {}), **forced}  # a root's source, where the run or the parameter says it
     labels: dict[str, str] = {}
 
     def add(path: Path, label: str) -> None:  # as given and as resolved: a page may show either
@@ -61,9 +68,9 @@ def path_labels(parameters: dict, root: str | Path, data_roots: dict[str, str | 
                 add(path, rel)
                 break
         else:
-            add(path, data_placeholder(parameters.get("source") or parameters.get("heat_source"))
+            add(path, data_placeholder(known.get(value) or parameters.get("heat_source"))
                 if key == "data_root" else PLACEHOLDERS.get(key, f"<{key}>"))
-    for folder, source in (data_roots or {}).items():
+    for folder, source in known.items():
         path = Path(folder)
         if os.path.isabs(folder) and not any(_rel(path.resolve(), b) is not None for b in (root, REPO)):
             add(path, data_placeholder(source))

@@ -89,14 +89,13 @@ class NotebookSchema:
 
 _PAPER_METHODS = ",".join(paper_methods())
 #: what every per-category notebook takes from the run, not from a preset
-_SHARED = ("source", "data_root", "category", "backbone", "input_size", "out_dir", "cache_dir", "seed", "progress")
+_SHARED = ("data_root", "category", "backbone", "input_size", "out_dir", "cache_dir", "seed", "progress")
 
 
 def _category(*extra: Param) -> tuple[Param, ...]:
     """The parameters every per-category notebook has, around its own."""
-    return (Param("source", (str, NONE), None, "the data source (None: recognised from data_root's layout)",
-                  optional=True),
-            Param("data_root", (str, NONE), None, "a folder of categories, or None for the embedded ELPV data"),
+    return (Param("data_root", (str, NONE), None, "a folder of categories (SOURCE=FOLDER: in that source's layout), "
+                  "or None for the embedded ELPV data"),
             Param("category", (str,), "mono"),
             Param("backbone", (str,), DEFAULT_BACKBONE),
             Param("input_size", (int, NONE), None, "None: 380 px"),

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..scheduling import Runner, Task, run_tasks
 from ..core.errors import LowdataError
 from ..core.quiet import verbose
-from ..data.roots import DataRoot, Target
+from ..data.roots import DataRoot, Target, page_root
 from ..data.sources import source_label
 from .pages import REPO, finish_page, machine_paths, path_labels, relabel_files
 from .params import SUMMARY, SUMMARY_NOTEBOOKS
@@ -113,10 +113,10 @@ def run_notebooks(template: str, targets: list[Target], book_root: str | Path, p
     # single local worker (its output is this process's terminal)
     live = progress and (runner.serial or (runner.cluster is not None and runner.workers == 1))
     report, tasks = {}, []
-    for source, category, root in targets:
+    for target in targets:
+        source, category = target.source, target.category
         page = out_dir / f"{source}-{category}.ipynb"
-        p = {**params, "source": source, "category": category, "data_root": None if root is None else str(root),
-             "progress": live}
+        p = {**params, "category": category, "data_root": page_root(target), "progress": live}
         digest = notebook_digest(template, p)
         before = (previous or {}).get(str(page))
         entry = {"source": source, "category": category, "page": str(page), "digest": digest}

@@ -25,11 +25,18 @@ def load_results(out_dir: str | Path, backbone: str | None = None, input_size: i
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=result_columns())
     if "test_aug" in df.columns and test_aug is not None:  # the image alone, as the paper (``None``: every K)
         df = df[df["test_aug"].fillna(0) == test_aug]
-    if backbone is not None:
+    return of_run(df, backbone, input_size, run, "categories" if kind == "study" else kind)
+
+
+def of_run(df: pd.DataFrame, backbone: str | None, input_size: int | None, run: dict | None,
+           part: str) -> pd.DataFrame:
+    """The rows of ``df`` of ``backbone`` at ``input_size`` (default its own; ``None``: every backbone) and, with a
+    runner's record ``run``, of the categories whose ``part`` page (``categories``, ``beyond``, ``autoaug``...) that
+    run completed (a failed one is reported, not averaged in)."""
+    if len(df) and backbone is not None:
         size = input_size or default_input_size(backbone)
         df = df[df["backbone"].astype(str).str.startswith(f"{backbone}-{size}px-")]
-    part = "categories" if kind == "study" else kind
-    if run and run.get(part) is not None:
+    if len(df) and run and run.get(part) is not None:
         done = {(r["source"], r["category"]) for r in run[part] if r["status"] == "done"}
         df = df[np.array([(s, c) in done for s, c in zip(df["source"], df["category"])], dtype=bool)]
     return df.reset_index(drop=True)

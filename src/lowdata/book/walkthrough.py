@@ -25,7 +25,8 @@ import pandas as pd
 
 from ..core.errors import LowdataError
 from ..data.images import read_image
-from ..data.sources import load_category, resolve_source
+from ..data.roots import read_root
+from ..data.sources import load_category
 from ..detectors.registry import check_method
 from ..experiments.design import draw_subset
 from ..experiments.thresholds import evaluate_thresholds
@@ -106,9 +107,9 @@ def run_walkthrough(**values) -> Walkthrough:
             check_rule(r, f)
     if values["n"] < 5 or values["reps"] < 1:
         raise LowdataError(f"n must be at least 5 and reps at least 1, got n={values['n']}, reps={values['reps']}")
-    source = resolve_source(values["source"], values["data_root"], values["category"])
+    source, root = read_root(values["data_root"], values["category"])
     category, progress, seed = values["category"], values["progress"], values["seed"]
-    data = load_category(source, category, root=values["data_root"])
+    data = load_category(source, category, root=root)
     n = values["n"]
     if n > len(data.train):
         print(f"{source}/{category} has {len(data.train)} training images, fewer than n={n}: the folder gets all "

@@ -17,7 +17,7 @@ from typing import Mapping, NamedTuple
 
 from ..core.errors import LowdataError
 from .elpv import ELPV_CATEGORIES
-from .sources import SOURCES, detected, get_source
+from .sources import SOURCES, detected, get_source, source_of
 
 #: the environment variable kept from before several roots: a root recognised folder by folder
 LEGACY_ENV = "MVTEC_ROOT"
@@ -176,3 +176,28 @@ def run_targets(roots: list[DataRoot], elpv: bool = True, categories: list[str] 
     if not targets:
         raise LowdataError("nothing to run: give a data root (--data ROOT or --data NAME=ROOT) or keep the ELPV data")
     return targets
+
+
+def read_root(data_root: str | None, category: str) -> tuple[str, Path | None]:
+    """A page's ``data_root`` parameter as ``(source, root)``: ``None`` is ELPV; ``ROOT`` is read in the layout
+    its category folder is recognised in; ``SOURCE=ROOT`` (as ``--data``) in that source's layout.
+
+    Raises
+    ------
+    lowdata.LowdataError
+        As :func:`parse_data`.
+    """
+    if data_root is None:
+        return "elpv", None
+    root = parse_data(data_root, "data_root")
+    return root.source or source_of(root.path, category), root.path
+
+
+def page_root(target: Target) -> str | None:
+    """What a page of ``target`` gets as its ``data_root``: its root, with its source (``btad=ROOT``) only where
+    the root's layout would not be recognised as that source (a layout forced with ``--data NAME=ROOT``)."""
+    if target.root is None:
+        return None
+    same = source_of(target.root, target.category) == target.source
+    return str(target.root) if same else f"{target.source}={target.root}"
+

@@ -193,17 +193,6 @@ def source_of(root: str | Path | None, category: str) -> str:
     return "mvtec"
 
 
-def resolve_source(source: str | None, root: str | Path | None, category: str) -> str:
-    """``source`` when one is given (it must be registered), else the one :func:`source_of` recognises.
-
-    Raises
-    ------
-    lowdata.LowdataError
-        If ``source`` is given and unknown.
-    """
-    return get_source(source).name if source else source_of(root, category)
-
-
 def detect_sources(root: str | Path, source: str | None = None) -> list[tuple[str, str | None, str]]:
     """For each folder of ``root`` (hidden ones and a layout's own, such as VisA's ``split_csv``, left out), the
     source whose layout it is in, or why none is; ``root`` itself is the one category when it is in a layout

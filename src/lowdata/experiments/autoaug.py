@@ -80,6 +80,43 @@ class AutoAugConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass
+class ValidationPlan:
+    """What a validation of the search on a category's real defects starts from (this module's and
+    :mod:`lowdata.experiments.fitness`'): the test labels, the row fields every row shares, the training images'
+    paths and cache keys, the test images' keys, and the (N, replicate, method) cells."""
+
+    labels: np.ndarray
+    base: dict
+    train_paths: list
+    hashes: list[str]
+    test_keys: list[str]
+    cells: list[tuple[int, int, str]]
+
+
+def validation_plan(data: CategoryData, backbone, config: AutoAugConfig) -> ValidationPlan:
+    """The checked :class:`ValidationPlan` of ``data``: every size within its training images, enough images for the
+    search's folds, both classes in its test set (else one line saying which)."""
+    n_pool = len(data.train)
+    too_big = [n for n in config.sizes if n > n_pool]
+    if too_big:
+        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of {data.category}")
+    for n in config.sizes:
+        for m in config.methods:
+            check_search_images(n, config.search.folds, m)
+    labels = data.test_labels
+    if len(np.unique(labels)) < 2:
+        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
+            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed,
+            "search_seed": config.search.seed, "budget": config.search.budget, "search_digest": config.search_digest(),
+            "copies": config.factor}
+    train_paths = [s.path for s in data.train]
+    cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
+    return ValidationPlan(labels, base, train_paths, [source_key(p) for p in train_paths],
+                          [source_key(s.path) for s in data.test], cells)
+
+
 def read_autoaug(path: str | Path) -> pd.DataFrame:
     """An autoaug results table (:func:`lowdata.core.tables.read_table`)."""
     return read_table(path, columns=IDENTITY + ("kind",), text=("source", "category", "backbone", "method", "kind",
@@ -91,26 +128,10 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
     """Run (or resume) the validation of one category; returns this run's rows (see the module docstring)."""
     config.validate()
     table = ResultsTable(out, COLUMNS, KEY, read_autoaug, sort=["category", "method", "n_train", "replicate", "kind"])
-    n_pool = len(data.train)
-    too_big = [n for n in config.sizes if n > n_pool]
-    if too_big:
-        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of {data.category}")
-    for n in config.sizes:
-        for m in config.methods:
-            check_search_images(n, config.search.folds, m)
-    labels = data.test_labels
-    if len(np.unique(labels)) < 2:
-        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    plan = validation_plan(data, backbone, config)
+    n_pool, labels, base, cells = len(data.train), plan.labels, plan.base, plan.cells
+    train_paths, hashes, test_keys = plan.train_paths, plan.hashes, plan.test_keys
     hand = policy_for(data.category)
-    sdigest = config.search_digest()
-    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
-            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed,
-            "search_seed": config.search.seed, "budget": config.search.budget, "search_digest": sdigest,
-            "copies": config.factor}
-    train_paths = [s.path for s in data.train]
-    hashes = [source_key(p) for p in train_paths]
-    test_keys = [source_key(s.path) for s in data.test]
-    cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
 
     with table:  # locked: a second run on the same table stops at once, naming this one
         done = table.done()

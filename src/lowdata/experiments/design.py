@@ -67,6 +67,19 @@ def parse_factors(spec: str | Sequence[int] | None) -> list[int]:
     return [] if spec is None or spec == "" else _parse_ints(spec, "augmentation factor", 0)
 
 
+def sizes_within(spec: str | int, n_pool: int, category: str) -> tuple[list[int], str]:
+    """The sizes of ``spec`` a category of ``n_pool`` training images can take, and a note naming the others: a
+    grid up to 100 (or a few-shot grid of 16) on a category of 20 images runs up to 20 and says so, so that a page
+    never fails for a small category. ``auto`` is the paper's grid up to ``n_pool``; ``max`` is ``n_pool``."""
+    spec = str(spec)
+    if spec.strip() == "auto":
+        return parse_sizes("auto", n_pool), ""
+    wanted = parse_sizes(spec.replace("max", str(n_pool)), 10 ** 9)
+    sizes = [n for n in wanted if n <= n_pool] or [n_pool]
+    left = [n for n in wanted if n > n_pool]
+    return sizes, (f"N = {', '.join(map(str, left))} left out: {category} has {n_pool} training images" if left else "")
+
+
 def parse_test_aug(spec: str | None) -> list[int]:
     """``--test-aug K[,K...]``: numbers of test-time views, always with 0 (the image alone, what they are compared
     with); ``None``: ``[0]``. A value below 0, or only 0, is an error: the option asks for views."""

@@ -24,19 +24,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..autoaug.search import check_search_images, search_policy
+from ..autoaug.search import search_policy
 from ..autoaug.space import DEFAULT_SPACE, sample_candidates
-from ..core.errors import LowdataError, printable
+from ..core.errors import printable
 from ..core.tables import read_table
 from ..data.augment import describe
 from ..data.dataset import CategoryData
 from ..detectors.inputs import MapRows, stack_maps
 from ..detectors.registry import make_detector, method_spec
 from ..features.embeddings import Embeddings, map_rows
-from ..features.encode import encode, source_key
+from ..features.encode import encode
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc
-from .autoaug import AutoAugConfig
+from .autoaug import AutoAugConfig, validation_plan
 from .design import draw_subset
 from .table import IDENTITY, ResultsTable
 
@@ -59,26 +59,11 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
     """Every candidate of every search, its fitness beside its real AUROC (see the module docstring); returns this
     run's rows."""
     config.validate()
-    n_pool = len(data.train)
-    too_big = [n for n in config.sizes if n > n_pool]
-    if too_big:
-        raise LowdataError(f"sample size N={too_big[0]} is larger than the {n_pool} training images of {data.category}")
-    for n in config.sizes:
-        for m in config.methods:
-            check_search_images(n, config.search.folds, m)
-    labels = data.test_labels
-    if len(np.unique(labels)) < 2:
-        raise LowdataError(f"{data.category}: the test set needs both good and anomalous images for an AUROC")
+    plan = validation_plan(data, backbone, config)
+    n_pool, labels, base, cells = len(data.train), plan.labels, plan.base, plan.cells
+    train_paths, hashes, test_keys = plan.train_paths, plan.hashes, plan.test_keys
     candidates = {p.digest(): p for p in sample_candidates(DEFAULT_SPACE, config.search.budget, config.search.seed)}
-    base = {"source": data.source, "category": data.category, "backbone": backbone.key, "n_pool": n_pool,
-            "n_test": len(data.test), "seed": config.seed, "aug_seed": config.aug_seed,
-            "search_seed": config.search.seed, "budget": config.search.budget, "search_digest": config.search_digest(),
-            "copies": config.factor}
-    train_paths = [s.path for s in data.train]
-    hashes = [source_key(p) for p in train_paths]
-    test_keys = [source_key(s.path) for s in data.test]
     label = f"{data.source}/{data.category}"
-    cells = [(n, r, m) for n in config.sizes for r in range(1 if n == n_pool else config.reps) for m in config.methods]
     table = ResultsTable(out, COLUMNS, KEY, read_fitness, sort=["category", "method", "n_train", "replicate", "policy"])
     with table:
         made: dict[tuple, set] = {}  # (N, replicate, method) -> the candidates it has rows of, with this run's settings

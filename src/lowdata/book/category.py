@@ -37,8 +37,15 @@ class CategoryParams:
     seed: int
     progress: bool = False  # progress bars on the notebook's stderr (the runner shows them live)
 
-    def __post_init__(self):  # the source and the folder (lowdata.data.roots.read_root)
-        self.source, self.root = read_root(self.data_root, self.category)
+    @property
+    def source(self) -> str:
+        """The category's source (:func:`lowdata.data.roots.read_root`: recognised from its folder, or given)."""
+        return read_root(self.data_root, self.category)[0]
+
+    @property
+    def root(self) -> Path | None:
+        """The folder of categories ``data_root`` names (``None`` for ELPV)."""
+        return read_root(self.data_root, self.category)[1]
 
     @property
     def out(self) -> Path:

@@ -346,3 +346,49 @@ def test_validation_rows_resume_and_never_show_the_search_a_test_image(tiny_mvte
         exp.run_autoaug(data, lite0_small, cache, exp.AutoAugConfig(sizes=[7]), tmp_path / "x.csv", progress=False)
     with pytest.raises(LowdataError, match="too few for a policy search"):
         exp.run_autoaug(data, lite0_small, cache, exp.AutoAugConfig(sizes=[2]), tmp_path / "x.csv", progress=False)
+
+
+# ----------------------------------------------------------------------------------- graded defects, objectives
+def test_graded_defects_move_the_good_image_part_of_the_way(elpv_goods, lite0_small):
+    from lowdata.data.synthetic import check_grades, graded
+
+    assert check_grades("0.25,0.5") == (1.0, 0.5, 0.25) and check_grades([1, 0.5, 0.5]) == (1.0, 0.5)
+    for bad in ("0", "1.5", "x", "nan"):
+        with pytest.raises(LowdataError, match="a defect strength must be a number in \\(0, 1\\]"):
+            check_grades(bad)
+    img = _real(elpv_goods[0][0])
+    out, mask = make_defect(img, "blob", seed=0, content_hash="h", variant=0)
+    assert graded(img, out, 1.0) is out
+    half = graded(img, out, 0.5)
+    assert np.array_equal(half[~mask & (out == img).all(-1)], img[~mask & (out == img).all(-1)])
+    want = np.clip(np.rint(img.astype(float) + 0.5 * (out.astype(float) - img)), 0, 255)
+    assert np.array_equal(half, want.astype(np.uint8)) and 0 < np.abs(half.astype(int) - img).sum() < np.abs(
+        out.astype(int) - img).sum()
+    # full-strength keys are those of before grades existed (their cached features stay valid); graded ones differ
+    assert defect_key("h", "blob", 0, 1) == defect_key("h", "blob", 0, 1, 1.0) and "-a" not in defect_key("h", "blob", 0, 1)
+    assert defect_key("h", "blob", 0, 1, 0.25).endswith("-v1-a0.25")
+    src, keys, owner = defect_sources(elpv_goods[0][:1], ["h0"], ("blob",), 1, 0, lite0_small.preprocessing, (1.0, 0.5))
+    assert [s.strength for s in src] == [1.0, 0.5] and len(set(keys)) == 2 and owner == [0, 0]
+    assert np.array_equal(src[1](), graded(lite0_small.preprocessing.apply(img), src[0](), 0.5))
+
+
+def test_fold_fitness_against_counts_by_hand():
+    from lowdata.autoaug.search import fold_fitness
+
+    f = fold_fitness(np.array([1.0, 2.0]), np.array([3.0, 1.5, 0.5, 2.0]), np.array([True, False, False, True]))
+    assert f["auroc"] == pytest.approx((2 + 1.5) / 4)  # 3 beats both; 2 beats 1, ties 2
+    assert f["graded"] == pytest.approx((2 + 1 + 0 + 1.5) / 8)
+    assert f["tpr"] == pytest.approx(1 / 4)  # only 3 is above every good image (2 is not above 2)
+
+
+def test_objectives_and_the_search_identity():
+    from lowdata.experiments.autoaug import AutoAugConfig
+
+    # the settings of before grades and objectives keep their identity: their rows are not searched again
+    assert AutoAugConfig().search_digest() == "7f379079c33900be"
+    graded_cfg = AutoAugConfig(search=SearchConfig(grades="0.25", objective="tpr"))
+    assert graded_cfg.validate().search.grades == (1.0, 0.25) and graded_cfg.search_digest() != "7f379079c33900be"
+    with pytest.raises(LowdataError, match="unknown search objective 'f1'; choose from auroc, graded, tpr"):
+        SearchConfig(objective="f1").validate()
+    with pytest.raises(LowdataError, match="the tpr objective needs faint defects too"):
+        SearchConfig(objective="tpr").validate()

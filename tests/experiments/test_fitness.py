@@ -9,7 +9,7 @@ from lowdata.data.sources import load_category
 from lowdata.detectors.registry import make_detector
 from lowdata.experiments.autoaug import AutoAugConfig
 from lowdata.experiments.design import draw_subset
-from lowdata.experiments.fitness import rank_correlations, run_fitness_check
+from lowdata.experiments.fitness import auto_vs_hand, correlations_by_fitness, rank_correlations, run_fitness_check
 from lowdata.features.cache import EmbeddingCache
 from lowdata.features.encode import encode
 from lowdata.metrics import image_auroc
@@ -22,6 +22,9 @@ def test_every_candidate_gets_its_fitness_and_its_real_auroc(tiny_mvtec, lite0_s
     config = AutoAugConfig(methods=["maha-lw"], sizes=[5], reps=2, factor=2, seed=1, search=search)
     df = run_fitness_check(data, lite0_small, cache, config, tmp_path / "f.csv", progress=False)
     assert len(df) == 2 * 4 and set(df.groupby("replicate")["chosen"].sum()) == {1}
+    # the hand-made policy of a category Table 4 does not name is the generic default, one of the candidates
+    assert (df[df["hand"].eq(True)]["policy"] == "default").all() and df["hand"].eq(True).sum() == 2
+    assert df["f_auroc_first"].equals(df["fitness_first"]) and df["f_tpr_first"].between(0, 1).all()
     # the search again, by hand: the same candidates, the same first-rung fitness, the same choice
     idx = draw_subset(len(data.train), 5, 1, 0)
     found = search_policy([data.train[i].path for i in idx], "maha-lw", lite0_small, cache, search, progress=False)
@@ -66,3 +69,23 @@ def test_rank_correlations_against_known_orderings():
     assert (t["spearman min"], t["spearman max"]) == (pytest.approx(-1.0), pytest.approx(1.0))
     assert t["chosen's rank"] == pytest.approx((1 + 4 + 1) / 3)
     assert t["chosen AUROC"] == pytest.approx((0.8 + 0.5 + 0.9) / 3) and t["best AUROC"] == pytest.approx((0.8 + 0.8 + 0.9) / 3)
+
+
+def test_auto_against_hand_and_none_on_the_same_replicates():
+    def rep(r, none, hand, auto, hand_is_candidate=True):
+        rows = [{"policy": "none", "auroc": none, "chosen": False, "hand": False, "rung": 0, "fitness_first": 0.1},
+                {"policy": "p", "auroc": auto, "chosen": True, "hand": False, "rung": 2, "fitness_first": 0.3}]
+        rows.append({"policy": "t4", "auroc": hand, "chosen": False, "hand": True,
+                     "rung": 1 if hand_is_candidate else -1, "fitness_first": 0.2 if hand_is_candidate else np.nan})
+        return [{"category": "c", "method": "padim", "n_train": 10, "replicate": r, **x} for x in rows]
+
+    df = pd.DataFrame(rep(0, 0.8, 0.9, 0.95) + rep(1, 0.8, 0.9, 0.85, False) + rep(2, 0.7, 0.9, 0.9))
+    t = auto_vs_hand(df).loc[("c", "padim", 10)]
+    assert t["replicates"] == 3 and t["auto wins / ties / losses"] == "1 / 1 / 1"
+    assert t["auto - hand"] == pytest.approx(0.0) and t["auto - none"] == pytest.approx((0.15 + 0.05 + 0.2) / 3)
+    assert t["hand AUROC"] == pytest.approx(0.9) and t["hand sd"] == pytest.approx(0.0)
+    # the hand-made policy's extra row (no fitness) is not a candidate: replicate 1 ranks its 2 candidates only
+    # (rho 1); replicate 0 has the same order (1); replicate 2's tie: ranks (1, 3, 2) against (1, 2.5, 2.5)
+    by = correlations_by_fitness(df)
+    assert list(by.columns) == ["fitness"]
+    assert by.loc[("c", "padim", 10), "fitness"] == pytest.approx((1 + 1 + 1.5 / np.sqrt(2 * 1.5)) / 3)

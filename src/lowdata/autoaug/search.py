@@ -9,7 +9,7 @@ each). The fitness is the mean over folds of the AUROC of held-out good images a
 .. math::  F(p) = \\frac{1}{K} \\sum_k \\frac{1}{|G_k| |D_k|} \\sum_{g \\in G_k} \\sum_{d \\in D_k}
            \\left( [s_k(d) > s_k(g)] + \\tfrac12 [s_k(d) = s_k(g)] \\right),
 
-and ties of ``F`` are broken by the margin ``M(p) = \\frac1K \\sum_k (\\overline{\\log s_k(D_k)} -
+(``objective = "auroc"``), and ties of ``F`` are broken by the margin ``M(p) = \\frac1K \\sum_k (\\overline{\\log s_k(D_k)} -
 \\overline{\\log s_k(G_k)})``: how far, in log score, the defects stand above the good images (scores are
 positive distances for every detector here). A policy whose copies lie far from real good images widens
 every held-out score (their distance to the training set grows) and lowers ``F``; one that adds plausible
@@ -17,6 +17,15 @@ variation tightens the good images' scores without hiding local defects, and rai
 reports (not used to rank) ``copy_shift``: the median squared distance of a copy's pooled vector to its own
 original, over the originals' median squared distance to their nearest other original (how far the copies
 move, in units of the spacing of real good images).
+
+**Graded defects and other objectives.** With ``grades`` (e.g. ``0.25, 0.5``), every defect is also made at
+those strengths (:mod:`lowdata.data.synthetic`: the good image moved that share of the way to the defect), and
+each candidate gets three fitnesses, all recorded: ``f_auroc`` (the AUROC above, full-strength defects only),
+``f_graded`` (the same AUROC over the defects of every strength) and ``f_tpr`` (the share of the fold's defects,
+every strength, scoring above every held-out good image of the fold: the detection rate at a false-positive rate
+of zero on them). ``objective`` says which one ranks the candidates (``fitness``). Full-strength defects stand
+out for almost every candidate on a category like MVTec AD's bottle (the AUROC is 1 and ranks nothing); faint
+ones keep apart the policies that tighten the good images' scores from those that widen them.
 
 **Budget.** ``budget`` candidates (:func:`lowdata.autoaug.space.sample_candidates`: no augmentation and the
 generic ``default`` first, then random draws) go through successive halving: every candidate is scored with
@@ -41,7 +50,7 @@ from tqdm import tqdm
 
 from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe
-from ..data.synthetic import GENERATORS, check_generators, defect_sources
+from ..data.synthetic import GENERATORS, check_generators, check_grades, defect_sources
 from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import folds_of
 from ..detectors.registry import check_method, make_detector, method_spec
@@ -50,6 +59,10 @@ from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from ..metrics import image_auroc
 from .space import DEFAULT_SPACE, check_space, sample_candidates
+
+
+#: the fitnesses a search can rank by (see the module docstring)
+OBJECTIVES = ("auroc", "graded", "tpr")
 
 
 def _whole(what: str, value, least: int) -> int:
@@ -70,6 +83,8 @@ class SearchConfig:
     variants: int = 2  # synthetic defects per generator and held-out image
     generators: tuple[str, ...] = GENERATORS
     seed: int = 0  # candidates, folds, copies and defects
+    grades: tuple[float, ...] = (1.0,)  # strengths of the synthetic defects (1: the generator's own)
+    objective: str = "auroc"  # which fitness ranks the candidates: one of OBJECTIVES
 
     def validate(self) -> "SearchConfig":
         self.budget = _whole("the search budget (--budget)", self.budget, 1)
@@ -80,7 +95,23 @@ class SearchConfig:
         self.variants = _whole("the synthetic defects per generator", self.variants, 1)
         self.seed = _whole("the search seed", self.seed, 0)
         self.generators = check_generators(self.generators)
+        self.grades = check_grades(self.grades)
+        if self.objective not in OBJECTIVES:
+            raise LowdataError(f"unknown search objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
+        if self.objective != "auroc" and self.grades == (1.0,):
+            raise LowdataError(f"the {self.objective} objective needs faint defects too: give defect grades "
+                               "(e.g. 0.25,0.5)")
         return self
+
+    def digest_fields(self) -> dict:
+        """The settings as JSON-able fields; the grades and objective only where they are not the defaults, so
+        that a search of the defaults keeps the identity it had before they existed."""
+        d = {**asdict(self), "generators": list(self.generators), "grades": list(self.grades)}
+        if d["grades"] == [1.0]:
+            del d["grades"]
+        if d["objective"] == "auroc":
+            del d["objective"]
+        return d
 
     def rungs(self) -> list[int]:
         """Copies per image at each rung: first_copies, times eta, ..., max_copies."""
@@ -140,6 +171,14 @@ def _fit_size(n: int, folds: int) -> int:
     return n - math.ceil(n / k) if k >= 2 else 0
 
 
+def fold_fitness(good: np.ndarray, bad: np.ndarray, full: np.ndarray) -> dict:
+    """One fold's fitnesses (see the module docstring): held-out good images' scores ``good``, their synthetic
+    defects' ``bad``, ``full`` marking the full-strength defects."""
+    def auroc(b):
+        return image_auroc(np.r_[np.zeros(len(good)), np.ones(len(b))], np.r_[good, b])
+    return {"auroc": auroc(bad[full]), "graded": auroc(bad), "tpr": float(np.mean(bad > np.max(good)))}
+
+
 def check_search_images(n: int, folds: int, method: str) -> int:
     """The number of folds for ``n`` images (``min(folds, n)``), or one clear error when ``n`` images are too
     few: every fold holds out at least one image and fits ``method`` on the others."""
@@ -173,7 +212,8 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     originals = encode(backbone, paths, cache, keys=hashes, progress=progress, desc="search: good images",
                        maps=maps_needed, label=label)
     sources, keys, owner = defect_sources(paths, hashes, config.generators, config.variants, config.seed,
-                                          backbone.preprocessing)
+                                          backbone.preprocessing, config.grades)
+    full = np.array([s.strength == 1.0 for s in sources])
     defects = encode(backbone, sources, cache, keys=keys, progress=progress, desc="search: synthetic defects",
                      maps=maps_needed, label=label)
     owner = np.asarray(owner)
@@ -203,7 +243,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                 factor = 0 if pol.is_identity() else copies
                 t1 = time.perf_counter()
                 if (pol.digest(), factor) in memo:
-                    fitness, margin, per_fold, shift = memo[(pol.digest(), factor)]
+                    fits, margin, per_fold, shift = memo[(pol.digest(), factor)]
                 else:
                     copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
                                                 progress=False, maps=maps_needed, label=label) if factor else []
@@ -223,18 +263,21 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                         d_rows = np.flatnonzero(np.isin(owner, held))
                         good = det.anomaly_score(pool.take(spec.consumes, held))
                         bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))
-                        per_fold.append(image_auroc(np.r_[np.zeros(len(good)), np.ones(len(bad))], np.r_[good, bad]))
-                        gaps.append(float(np.mean(np.log(np.maximum(bad, 1e-12)))
+                        per_fold.append(fold_fitness(good, bad, full[d_rows]))
+                        gaps.append(float(np.mean(np.log(np.maximum(bad[full[d_rows]], 1e-12)))
                                           - np.mean(np.log(np.maximum(good, 1e-12)))))
-                    fitness, margin = float(np.mean(per_fold)), float(np.mean(gaps))
+                    fits = {f: float(np.mean([p[f] for p in per_fold])) for f in OBJECTIVES}
+                    margin = float(np.mean(gaps))
                     shift = float(np.median([((e.pooled_concat() - x) ** 2).sum(1) for e in copy_emb]) / nn) \
                         if copy_emb else 0.0
-                    memo[(pol.digest(), factor)] = (fitness, margin, per_fold, shift)
+                    memo[(pol.digest(), factor)] = (fits, margin, per_fold, shift)
                     fit_s += time.perf_counter() - t2
+                fitness = fits[config.objective]
                 results.append((ci, fitness, margin))
                 rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
                              "digest": pol.digest(), "fitness": fitness, "margin": margin,
-                             "copy_shift": shift, "fold_auroc": " ".join(f"{a:.4f}" for a in per_fold),
+                             **{f"f_{f}": v for f, v in fits.items()}, "copy_shift": shift,
+                             "fold_auroc": " ".join(f"{p['auroc']:.4f}" for p in per_fold),
                              "seconds": time.perf_counter() - t1})
                 bar.update(1)
                 best = max(results, key=lambda r: (r[1], r[2]))
@@ -243,7 +286,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
             keep = max(1, math.ceil(len(results) / config.eta))
             alive = [ci for ci, _, _ in results[:keep]] if rung < len(rungs) - 1 else [results[0][0]]
     table = pd.DataFrame(rows)
-    cfg = {**asdict(config), "generators": list(config.generators), "rungs": rungs,
+    cfg = {**asdict(config), "generators": list(config.generators), "grades": list(config.grades), "rungs": rungs,
            "space": {f: list(v) for f, v in space.items()}}
     return SearchResult(candidates[alive[0]], table, method, n, k, time.perf_counter() - t_start, encode_s, fit_s, cfg)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..autoaug.search import OBJECTIVES, SearchConfig
 from ..book.figures import preview_grid
 from ..book.study_report import format_summary
 from ..core.atomic import atomic_path, check_new_file
@@ -121,20 +122,23 @@ def cmd_pollution(args) -> int:
 
 
 def cmd_fitness_check(args) -> int:
-    from ..autoaug.search import SearchConfig
     from ..experiments.autoaug import AutoAugConfig
-    from ..experiments.fitness import rank_correlations, run_fitness_check
+    from ..experiments.fitness import auto_vs_hand, correlations_by_fitness, run_fitness_check
 
     if args.out:
         check_results_path(args.out)
     data = category_data(args)
     config = AutoAugConfig(methods=[m.strip() for m in args.methods.split(",") if m.strip()],
                            sizes=parse_sizes(args.sizes, len(data.train)), reps=args.reps, factor=args.factor,
-                           seed=args.seed, search=SearchConfig(budget=args.budget, seed=args.search_seed)).validate()
+                           seed=args.seed, search=SearchConfig(budget=args.budget, seed=args.search_seed,
+                                                               folds=args.search_folds, grades=args.grades or (1.0,),
+                                                               objective=args.objective)).validate()
     bb = load_backbone(args.backbone, args.input_size)
     out = args.out or results_path("data/results", data.source, data.category, args.backbone, "fitness")
     df = run_fitness_check(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
-    report(rank_correlations(df).round(3), f"results: {out} ({len(df)} candidates)")
+    report("Spearman correlation of each fitness with the real AUROC (mean over replicates):",
+           correlations_by_fitness(df).round(3), "real AUROC, chosen policy against hand-made and none:",
+           auto_vs_hand(df).round(4), f"results: {out} ({len(df)} rows)")
     return 0
 
 
@@ -150,6 +154,10 @@ def add_fitness_check(sub) -> None:
     fc.add_argument("--factor", type=int, default=10, help="copies per image of each candidate's fit (default 10)")
     fc.add_argument("--budget", type=int, default=32, help="candidate policies of each search (default 32)")
     fc.add_argument("--search-seed", type=int, default=0, help="seed of the candidates, folds and defects")
+    fc.add_argument("--search-folds", type=int, default=5, help="folds over the good images (default 5)")
+    fc.add_argument("--grades", help="strengths of fainter synthetic defects besides the full ones, e.g. 0.25,0.5")
+    fc.add_argument("--objective", default="auroc", choices=list(OBJECTIVES),
+                    help="the fitness the search ranks by (default auroc; graded and tpr need --grades)")
     fc.add_argument("--seed", type=int, default=0, help="seed of the training subsets (the study's, default 0)")
     fc.add_argument("--out", type=Path)
     add_backbone_args(fc)

@@ -21,6 +21,11 @@ image side ``s`` (the backbone's input size, at which they are made):
 Regions are centred in the middle 80 % of the image. Defect ``v`` of generator ``g`` of an image depends
 only on ``(seed, content hash, g, v)`` and :data:`SYNTHETIC_VERSION` (:func:`defect_seed`), so its
 features can be cached (:func:`defect_key`).
+
+**Grades.** A defect at strength ``a`` in (0, 1] is the good image moved a share ``a`` of the way to the
+defective one, pixel by pixel (``rint(good + a (defect - good))``): the same region, from barely visible
+(``a = 0.25``) to the generator's own (``a = 1``). Full-strength defects are easy for every candidate policy on
+many categories (their AUROC saturates at 1); fainter ones keep a ranking (:mod:`lowdata.autoaug.search`).
 """
 
 from __future__ import annotations
@@ -58,10 +63,36 @@ def defect_seed(seed: int, content_hash: str, generator: str, variant: int) -> l
     return [int.from_bytes(h.digest()[i:i + 4], "big") for i in (0, 4, 8, 12)]
 
 
-def defect_key(content_hash: str, generator: str, seed: int, variant: int) -> str:
-    """Cache key of a synthetic defect's features (the image's hash, the generator, the version, seed, variant)."""
+def defect_key(content_hash: str, generator: str, seed: int, variant: int, strength: float = 1.0) -> str:
+    """Cache key of a synthetic defect's features (the image's hash, the generator, the version, seed, variant,
+    and its strength when it is not 1)."""
     tag = hashlib.sha256(SYNTHETIC_VERSION.encode()).hexdigest()[:8]
-    return f"{content_hash}-syn{generator}{tag}-s{int(seed)}-v{int(variant)}"
+    grade = "" if strength == 1.0 else f"-a{float(strength):.4g}"
+    return f"{content_hash}-syn{generator}{tag}-s{int(seed)}-v{int(variant)}{grade}"
+
+
+def check_grades(grades: Sequence[float]) -> tuple[float, ...]:
+    """The defect strengths (each in (0, 1]; full strength 1 always among them, first), else one clear error."""
+    if isinstance(grades, str):
+        grades = [g.strip() for g in grades.split(",") if g.strip()]
+    out = []
+    for g in grades:
+        try:
+            a = float(g)
+        except (TypeError, ValueError):
+            raise LowdataError(f"a defect strength must be a number in (0, 1], got {g!r}") from None
+        if not 0 < a <= 1:
+            raise LowdataError(f"a defect strength must be a number in (0, 1], got {g!r}")
+        out.append(a)
+    return tuple(dict.fromkeys([1.0] + sorted(out, reverse=True)))
+
+
+def graded(good: np.ndarray, defect: np.ndarray, strength: float) -> np.ndarray:
+    """``defect`` at ``strength``: the good image moved that share of the way to it (1: ``defect`` itself)."""
+    if strength == 1.0:
+        return defect
+    out = good.astype(np.float64) + float(strength) * (defect.astype(np.float64) - good)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _centre(rng: np.random.Generator, h: int, w: int) -> tuple[float, float]:
@@ -165,27 +196,30 @@ class SyntheticDefect:
     content_hash: str
     variant: int
     prep: object  # lowdata.features.base.Preprocessing (duck-typed: this module sits below features)
+    strength: float = 1.0  # its grade (see the module docstring)
 
     def __call__(self) -> np.ndarray:
         from .images import read_image
 
         img = self.path if isinstance(self.path, np.ndarray) else read_image(self.path)
         img = self.prep.apply(img)
-        return make_defect(img, self.generator, seed=self.seed, content_hash=self.content_hash,
-                           variant=self.variant)[0]
+        out = make_defect(img, self.generator, seed=self.seed, content_hash=self.content_hash, variant=self.variant)[0]
+        return graded(img, out, self.strength)
 
 
 def defect_sources(paths: Sequence, hashes: Sequence[str], generators: Sequence[str], variants: int, seed: int,
-                   prep) -> tuple[list[SyntheticDefect], list[str], list[int]]:
+                   prep, grades: Sequence[float] = (1.0,)) -> tuple[list[SyntheticDefect], list[str], list[int]]:
     """Every defect of every image: ``(sources, cache keys, index of the image each is made from)``, image by
-    image, then generator, then variant."""
+    image, then generator, then variant, then strength (``grades``; each source's ``strength``)."""
     sources, keys, owner = [], [], []
     for i, (p, h) in enumerate(zip(paths, hashes)):
         for g in generators:
             for v in range(variants):
-                sources.append(SyntheticDefect(p if isinstance(p, np.ndarray) else Path(p), g, seed, h, v, prep))
-                keys.append(defect_key(h, g, seed, v))
-                owner.append(i)
+                for a in grades:
+                    sources.append(SyntheticDefect(p if isinstance(p, np.ndarray) else Path(p), g, seed, h, v, prep,
+                                                   float(a)))
+                    keys.append(defect_key(h, g, seed, v, a))
+                    owner.append(i)
     return sources, keys, owner
 
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +76,7 @@ class AutoAugConfig:
 
     def search_digest(self) -> str:
         """What identifies the search's settings in a row (a changed budget or seed is searched again)."""
-        d = {**asdict(self.search), "generators": list(self.search.generators)}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.search.digest_fields(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -4,8 +4,11 @@ For one category, each (N, replicate, method) draws the study's training subset,
 :func:`lowdata.autoaug.search.search_policy` on it exactly as the automatic-augmentation validation does
 (:mod:`lowdata.experiments.autoaug`), and then, for **every** candidate the search scored, fits the detector on the
 subset plus ``factor`` copies of each image with that candidate's policy and scores the category's real test set.
-Each candidate is one row: its fitness at the first rung (every candidate has one), its fitness at the last rung
-it reached, and its real image AUROC. :func:`rank_correlations` gives, per category, method and N, the Spearman
+Each candidate is one row: its fitness at the first rung (every candidate has one; each objective's, see
+:mod:`lowdata.autoaug.search`), its fitness at the last rung it reached, and its real image AUROC. The category's
+hand-made policy (Table 4's row, or the generic ``default``) is marked ``hand``: a candidate when the search drew it,
+else one more row without a fitness, so that :func:`auto_vs_hand` compares the chosen policy with it and with no
+augmentation on the same subsets and copies as :mod:`lowdata.experiments.autoaug` does. :func:`rank_correlations` gives, per category, method and N, the Spearman
 correlation between fitness and real AUROC over the candidates (mean and spread over replicates), the real AUROC
 of the chosen candidate and of the best one, and where the chosen one ranks.
 
@@ -28,7 +31,7 @@ from ..autoaug.search import search_policy
 from ..autoaug.space import DEFAULT_SPACE, sample_candidates
 from ..core.errors import printable
 from ..core.tables import read_table
-from ..data.augment import describe
+from ..data.augment import describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.inputs import MapRows, stack_maps
 from ..detectors.registry import make_detector, method_spec
@@ -42,8 +45,8 @@ from .table import IDENTITY, ResultsTable
 
 KEY = ["source", "category", "backbone", "method", "n_train", "replicate", "policy_digest", "copies", "seed",
        "aug_seed", "search_digest", "n_pool", "n_test"]
-COLUMNS = KEY[:6] + ["policy", "transforms", "policy_digest", "chosen", "fitness_first", "fitness_last", "rung",
-                     "auroc", "fit_seconds", "seed", "aug_seed", "search_seed", "budget", "search_digest", "copies",
+COLUMNS = KEY[:6] + ["policy", "transforms", "policy_digest", "chosen", "hand", "fitness_first", "fitness_last", "rung",
+                     "f_auroc_first", "f_graded_first", "f_tpr_first", "margin_first", "auroc", "fit_seconds", "seed", "aug_seed", "search_seed", "budget", "search_digest", "copies",
                      "n_pool", "n_test", "subset"]
 
 
@@ -63,6 +66,7 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
     n_pool, labels, base, cells = len(data.train), plan.labels, plan.base, plan.cells
     train_paths, hashes, test_keys = plan.train_paths, plan.hashes, plan.test_keys
     candidates = {p.digest(): p for p in sample_candidates(DEFAULT_SPACE, config.search.budget, config.search.seed)}
+    hand = policy_for(data.category)
     label = f"{data.source}/{data.category}"
     table = ResultsTable(out, COLUMNS, KEY, read_fitness, sort=["category", "method", "n_train", "replicate", "policy"])
     with table:
@@ -71,7 +75,8 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
             if all(str(row.get(k)) == str(v) for k, v in base.items()):
                 made.setdefault((str(row["n_train"]), str(row["replicate"]), row["method"]), set()).add(
                     row["policy_digest"])
-        todo = [c for c in cells if len(made.get((str(c[0]), str(c[1]), c[2]), ())) < len(candidates)]
+        whole = len(candidates) + (hand.digest() not in candidates)  # the rows of a finished cell
+        todo = [c for c in cells if len(made.get((str(c[0]), str(c[1]), c[2]), ())) < whole]
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
                       desc=f"{data.category} test", label=label)
         test_maps = map_rows(cache, test_keys) if any(method_spec(m).consumes == "maps" for *_, m in todo) else None
@@ -87,10 +92,13 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
                 originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps, label=label)
                 by_digest = found.table.groupby("digest", sort=False)
                 have = made.get((str(n), str(r), m), set())  # a cell a killed run left half done: the rest only
-                for digest, g in by_digest:
+                groups = list(by_digest)
+                if hand.digest() not in candidates:  # the hand-made policy is fitted too, without a fitness
+                    groups.append((hand.digest(), None))
+                for digest, g in groups:
                     if digest in have:
                         continue
-                    pol = candidates[digest]
+                    pol = candidates.get(digest, hand)
                     factor = 0 if pol.is_identity() else config.factor
                     copies = encode_augmented(backbone, paths, keys, cache, pol, factor, config.aug_seed,
                                               progress=False, maps=maps, label=label) if factor else []
@@ -101,9 +109,8 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
                     scores = det.anomaly_score(test_maps if maps else test)
                     table.keep({**base, "method": m, "n_train": int(n), "replicate": int(r), "policy": pol.name,
                                 "transforms": describe(pol), "policy_digest": digest,
-                                "chosen": bool(digest == found.best.digest()),
-                                "fitness_first": float(g[g["rung"] == 0]["fitness"].iloc[0]),
-                                "fitness_last": float(g["fitness"].iloc[-1]), "rung": int(g["rung"].max()),
+                                "chosen": bool(digest == found.best.digest()), "hand": bool(digest == hand.digest()),
+                                **_fitness_of(g),
                                 "auroc": image_auroc(labels, scores), "fit_seconds": time.perf_counter() - t0,
                                 "subset": " ".join(map(str, idx))})
                 bar.set_postfix_str(f"{m} N={n} r={r}", refresh=False)
@@ -111,16 +118,65 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
     return table.frame_where(base)
 
 
-def rank_correlations(df: pd.DataFrame) -> pd.DataFrame:
-    """Per category, method and N: the Spearman correlation between the candidates' first-rung fitness and their
+#: the fitnesses a check correlates with the real AUROC: the search's own (its objective), then each objective's
+#: (:data:`lowdata.autoaug.search.OBJECTIVES`) and the margin, all at the first rung (every candidate has them)
+FITNESSES = {"fitness": "fitness_first", "auroc": "f_auroc_first", "graded": "f_graded_first", "tpr": "f_tpr_first",
+             "margin": "margin_first"}
+
+
+def _fitness_of(g: pd.DataFrame | None) -> dict:
+    """A candidate's fitness columns from its rows of the search table (``None``: not a candidate, all NaN)."""
+    cols = ("f_auroc", "f_graded", "f_tpr", "margin")
+    if g is None:
+        return {"fitness_first": np.nan, "fitness_last": np.nan, "rung": -1, **{f"{c}_first": np.nan for c in cols}}
+    first = g[g["rung"] == 0]
+    return {"fitness_first": float(first["fitness"].iloc[0]), "fitness_last": float(g["fitness"].iloc[-1]),
+            "rung": int(g["rung"].max()), **{f"{c}_first": float(first[c].iloc[0]) for c in cols}}
+
+
+def _candidates(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the search's candidates (the hand-made policy's extra row, without a fitness, left out)."""
+    return df[df["rung"] >= 0] if "rung" in df else df
+
+
+def auto_vs_hand(df: pd.DataFrame) -> pd.DataFrame:
+    """Per category, method and N: the real AUROC (mean and sd over replicates) of no augmentation (the search's
+    first candidate), the hand-made policy and the chosen one, and auto - hand with its wins / ties / losses."""
+    rows = []
+    for (cat, m, n), g in df.groupby(["category", "method", "n_train"], sort=True):
+        per = {}
+        for r, rep in g.groupby("replicate"):
+            kinds = {"none": rep[rep["policy"] == "none"], "hand": rep[rep["hand"].eq(True)],
+                     "auto": rep[rep["chosen"].eq(True)]}
+            if all(len(v) for v in kinds.values()):
+                per[r] = {k: float(v["auroc"].iloc[0]) for k, v in kinds.items()}
+        if not per:
+            continue
+        t = pd.DataFrame(per).T
+        d = t["auto"] - t["hand"]
+        rows.append({"category": cat, "method": m, "N": int(n), "replicates": len(t),
+                     **{f"{k} AUROC": t[k].mean() for k in ("none", "hand", "auto")},
+                     **{f"{k} sd": t[k].std(ddof=1) if len(t) > 1 else np.nan for k in ("none", "hand", "auto")},
+                     "auto - hand": d.mean(), "auto - none": (t["auto"] - t["none"]).mean(),
+                     "auto wins / ties / losses": f"{int((d > 1e-9).sum())} / {int((d.abs() <= 1e-9).sum())} / "
+                                                  f"{int((d < -1e-9).sum())}"})
+    return pd.DataFrame(rows).set_index(["category", "method", "N"]) if rows else pd.DataFrame()
+
+
+def rank_correlations(df: pd.DataFrame, fitness: str = "fitness") -> pd.DataFrame:
+    """Per category, method and N: the Spearman correlation between the candidates' first-rung ``fitness`` (a key
+    of :data:`FITNESSES`) and their
     real AUROC (mean, and min to max over the replicates where both vary: ``ranked``), the chosen candidate's real AUROC, the best candidate's, and
     the chosen one's rank by real AUROC (1: the best; mean over replicates)."""
-    rows = []
+    rows, column = [], FITNESSES[fitness]
+    if column not in df:
+        return pd.DataFrame()
+    df = _candidates(df)
     for (cat, m, n), g in df.groupby(["category", "method", "n_train"], sort=True):
         rhos, chosen, best, ranks = [], [], [], []
         for _, rep in g.groupby("replicate"):
-            if rep["fitness_first"].nunique() > 1 and rep["auroc"].nunique() > 1:
-                rhos.append(rep["fitness_first"].rank().corr(rep["auroc"].rank()))  # Spearman: Pearson of ranks
+            if rep[column].nunique() > 1 and rep["auroc"].nunique() > 1:
+                rhos.append(rep[column].rank().corr(rep["auroc"].rank()))  # Spearman: Pearson of ranks
             pick = rep[rep["chosen"].astype(bool)]
             if len(pick):
                 chosen.append(float(pick["auroc"].iloc[0]))
@@ -134,6 +190,14 @@ def rank_correlations(df: pd.DataFrame) -> pd.DataFrame:
                      "chosen AUROC": np.mean(chosen) if chosen else np.nan, "best AUROC": np.mean(best),
                      "chosen's rank": np.mean(ranks) if ranks else np.nan})
     return pd.DataFrame(rows).set_index(["category", "method", "N"]) if rows else pd.DataFrame()
+
+
+def correlations_by_fitness(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean Spearman correlation (over replicates) of each fitness of :data:`FITNESSES` the table has, per category,
+    method and N: one column per fitness."""
+    cols = {f: rank_correlations(df, f)["spearman"] for f in FITNESSES
+            if FITNESSES[f] in df and df[FITNESSES[f]].notna().any()}
+    return pd.DataFrame(cols) if cols else pd.DataFrame()
 
 
 def fitness_json(df: pd.DataFrame) -> str:

@@ -12,7 +12,9 @@ from PIL import Image
 from scipy import stats
 
 from lowdata import LowdataError, __version__
+from lowdata.detectors.inputs import MapRows, stack_maps
 from lowdata.detectors.registry import detector_from_state, make_detector
+from lowdata.features.embeddings import Embeddings
 from lowdata.inspection.model import MIN_IMAGES, fit_model, load_model
 from lowdata.experiments.thresholds import evaluate_thresholds
 from lowdata.inspection.threshold import conformal_rank, lognormal_bound, set_threshold, threshold_from_scores
@@ -163,6 +165,83 @@ def test_augmented_model_records_its_policy(good_folder, lite0_small, tmp_path):
     same = fit_model(good_folder, "maha-lw", backbone=lite0_small, aug="default", copies=2, seed=3,
                      cache_dir=tmp_path / "cache", progress=False)
     assert same.meta["threshold"] == model.meta["threshold"]  # same seed, same numbers
+
+
+@pytest.mark.parametrize("method", ["maha-lw", "padim"])
+def test_test_time_views_score_the_mean_over_the_image_and_its_copies(method, good_folder, elpv_images, lite0_small,
+                                                                     tmp_path):
+    from lowdata.detectors.crossfit import folds_of
+    from lowdata.features.encode import cache_for, encode, source_key
+    from lowdata.features.pool import encode_augmented
+    from lowdata.data.augment import policy_for
+
+    cache = tmp_path / "cache"
+    model = fit_model(good_folder, method, backbone=lite0_small, aug="default", copies=3, seed=2, test_aug=2,
+                      folds=5, cache_dir=cache, progress=False)
+    assert model.test_views == 2 and model.meta["augmentation"]["test_views"] == 2
+    assert "each image scored with 2 test-time views" in model.describe()
+    maps = method == "padim"
+    paths = sorted(good_folder.iterdir())
+    keys = [source_key(p) for p in paths]
+    c = cache_for(lite0_small, cache)
+    orig = encode(lite0_small, paths, c, keys=keys, progress=False, maps=maps)
+    copies = encode_augmented(lite0_small, paths, keys, c, policy_for("", "default"), 3, 2, False, maps=maps)
+
+    def take(emb, rows):
+        e = emb.subset(rows)
+        return MapRows(stack_maps(e, 256), np.arange(len(rows))) if maps else e
+
+    # the threshold's out-of-fold scores: each held-out image and its first 2 copies, by a fold fitted without them
+    folds = folds_of(10, 5, 2)
+    want = np.empty(10)
+    for j in range(5):
+        tr, held = np.flatnonzero(folds != j), np.flatnonzero(folds == j)
+        det = make_detector(method).fit(take(Embeddings.concat([orig] + copies), np.concatenate(
+            [tr + k * 10 for k in range(4)])))
+        want[held] = np.mean([det.anomaly_score(take(e, held)) for e in [orig] + copies[:2]], axis=0)
+    np.testing.assert_allclose(model.meta["threshold"]["oof_scores"], want, rtol=1e-9)
+    # a new image: the mean over it and its 2 views (the training copies' policy and seed); heatmaps: the image's own
+    new = elpv_images[1][:3]
+    df, got_maps = model.score(new, cache_dir=cache, progress=False, return_maps=True)
+    nk = [source_key(p) for p in new]
+    e0 = encode(lite0_small, new, c, keys=nk, progress=False, maps=maps)
+    views = encode_augmented(lite0_small, new, nk, c, policy_for("", "default"), 2, 2, False, maps=maps)
+    one = (lambda e: take(e, np.arange(3)))
+    np.testing.assert_allclose(df["score"], np.mean([model.detector.anomaly_score(one(e)) for e in [e0] + views], 0),
+                               rtol=1e-9)
+    if maps:
+        np.testing.assert_allclose(got_maps, model.detector.scores_and_maps(one(e0))[1], rtol=1e-9)
+    # a training image's views are its own training copies; saved and loaded, the model scores the same
+    again = load_model(model.save(tmp_path / "m").parent)
+    assert again.test_views == 2
+    pd.testing.assert_frame_equal(again.score(new, cache_dir=cache, progress=False), df)
+
+
+def test_test_time_views_bad_input(good_folder, lite0_small, tmp_path, saved):
+    kw = dict(backbone=lite0_small, cache_dir=tmp_path / "cache", progress=False)
+    for bad, match in (({"test_aug": 2}, "--test-aug 2: test-time views are made with the training augmentation's "
+                                          "policy; give --aug"),
+                       ({"test_aug": 4, "aug": "default", "copies": 3}, "--test-aug 4: at most as many views as "
+                                                                        "--copies \\(3\\)"),
+                       ({"test_aug": -1, "aug": "default"}, "a number of test-time views of at least 1, got -1"),
+                       ({"test_aug": 2, "aug": "default", "rule": "chi2"}, "the chi2 threshold rule needs")):
+        with pytest.raises(LowdataError, match=match):
+            fit_model(good_folder, "maha-lw", **kw, **bad)
+    # a model file asking for more views than the copies its threshold was set with
+    meta = json.loads((saved / "model.json").read_text())
+    meta["augmentation"] = {"policy": {"name": "default"}, "digest": "x", "copies": 1, "seed": 0, "test_views": 3}
+    (saved / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(LowdataError, match="asks for 3 test-time views but was fitted with 1 copies"):
+        load_model(saved).score(good_folder, progress=False)
+
+
+def test_fit_command_test_aug_zero(good_folder, tmp_path, capsys):
+    from lowdata.cli import main
+
+    for k in ("0", "-2"):
+        assert main(["fit", str(good_folder), "--out", str(tmp_path / "m"), "--aug", "default", "--test-aug", k]) == 2
+        assert f"--test-aug {k}: give a number of views of at least 1 (leave it out for none)" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 # ------------------------------------------------------------------------------------------ bad input

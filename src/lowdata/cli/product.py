@@ -31,10 +31,13 @@ def cmd_fit(args) -> int:
     search = SearchConfig(budget=32 if args.budget is None else args.budget, seed=args.seed).validate() \
         if auto else None
     space = load_space(args.space) if auto and args.space is not None else None
+    if args.test_aug is not None and args.test_aug < 1:
+        raise LowdataError(f"--test-aug {args.test_aug}: give a number of views of at least 1 (leave it out for none)")
     model = inspection.fit_model(args.folder, args.method, backbone=args.backbone, input_size=args.input_size,
                       aug=None if args.aug == "none" else args.aug, copies=args.copies, fpr=args.fpr,
                       rule=args.threshold_rule, folds=args.folds, seed=args.seed, cache_dir=args.cache,
-                      progress=not args.no_progress, params=given_params(args), search=search, search_space=space)
+                      progress=not args.no_progress, params=given_params(args), search=search, search_space=space,
+                      test_aug=args.test_aug or 0)
     found = model.meta.get("policy_search")
     if found:
         report(f"policy search: {found['candidates']} candidates in {found['seconds']:.1f} s; chosen "
@@ -153,6 +156,8 @@ def add_fit(sub) -> None:
     f.add_argument("--budget", type=int, help="--aug auto: candidate policies of the search (default 32)")
     f.add_argument("--space", type=Path, help="--aug auto: a search space file (JSON; default: Table 4's families)")
     f.add_argument("--copies", type=int, default=10, help="augmented copies per image with --aug (default 10)")
+    f.add_argument("--test-aug", type=int, metavar="K", help="with --aug: score every image as the mean over it and K "
+                   "views made with the same policy (at most --copies; default: the image alone)")
     f.add_argument("--fpr", type=float, help="target false-positive rate of the threshold (default 0.05)")
     f.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES),
                    help="how the threshold is set from the good images (default lognormal; see the book)")

@@ -62,24 +62,39 @@ def fit_rows(pool, rows: np.ndarray, method: str, factor: int, params: dict | No
     return det.fit(pool.take(det.consumes, pool.rows_with_copies(rows, factor)))
 
 
-def fit_score_fn(method: str, pool, factor: int, params: dict | None = None) -> FitScore:
+def mean_over_views(det, take, rows: np.ndarray, views: int, n_orig: int) -> np.ndarray:
+    """The mean score of each of ``rows`` and its first ``views`` copies (copy ``c`` of row ``i`` is row
+    ``i + c n_orig``): the score with ``views`` test-time views; ``take(rows)`` gives them as ``det`` consumes them."""
+    rows = np.asarray(rows, int)
+    total = np.zeros(len(rows))
+    for c in range(views + 1):
+        total += det.anomaly_score(take(rows + c * n_orig))
+    return total / (views + 1)
+
+
+def fit_score_fn(method: str, pool, factor: int, params: dict | None = None, views: int = 0) -> FitScore:
     """``fit_score(train_rows, score_rows)``: a ``method`` detector fitted on ``train_rows`` (with their
-    ``factor`` copies) scores the originals ``score_rows``."""
+    ``factor`` copies) scores the originals ``score_rows``; with ``views``, each score is the mean over the
+    original and its first ``views`` copies (test-time views: the copies of a held-out image are never fitted)."""
+    if views > factor:
+        raise LowdataError(f"{views} test-time views need as many copies of each image, there are {factor}")
+
     def fit_score(train_rows, score_rows):
         det = fit_rows(pool, train_rows, method, factor, params)
-        return det.anomaly_score(pool.take(det.consumes, np.asarray(score_rows, int)))
+        return mean_over_views(det, lambda r: pool.take(det.consumes, r), score_rows, views, pool.n_orig)
     return fit_score
 
 
 def fit_on_pool(pool, rows: Sequence[int], method: str, factor: int, *, folds: int | None, seed: int,
-                params: dict | None = None):
+                params: dict | None = None, views: int = 0):
     """Fit ``method`` on the pool's images ``rows`` (with ``factor`` copies each) and score each of those
-    images out of fold. Returns ``(detector, (folds, out-of-fold scores), fit seconds, scoring seconds)``."""
+    images out of fold (with ``views`` test-time views: :func:`fit_score_fn`). Returns ``(detector, (folds,
+    out-of-fold scores), fit seconds, scoring seconds)``."""
     rows = np.asarray(rows, int)
     t0 = time.perf_counter()
     det = fit_rows(pool, rows, method, factor, params)
     t1 = time.perf_counter()
-    base = fit_score_fn(method, pool, factor, params)
+    base = fit_score_fn(method, pool, factor, params, views)
 
     def fit_score(train_idx, score_idx):  # indices into rows
         return base(rows[train_idx], rows[score_idx])

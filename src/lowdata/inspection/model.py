@@ -29,16 +29,16 @@ from ..core.errors import LowdataError
 from ..core.machine import usable_cpus
 from ..autoaug.search import SearchConfig, check_search_images, search_policy
 from ..autoaug.space import DEFAULT_SPACE, check_space
-from ..data.augment import policy_for
+from ..data.augment import AugmentPolicy, policy_for
 from ..data.images import read_image
 from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
 from ..detectors.registry import check_method, make_detector, method_params, method_spec
 from ..features.backbones import load_backbone
-from ..features.encode import cache_for, encode
+from ..features.encode import cache_for, encode, source_key
 from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
-from .inputs import check_sizes, collect_images, distinct_images
+from .inputs import check_sizes, check_test_views, collect_images, distinct_images
 from .overlays import heatmap_overlay, plan_overlays
 from .model_format import FORMAT, FORMAT_VERSION
 from .store import MODEL_FILE, read_model, write_model
@@ -73,6 +73,16 @@ class InspectionModel:
     def input_size(self) -> int:
         return int(self.meta["backbone"]["input_size"])
 
+    @property
+    def test_views(self) -> int:
+        """K: each image is scored as the mean over it and K augmented views (0: the image alone)."""
+        aug = self.meta.get("augmentation") or {}
+        k = int(aug.get("test_views", 0))
+        if k > int(aug.get("copies", 0)):  # the threshold was set with K copies of each held-out image
+            raise LowdataError(f"this model asks for {k} test-time views but was fitted with {aug.get('copies')} "
+                               "copies of each image: is model.json damaged?")
+        return k
+
     def describe(self) -> str:
         m, t = self.meta, Threshold.from_dict(self.meta["threshold"])
         aug = m["augmentation"]
@@ -82,8 +92,9 @@ class InspectionModel:
         copies = f" + {aug['copies']} augmented copies each (policy {aug['policy']['name']}{chosen})" if aug else \
             (f" without augmentation (the policy search's choice: fitness {found['fitness']:.3f} over "
              f"{found['candidates']} candidates)" if found else "")
+        views = f"; each image scored with {self.test_views} test-time views (mean score)" if self.test_views else ""
         return (f"{self.method} on {m['training']['n_images']} images{copies}; backbone {m['backbone']['name']} "
-                f"at {self.input_size} px; threshold {t.describe()}")
+                f"at {self.input_size} px{views}; threshold {t.describe()}")
 
     # ---------------------------------------------------------------------------------- backbone
     def attach_backbone(self, backbone=None):
@@ -115,8 +126,23 @@ class InspectionModel:
         return encode(bb, list(paths), cache_for(bb, cache_dir), progress=progress, desc="scoring",
                       maps=self.detector.consumes == "maps")
 
-    def _score_features(self, emb):
-        return self.detector.scores_and_maps(emb)
+    def _score_features(self, emb, views=()):
+        """Scores and maps of ``emb``; with ``views`` (their embeddings, view by view), each score is the mean over
+        the image and its views, and the maps stay the image's own."""
+        scores, maps = self.detector.scores_and_maps(emb)
+        if views:
+            scores = (np.asarray(scores, float) + sum(self.detector.anomaly_score(v) for v in views)) / (len(views) + 1)
+        return scores, maps
+
+    def _views(self, paths, cache_dir, progress: bool):
+        """The embeddings of each image's test-time views (the training copies' policy and seed), view by view."""
+        if not self.test_views:
+            return []
+        aug = self.meta["augmentation"]
+        bb = self.backbone or self.attach_backbone()
+        return encode_augmented(bb, paths, [source_key(p) for p in paths], cache_for(bb, cache_dir),
+                                AugmentPolicy.from_dict(aug["policy"]), self.test_views, int(aug["seed"]), progress,
+                                maps=self.detector.consumes == "maps")
 
     def score(self, images, *, cache_dir=None, progress: bool = True, return_maps: bool = False):
         """Score and verdict of each image (a file, a folder, or a list of them): a DataFrame with the
@@ -128,9 +154,11 @@ class InspectionModel:
         check_sizes(paths, self.input_size, self.meta["training"]["image_sizes"])
         if cache_dir is None:  # new parts are scored once: their maps go to a temporary cache, then away
             with tempfile.TemporaryDirectory(prefix="lowdata-score-") as tmp:
-                scores, maps = self._score_features(self._embed(paths, tmp, progress))
+                scores, maps = self._score_features(self._embed(paths, tmp, progress),
+                                                    self._views(paths, tmp, progress))
         else:
-            scores, maps = self._score_features(self._embed(paths, cache_dir, progress))
+            scores, maps = self._score_features(self._embed(paths, cache_dir, progress),
+                                                self._views(paths, cache_dir, progress))
         t = self.threshold
         if not (np.isfinite(t) and MIN_THRESHOLD <= t <= MAX_THRESHOLD):  # never a verdict from a threshold that cannot judge
             raise LowdataError(f"the model's threshold {t!r} is not a number from {MIN_THRESHOLD:g} to {MAX_THRESHOLD:g}")
@@ -193,7 +221,8 @@ def load_model(directory: str | Path, *, allow_other_version: bool = False) -> I
 def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0", input_size: int | None = None,
               aug: str | Path | None = None, copies: int = 10, fpr: float | None = None, rule: str | None = None,
               folds: int | None = None, seed: int = 0, cache_dir=None, progress: bool = True,
-              params: dict | None = None, search=None, search_space: dict | None = None) -> InspectionModel:
+              params: dict | None = None, search=None, search_space: dict | None = None,
+              test_aug: int = 0) -> InspectionModel:
     """Fit an inspection model on good images (a folder, files, or a list of them; at least 5).
 
     ``backbone``: a name or a loaded :class:`~lowdata.features.base.Backbone`. ``aug``: ``None`` (no
@@ -204,8 +233,10 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
     recorded with its fitness in ``model.json`` (``policy_search``). ``rule``, ``fpr``, ``folds``: the threshold
     (:mod:`lowdata.inspection.threshold`; default: log-normal bound at a 5 % false-positive rate, leave-one-out up to
     10 images). ``params``: the detector's parameters by name (:attr:`~lowdata.detectors.base.Detector.parameters`;
-    a text is read as the parameter's type, as ``--param NAME=VALUE``). Duplicate files
-    (same bytes) are used once, with a warning.
+    a text is read as the parameter's type, as ``--param NAME=VALUE``). ``test_aug``: K test-time views: every
+    image the model scores is scored as the mean over it and K augmented views made with the training copies'
+    policy and seed (at most ``copies``; the threshold's out-of-fold scores are means over each held-out image and
+    its first K copies, which its fold never saw). Duplicate files (same bytes) are used once, with a warning.
     """
     t_start = time.perf_counter()
     rule = DEFAULT_RULE if rule is None else rule
@@ -221,6 +252,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         search = (SearchConfig(seed=seed) if search is None else search).validate()
         space = check_space(DEFAULT_SPACE if search_space is None else search_space)
     factor = int(copies) if policy is not None else 0
+    test_aug = check_test_views(test_aug, aug, int(copies), rule)
 
     paths, hashes, dupes = distinct_images(collect_images(images, "training images"))
     if len(paths) < MIN_IMAGES:
@@ -241,6 +273,11 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
                                  params=params)
         policy = None if searched.best.is_identity() else searched.best
         factor = int(copies) if policy is not None else 0
+        if policy is None and test_aug:
+            warnings.warn(f"the search chose no augmentation: the model scores without the {test_aug} test-time "
+                          "views asked for (views of a policy it never saw in training would look anomalous)",
+                          stacklevel=2)
+            test_aug = 0
     t0 = time.perf_counter()
     fresh = method_spec(method)
     maps = fresh.consumes == "maps"  # a detector of pooled vectors: no maps kept on disk
@@ -261,7 +298,7 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         thr = threshold_from_scores(None, rule, fpr, seed=seed, dims=pool.dims)
     else:
         det, (k, oof), t_fit, t_thr = fit_on_pool(pool, np.arange(len(paths)), method, factor, folds=folds, seed=seed,
-                                                  params=params)
+                                                  params=params, views=test_aug)
         thr = threshold_from_scores(oof, rule, fpr, folds=k, seed=seed)
     if thr.note:
         warnings.warn(thr.note, stacklevel=2)
@@ -276,7 +313,8 @@ def fit_model(images, method: str = "maha-lw", *, backbone="efficientnet-lite0",
         "detector": {"method": method, "score": det.score_definition},
         "threshold": thr.to_dict(),
         "augmentation": None if policy is None else {"policy": policy.to_dict(), "digest": policy.digest(),
-                                                     "copies": factor, "seed": seed},
+                                                     "copies": factor, "seed": seed,
+                                                     **({"test_views": test_aug} if test_aug else {})},
         "policy_search": None if searched is None else searched.summary(),
         "training": {"n_images": len(paths), "folder": str(Path(images)) if isinstance(images, (str, Path)) else None,
                      "files": [{"name": p.name, "sha256": h.split("-")[0]} for p, h in zip(paths, hashes)],

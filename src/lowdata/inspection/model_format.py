@@ -36,7 +36,7 @@ def model_schema() -> S.Dict:
                              "seed": S.Int(), "oof_scores": S.List(S.Num()), "note": S.Str()},
                             optional=("folds", "seed", "oof_scores", "note")),
         "augmentation": S.Opt(S.Dict({"policy": S.Dict(), "digest": S.Str(max_len=200), "copies": S.Int(1, 10 ** 6),
-                                      "seed": S.Int()})),
+                                      "seed": S.Int(), "test_views": S.Int(0, 10 ** 6)}, optional=("test_views",))),
         "policy_search": S.Opt(S.Dict(values=S.Any())),
         "training": S.Dict({"n_images": S.Int(1, 10 ** 7), "folder": S.Opt(S.Str()),
                             "files": S.List(S.Dict({"name": S.Str(), "sha256": S.Str(max_len=200)})),

@@ -26,7 +26,8 @@ def test_the_book_runs_the_categories_of_several_roots(tiny_mvtec, tmp_path, cap
     args = ["book", "--data", str(tiny_mvtec), "--data", "btad=BTAD", "--data", str(btad), "--no-elpv", "--input-size", "64",
             "--methods", "knn", "--sizes", "3,max", "--reps", "1", "--aug", "0", "--sweep", "", "--augment-only", "",
             "--out", str(tmp_path / "res"), "--cache", str(tmp_path / "cache"), "--root", str(root), "--no-build",
-            "--no-pollution", "--no-workflow", "--no-beyond", "--no-autoaug", "--no-progress"]
+            "--no-pollution", "--no-workflow", "--no-beyond", "--no-backbones", "--no-autoaug",
+            "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
     # BTAD given twice, once with its source: read once, in its layout

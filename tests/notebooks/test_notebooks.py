@@ -57,7 +57,8 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     (root / "book" / "categories" / "mvtec-gone.ipynb").write_text("{}")  # a stale page of an earlier run
     args = ["book", "--data", str(tiny_mvtec), "--no-elpv", "--input-size", "96", "--methods", "knn,maha-lw,padim",
             "--sizes", "3,max", "--reps", "1", "--aug", "0", "--sweep", "1", "--augment-only", "1",
-            "--out", str(tmp_path / "res"), "--cache", str(tmp_path / "cache"), "--root", str(root), "--no-progress"]
+            "--out", str(tmp_path / "res"), "--cache", str(tmp_path / "cache"), "--root", str(root), "--no-progress",
+            "--backbones", "efficientnet-lite0"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "absent: mvtec/bottle" in out and "mvtec/widget: done" in out and "summary heatmaps: done" in out
@@ -89,6 +90,11 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     assert "PatchCore" in (html / "beyond.html").read_text()
     every = (html / "results" / "beyond-summary.html").read_text()
     assert "1 category, " in every and "AnomalyDINO" in every and every.count("<img") >= 2 and "aupro" in every
+    assert run["backbones"][0]["status"] == "done" and "backbones mvtec/widget: done" in out
+    chosen = (html / "backbones" / "mvtec-widget.html").read_text()
+    assert "Which backbone? MVTec AD widget" in chosen and "<img" in chosen and "N = 10, 30 left out" in chosen
+    every = (html / "results" / "backbones-summary.html").read_text()
+    assert "1 category, " in every and "<img" in every and "times the time" in every and "832" in every
     assert run["autoaug"][0]["status"] == "done" and "autoaug mvtec/widget: done" in out
     auto = (html / "autoaug" / "mvtec-widget.html").read_text()
     assert "Choosing the augmentation automatically: MVTec AD widget" in auto and auto.count("<img") >= 2

@@ -180,6 +180,23 @@ AUTOAUG = NotebookSchema("autoaug", _category(
     "fewshot": {"methods": "maha-lw,padim,knn,patchcore", "sizes": "5,10,30", "reps": 5, "factor": 10, "budget": 32},
 })
 
+#: notebooks/backbones.ipynb: the sample-size study repeated for several backbones
+BACKBONES = NotebookSchema("backbones", _category(
+    Param("backbones", (str,), "efficientnet-lite0,efficientnet-lite1,efficientnet-lite2",
+          "the backbones compared, on the same subsets"),
+    Param("methods", (str,), "knn,maha-lw", "detectors of pooled vectors: no maps kept on disk for the other backbones"),
+    Param("sizes", (str, int), "5,10,30,max", "training images N ('max': the category's all, for the area)"),
+    Param("reps", (int,), 2),
+    Param("aug", (str, int), "0,10", "augmentation factors for every method"),
+), presets={
+    # the default keeps `make run` within its budget on ELPV: two detectors of pooled vectors (each other backbone
+    # adds minutes of encoding and no maps on disk), 4 sizes, 2 replicates; "paper" and "fewshot" are the issue's
+    # grid: the paper's detectors and PatchCore at the category study's sizes, 3 replicates (their maps: about 1 GB
+    # per backbone and category at 380 px)
+    "paper": {"methods": _PAPER_METHODS + ",patchcore", "sizes": "5,10,20,30,50,100,max", "reps": 3},
+    "fewshot": {"methods": _PAPER_METHODS + ",patchcore", "sizes": "5,10,20,30,50,100,max", "reps": 3},
+})
+
 #: the summary notebooks (sample-size, augmentation, heatmaps, reproduction): every category's results
 SUMMARY = NotebookSchema("summary", (
     Param("results_dir", (str,), "data/results", "the folder of study-*.parquet tables"),
@@ -194,8 +211,10 @@ SUMMARY = NotebookSchema("summary", (
 ))
 
 #: the summary notebooks, in the book's order: notebooks/<name>.ipynb -> book/results/<name>.ipynb
-SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "beyond-summary", "autoaug-summary", "reproduction")
+SUMMARY_NOTEBOOKS = ("sample-size", "augmentation", "heatmaps", "beyond-summary", "backbones-summary", "autoaug-summary",
+                     "reproduction")
 #: every notebook's schema
-SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND, "autoaug": AUTOAUG,
+SCHEMAS = {"category": CATEGORY, "pollution": POLLUTION, "workflow": WORKFLOW, "beyond": BEYOND, "backbones": BACKBONES,
+           "autoaug": AUTOAUG,
            **{name: SUMMARY for name in SUMMARY_NOTEBOOKS}}
 PRESETS = tuple(CATEGORY.presets)

@@ -32,6 +32,10 @@ from .record import environment, read_run, write_run
 
 
 
+#: the parts of a run record with a page per category
+CHAPTERS = ("categories", "pollution", "workflow", "beyond", "backbones", "autoaug")
+
+
 def _template(name: str) -> Path:
     return REPO / "notebooks" / f"{name}.ipynb"
 
@@ -186,10 +190,11 @@ def run_pollution_notebooks(targets: list[Target], book_root: str | Path, params
 def build_book(targets: list[Target], book_root: str | Path, params: dict,
                *, roots: list[DataRoot] = (), absent: list[str] = (), command: str = "", build: bool = True, progress: bool = True,
                pollution: dict | None = None, workflow: dict | None = None, beyond: dict | None = None,
-               autoaug: dict | None = None, runner=None, rerun: bool = False) -> dict:
+               backbones: dict | None = None, autoaug: dict | None = None, runner=None, rerun: bool = False) -> dict:
     """Run every category notebook, the pollution notebooks (``pollution``: their settings, ``None``
     for none), the workflow notebooks (``workflow``: their settings, ``None`` for none), then the
-    "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), the notebooks choosing the
+    "Beyond the paper" notebooks (``beyond``: their settings, ``None`` for none), the backbone comparison
+    (``backbones``: its settings, ``None`` for none), the notebooks choosing the
     augmentation automatically (``autoaug``: their settings, ``None`` for none), then the summary notebooks,
     then (``build``) Jupyter Book 1.x. Each target is read from its own root; ``roots`` are the data roots
     given (:class:`~lowdata.data.roots.DataRoot`), recorded and shown on every page as placeholders
@@ -205,7 +210,7 @@ def build_book(targets: list[Target], book_root: str | Path, params: dict,
     if not rerun and (results_dir / "run.json").is_file():
         try:
             old = read_run(results_dir / "run.json")
-            previous = {r["page"]: r for part in ("categories", "pollution", "workflow", "beyond", "autoaug")
+            previous = {r["page"]: r for part in CHAPTERS
                         for r in old.get(part, [])
                         if isinstance(r, dict) and "page" in r}
         except (LowdataError, ValueError, KeyError, TypeError):
@@ -234,13 +239,17 @@ def build_book(targets: list[Target], book_root: str | Path, params: dict,
                                      {**(beyond or {}), **shared}, "Beyond the paper: {source} {category}", progress,
                                      runner, previous)
     show("beyond ", report_b)
+    report_k = run_chapter_notebooks("backbones", done if backbones is not None else [], book_root,
+                                     {**(backbones or {}), **shared}, "Which backbone? {source} {category}", progress,
+                                     runner, previous)
+    show("backbones ", report_k)
     report_a = run_chapter_notebooks("autoaug", done if autoaug is not None else [], book_root,
                                      {**(autoaug or {}), **shared}, "Choosing the augmentation automatically: {source} "
                                      "{category}", progress, runner, previous)
     show("autoaug ", report_a)
     run_file = results_dir / "run.json"
     run = {"command": command, "started": started, "params": params, "data_roots": [str(r) for r in roots], "categories": report,
-           "pollution": report_p, "workflow": report_w, "beyond": report_b, "autoaug": report_a,
+           "pollution": report_p, "workflow": report_w, "beyond": report_b, "backbones": report_k, "autoaug": report_a,
            "absent": list(absent), "environment": environment(),
            "scheduler": "none" if runner is None else runner.describe(),
            "summaries": [], "categories_seconds": time.perf_counter() - t0}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from ..book.disk import check_disk
 from ..book.record import read_run
-from ..book.params import AUTOAUG, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
+from ..book.backbones import parse_backbones
+from ..book.params import AUTOAUG, BACKBONES, BEYOND, CATEGORY, POLLUTION, PRESETS, WORKFLOW
 from ..book.reproduce import TOLERANCE, record_expected, verdict, verify_run
-from ..book.runner import build_book
+from ..book.runner import CHAPTERS, build_book
 from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
 from ..data.roots import env_roots, given_roots, parse_data, run_targets, unique_roots
@@ -92,14 +93,17 @@ def cmd_book(args) -> int:
     workflow = None if args.no_workflow else WORKFLOW.preset(args.preset)
     beyond = None if args.no_beyond else BEYOND.preset(args.preset)
     autoaug = None if args.no_autoaug else AUTOAUG.preset(args.preset)
+    backbones = None if args.no_backbones else BACKBONES.preset(args.preset)
+    if backbones is not None and args.backbones is not None:
+        backbones["backbones"] = ",".join(parse_backbones(args.backbones))
     with scheduler(args) as runner:
         run = build_book(targets, root, params, roots=roots, absent=absent,
                          command=command.strip(), build=not args.no_build, progress=not args.no_progress,
-                         pollution=pollution, workflow=workflow, beyond=beyond, autoaug=autoaug, runner=runner,
+                         pollution=pollution, workflow=workflow, beyond=beyond, backbones=backbones, autoaug=autoaug,
+                         runner=runner,
                          rerun=args.rerun)
     failed = [f"{r['source']}/{r['category']}" for r in run["categories"] if r["status"] != "done"] + \
-        [f"{part} {r['source']}/{r['category']}" for part in ("pollution", "workflow", "beyond", "autoaug")
-         for r in run[part]
+        [f"{part} {r['source']}/{r['category']}" for part in CHAPTERS[1:] for r in run[part]
          if r["status"] != "done"] + \
         [r["notebook"] for r in run["summaries"] if r["status"] != "done"]
     report(f"done in {run['total_seconds'] / 60:.1f} min" + (f"; failed: {', '.join(failed)}" if failed else ""))
@@ -158,6 +162,9 @@ def add_book(sub) -> None:
     b.add_argument("--no-workflow", action="store_true", help="leave out the practitioner workflow chapter")
     b.add_argument("--no-beyond", action="store_true", help="leave out the part beyond the paper (PatchCore, 1 to 8 "
                                                             "shots, localization)")
+    b.add_argument("--backbones", metavar="LIST", help="the backbones the chapter \"Which backbone?\" compares (default "
+                   f"{BACKBONES.default('backbones')}; its grid: the preset's, the default reduced to keep `make run` short)")
+    b.add_argument("--no-backbones", action="store_true", help="leave out the backbone comparison")
     b.add_argument("--no-autoaug", action="store_true", help="leave out the chapter on choosing the augmentation "
                                                              "automatically")
     b.add_argument("--rerun", action="store_true",

@@ -65,6 +65,12 @@ B4_HELP = (
 )
 
 
+def b4_weights_here() -> bool:
+    """Whether Keras' B4 ImageNet weights are on this machine (given by ``$LOWDATA_B4_WEIGHTS`` or where Keras
+    keeps them): loading them downloads nothing."""
+    return bool(os.environ.get(B4_WEIGHTS_ENV)) or (_keras_home() / "models" / B4_WEIGHTS_FILE).is_file()
+
+
 def load_b4(input_size: int, weights, seed: int) -> KerasBackbone:
     """EfficientNet-B4 at ``input_size``: Keras' ImageNet weights (``'imagenet'``, or a local copy's path), or
     random ones drawn from ``seed`` (``None``)."""

@@ -1,4 +1,5 @@
-"""Which backbone? (issue 33, point 1, as a measurement: the book's chapter is still to come.)
+"""Which backbone? (issue 33, point 1, as a measurement outside the book; the book's chapter is
+``lowdata book --backbones``, :mod:`lowdata.book.backbones`.)
 
 The sample-size study for each backbone on each category, the same seeded subsets for all, then per detector the
 image AUROC at each N and the area under the AUC-percent curve by backbone (mean over categories and replicates),
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,8 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pandas as pd
 
+from lowdata.book.backbones import forward_speed
 from lowdata.core.errors import LowdataError
-from lowdata.data.images import read_image
 from lowdata.data.sources import load_category
 from lowdata.experiments.design import StudyConfig, parse_factors, parse_sizes
 from lowdata.experiments.study import fitted, run_study
@@ -36,15 +36,7 @@ from lowdata.metrics import auc_percent_area
 
 def speed(bb, paths, rounds: int = 2) -> float:
     """Images per second through the forward pass, each image alone, best of ``rounds``."""
-    imgs = [bb.preprocessing.apply(read_image(p)).astype(np.float32)[None] for p in paths]
-    bb.forward(imgs[0])  # warm-up: the first call plans
-    best = 0.0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for x in imgs:
-            bb.forward(x)
-        best = max(best, len(imgs) / (time.perf_counter() - t0))
-    return best
+    return forward_speed(bb, paths, rounds)
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def test_lite0_stage_shapes(size, grid):
 
 
 def test_b4_architecture_stage_shapes():
-    bb = load_backbone("efficientnet-b4", weights=None)
+    bb = load_backbone("efficientnet-b4", weights=None, runtime="tensorflow")  # the architecture: no ONNX conversion
     assert bb.input_size == 380
     assert bb.level_shapes == ((24, 24, 112), (12, 12, 272), (12, 12, 448))
     taps = [bb.model.get_layer(n).output for n in ("block4f_add", "block6h_add", "block7b_add")]

@@ -51,6 +51,13 @@ def test_every_candidate_gets_its_fitness_and_its_real_auroc(tiny_mvtec, lite0_s
     kept = df.drop(index=df.index[df["policy_digest"].isin(partial.loc[lost, "policy_digest"]) & (df["replicate"] == 0)])
     merged = third.merge(kept[["replicate", "policy_digest", "fit_seconds"]], on=["replicate", "policy_digest"])
     assert len(merged) == 6 and (merged["fit_seconds_x"] == merged["fit_seconds_y"]).all()
+    # only what auto against hand needs: the chosen, the hand-made and no augmentation, the same numbers
+    few = run_fitness_check(data, lite0_small, cache, config, tmp_path / "few.csv", progress=False, every=False)
+    assert set(few.groupby("replicate")["chosen"].sum()) == {1} and len(few) <= 2 * 3
+    assert set(few["policy"]) <= {"none", "default", *df[df["chosen"]]["policy"]} and "none" in set(few["policy"])
+    both = few.merge(df, on=["replicate", "policy_digest"])
+    assert len(both) == len(few) and (both["auroc_x"] == both["auroc_y"]).all()
+    pd.testing.assert_frame_equal(auto_vs_hand(few), auto_vs_hand(df))
     with pytest.raises(LowdataError, match="N=50 is larger than the 6"):
         run_fitness_check(data, lite0_small, cache, AutoAugConfig(methods=["knn"], sizes=[50], search=search),
                           tmp_path / "g.csv", progress=False)

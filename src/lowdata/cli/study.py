@@ -135,7 +135,8 @@ def cmd_fitness_check(args) -> int:
                                                                objective=args.objective)).validate()
     bb = load_backbone(args.backbone, args.input_size)
     out = args.out or results_path("data/results", data.source, data.category, args.backbone, "fitness")
-    df = run_fitness_check(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress)
+    df = run_fitness_check(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress,
+                           every=not args.chosen_only)
     report("Spearman correlation of each fitness with the real AUROC (mean over replicates):",
            correlations_by_fitness(df).round(3), "real AUROC, chosen policy against hand-made and none:",
            auto_vs_hand(df).round(4), f"results: {out} ({len(df)} rows)")
@@ -156,6 +157,8 @@ def add_fitness_check(sub) -> None:
     fc.add_argument("--search-seed", type=int, default=0, help="seed of the candidates, folds and defects")
     fc.add_argument("--search-folds", type=int, default=5, help="folds over the good images (default 5)")
     fc.add_argument("--grades", help="strengths of fainter synthetic defects besides the full ones, e.g. 0.25,0.5")
+    fc.add_argument("--chosen-only", action="store_true", help="fit only the chosen, hand-made and no augmentation on "
+                    "the real defects (auto against hand; no correlation)")
     fc.add_argument("--objective", default="auroc", choices=list(OBJECTIVES),
                     help="the fitness the search ranks by (default auroc; graded and tpr need --grades)")
     fc.add_argument("--seed", type=int, default=0, help="seed of the training subsets (the study's, default 0)")

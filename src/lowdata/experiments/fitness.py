@@ -58,9 +58,10 @@ def read_fitness(path: str | Path) -> pd.DataFrame:
 
 
 def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig, out: str | Path,
-                      progress: bool = True) -> pd.DataFrame:
+                      progress: bool = True, every: bool = True) -> pd.DataFrame:
     """Every candidate of every search, its fitness beside its real AUROC (see the module docstring); returns this
-    run's rows."""
+    run's rows. ``every=False``: only the chosen candidate, no augmentation and the hand-made policy are fitted on
+    the real defects (what :func:`auto_vs_hand` needs, a tenth of the fits)."""
     config.validate()
     plan = validation_plan(data, backbone, config)
     n_pool, labels, base, cells = len(data.train), plan.labels, plan.base, plan.cells
@@ -74,9 +75,14 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
         for row in table.rows:
             if all(str(row.get(k)) == str(v) for k, v in base.items()):
                 made.setdefault((str(row["n_train"]), str(row["replicate"]), row["method"]), set()).add(
-                    row["policy_digest"])
+                    row["policy_digest"] + ("+chosen" if str(row.get("chosen")) == "True" else ""))
         whole = len(candidates) + (hand.digest() not in candidates)  # the rows of a finished cell
-        todo = [c for c in cells if len(made.get((str(c[0]), str(c[1]), c[2]), ())) < whole]
+
+        def finished(cell):
+            have = made.get(tuple(map(str, cell[:2])) + (cell[2],), set())
+            return len(have) >= whole if every else any(d.endswith("+chosen") for d in have)
+
+        todo = [c for c in cells if not finished(c)]
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
                       desc=f"{data.category} test", label=label)
         test_maps = map_rows(cache, test_keys) if any(method_spec(m).consumes == "maps" for *_, m in todo) else None
@@ -91,8 +97,10 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
                 maps = method_spec(m).consumes == "maps"
                 originals = encode(backbone, paths, cache, keys=keys, progress=False, maps=maps, label=label)
                 by_digest = found.table.groupby("digest", sort=False)
-                have = made.get((str(n), str(r), m), set())  # a cell a killed run left half done: the rest only
-                groups = list(by_digest)
+                # a cell a killed run left half done: the rest only
+                have = {d.split("+")[0] for d in made.get((str(n), str(r), m), set())}
+                keep = {found.best.digest(), hand.digest(), found.table["digest"].iloc[0]}  # chosen, hand, none
+                groups = [(d, g) for d, g in by_digest if every or d in keep]
                 if hand.digest() not in candidates:  # the hand-made policy is fitted too, without a fitness
                     groups.append((hand.digest(), None))
                 for digest, g in groups:

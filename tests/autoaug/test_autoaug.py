@@ -379,6 +379,7 @@ def test_fold_fitness_against_counts_by_hand():
     assert f["auroc"] == pytest.approx((2 + 1.5) / 4)  # 3 beats both; 2 beats 1, ties 2
     assert f["graded"] == pytest.approx((2 + 1 + 0 + 1.5) / 8)
     assert f["tpr"] == pytest.approx(1 / 4)  # only 3 is above every good image (2 is not above 2)
+    assert f["margin"] == pytest.approx((np.log(3) + np.log(2)) / 2 - np.log(2) / 2)  # full-strength defects only
 
 
 def test_objectives_and_the_search_identity():
@@ -388,7 +389,8 @@ def test_objectives_and_the_search_identity():
     assert AutoAugConfig().search_digest() == "7f379079c33900be"
     graded_cfg = AutoAugConfig(search=SearchConfig(grades="0.25", objective="tpr"))
     assert graded_cfg.validate().search.grades == (1.0, 0.25) and graded_cfg.search_digest() != "7f379079c33900be"
-    with pytest.raises(LowdataError, match="unknown search objective 'f1'; choose from auroc, graded, tpr"):
+    with pytest.raises(LowdataError, match="unknown search objective 'f1'; choose from auroc, graded, tpr, margin"):
         SearchConfig(objective="f1").validate()
     with pytest.raises(LowdataError, match="the tpr objective needs faint defects too"):
         SearchConfig(objective="tpr").validate()
+    assert SearchConfig(objective="margin").validate().grades == (1.0,)  # the margin of full-strength defects

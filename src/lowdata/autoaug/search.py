@@ -23,7 +23,8 @@ those strengths (:mod:`lowdata.data.synthetic`: the good image moved that share 
 each candidate gets three fitnesses, all recorded: ``f_auroc`` (the AUROC above, full-strength defects only),
 ``f_graded`` (the same AUROC over the defects of every strength) and ``f_tpr`` (the share of the fold's defects,
 every strength, scoring above every held-out good image of the fold: the detection rate at a false-positive rate
-of zero on them). ``objective`` says which one ranks the candidates (``fitness``). Full-strength defects stand
+of zero on them); ``objective = "margin"`` ranks by the margin below instead. ``objective`` says which one ranks
+the candidates (``fitness``). Full-strength defects stand
 out for almost every candidate on a category like MVTec AD's bottle (the AUROC is 1 and ranks nothing); faint
 ones keep apart the policies that tighten the good images' scores from those that widen them.
 
@@ -62,7 +63,7 @@ from .space import DEFAULT_SPACE, check_space, sample_candidates
 
 
 #: the fitnesses a search can rank by (see the module docstring)
-OBJECTIVES = ("auroc", "graded", "tpr")
+OBJECTIVES = ("auroc", "graded", "tpr", "margin")
 
 
 def _whole(what: str, value, least: int) -> int:
@@ -98,7 +99,7 @@ class SearchConfig:
         self.grades = check_grades(self.grades)
         if self.objective not in OBJECTIVES:
             raise LowdataError(f"unknown search objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
-        if self.objective != "auroc" and self.grades == (1.0,):
+        if self.objective in ("graded", "tpr") and self.grades == (1.0,):
             raise LowdataError(f"the {self.objective} objective needs faint defects too: give defect grades "
                                "(e.g. 0.25,0.5)")
         return self
@@ -176,7 +177,9 @@ def fold_fitness(good: np.ndarray, bad: np.ndarray, full: np.ndarray) -> dict:
     defects' ``bad``, ``full`` marking the full-strength defects."""
     def auroc(b):
         return image_auroc(np.r_[np.zeros(len(good)), np.ones(len(b))], np.r_[good, b])
-    return {"auroc": auroc(bad[full]), "graded": auroc(bad), "tpr": float(np.mean(bad > np.max(good)))}
+    margin = float(np.mean(np.log(np.maximum(bad[full], 1e-12))) - np.mean(np.log(np.maximum(good, 1e-12))))
+    return {"auroc": auroc(bad[full]), "graded": auroc(bad), "tpr": float(np.mean(bad > np.max(good))),
+            "margin": margin}
 
 
 def check_search_images(n: int, folds: int, method: str) -> int:
@@ -255,7 +258,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                     encode_s += time.perf_counter() - t1
                     t2 = time.perf_counter()
                     pool = FeaturePool(list(allp.pooled), maps, n, factor)
-                    per_fold, gaps = [], []
+                    per_fold = []
                     for j in range(k):
                         train = np.flatnonzero(folds != j)
                         held = np.flatnonzero(folds == j)
@@ -264,10 +267,8 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                         good = det.anomaly_score(pool.take(spec.consumes, held))
                         bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))
                         per_fold.append(fold_fitness(good, bad, full[d_rows]))
-                        gaps.append(float(np.mean(np.log(np.maximum(bad[full[d_rows]], 1e-12)))
-                                          - np.mean(np.log(np.maximum(good, 1e-12)))))
                     fits = {f: float(np.mean([p[f] for p in per_fold])) for f in OBJECTIVES}
-                    margin = float(np.mean(gaps))
+                    margin = fits["margin"]
                     shift = float(np.median([((e.pooled_concat() - x) ** 2).sum(1) for e in copy_emb]) / nn) \
                         if copy_emb else 0.0
                     memo[(pol.digest(), factor)] = (fits, margin, per_fold, shift)
@@ -276,7 +277,7 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
                 results.append((ci, fitness, margin))
                 rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
                              "digest": pol.digest(), "fitness": fitness, "margin": margin,
-                             **{f"f_{f}": v for f, v in fits.items()}, "copy_shift": shift,
+                             **{f"f_{f}": v for f, v in fits.items() if f != "margin"}, "copy_shift": shift,
                              "fold_auroc": " ".join(f"{p['auroc']:.4f}" for p in per_fold),
                              "seconds": time.perf_counter() - t1})
                 bar.update(1)

@@ -99,9 +99,11 @@ def test_book_runner_builds_every_page(tiny_mvtec, tmp_path, capsys):
     auto = (html / "autoaug" / "mvtec-widget.html").read_text()
     assert "Choosing the augmentation automatically: MVTec AD widget" in auto and auto.count("<img") >= 2
     assert "N = 10 left out: widget has 6 training images" in auto and "chosen automatically" in auto
+    assert "Spearman: margin" in auto and "best AUROC" in auto  # the fitness check of replicate 0
     assert "successive halving" in (html / "autoaug.html").read_text()
     every = (html / "results" / "autoaug-summary.html").read_text()
     assert "1 category, 3 fits" in every and "<img" in every and "against the hand-made policy" in every
+    assert "Spearman: fitness" in every
     # what readers see: no folder of this machine on any page, thebe's doubled script gone, tables as CSV
     for f in (root / "_build" / "html").rglob("*"):
         if f.suffix in (".html", ".ipynb"):

@@ -19,6 +19,7 @@ from ..data.synthetic import GENERATORS, defect_examples
 from .plots import add_caption, category_names
 from ..detectors.registry import method_label, method_order
 from ..experiments.autoaug import KINDS, AutoAugConfig, comparison, read_autoaug, run_autoaug
+from ..experiments.fitness import correlations_by_fitness, rank_correlations, read_fitness, run_fitness_check
 from ..experiments.design import sizes_within
 from ..experiments.table import results_path
 from ..features.backbones import load_backbone
@@ -33,22 +34,80 @@ _FAMILIES = {"flip h": lambda p: p.flip_horizontal, "flip v": lambda p: p.flip_v
              "multiply": lambda p: p._enabled("multiply")}
 
 
-def run_autoaug_category(**values) -> pd.DataFrame:
-    """The page's experiment, its parameters checked (one clear message), into
-    ``<out_dir>/autoaug-<source>-<category>-<backbone>.parquet``. ``.attrs["note"]``: the sizes left out (more
-    than the category's training images), or empty."""
+def _page_setup(values: dict, reps: int):
+    """The page's category data, its checked configuration with ``reps`` replicates, its backbone and the sizes'
+    note (:func:`run_autoaug_category`, :func:`run_fitness_category`)."""
     AUTOAUG.check(values)
     source, root = read_root(values["data_root"], values["category"])
     data = load_category(source, values["category"], root=root)
     sizes, note = sizes_within(values["sizes"], len(data.train), values["category"])
     config = AutoAugConfig(methods=[m.strip() for m in values["methods"].split(",") if m.strip()], sizes=sizes,
-                           reps=values["reps"], factor=values["factor"], seed=values["seed"],
+                           reps=reps, factor=values["factor"], seed=values["seed"],
                            search=SearchConfig(budget=values["budget"], seed=values["search_seed"]))
-    bb = load_backbone(values["backbone"], values["input_size"])
-    out = results_path(values["out_dir"], source, values["category"], values["backbone"], "autoaug")
+    return data, config, load_backbone(values["backbone"], values["input_size"]), note
+
+
+def run_autoaug_category(**values) -> pd.DataFrame:
+    """The page's experiment, its parameters checked (one clear message), into
+    ``<out_dir>/autoaug-<source>-<category>-<backbone>.parquet``. ``.attrs["note"]``: the sizes left out (more
+    than the category's training images), or empty."""
+    data, config, bb, note = _page_setup(values, values["reps"])
+    out = results_path(values["out_dir"], data.source, values["category"], values["backbone"], "autoaug")
     rows = run_autoaug(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
     rows.attrs["note"] = note
     return rows
+
+
+def run_fitness_category(**values) -> pd.DataFrame:
+    """The page's fitness check (:mod:`lowdata.experiments.fitness`): the searches of its first ``check_reps``
+    replicates again, every candidate fitted on the real defects, into
+    ``<out_dir>/fitness-<source>-<category>-<backbone>.parquet`` (no rows when ``check_reps`` is 0)."""
+    data, config, bb, _ = _page_setup(values, max(1, values["check_reps"]))
+    if not values["check_reps"]:
+        return pd.DataFrame()
+    out = results_path(values["out_dir"], data.source, values["category"], values["backbone"], "fitness")
+    return run_fitness_check(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
+
+
+def load_fitness(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,
+                 run: dict | None = None) -> pd.DataFrame:
+    """Every ``fitness-*.parquet`` table of ``out_dir`` (as :func:`load_autoaug`)."""
+    parts = [read_fitness(f) for f in sorted(Path(out_dir).glob("fitness-*.parquet"))]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return of_run(df, backbone, input_size, run, "autoaug")
+
+
+def fitness_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per category, detector and N: the Spearman correlation of each fitness with the real AUROC over the
+    candidates (mean over the replicates checked), where the chosen candidate ranks by real AUROC (1: the best) and
+    the real AUROC of the chosen and of the best candidate."""
+    if df.empty:
+        return pd.DataFrame()
+    df = df.assign(category=category_names(df))
+    corr = correlations_by_fitness(df).add_prefix("Spearman: ")
+    rank = rank_correlations(df)[["replicates", "candidates", "chosen's rank", "chosen AUROC", "best AUROC"]]
+    t = rank.join(corr).reset_index()
+    t["method"] = [method_label(m) for m in t["method"]]
+    return t.set_index(["category", "method", "N"]).round(3)
+
+
+def fitness_figure(df: pd.DataFrame) -> Figure:
+    """Every candidate's first-rung fitness (the search's objective) against its real AUROC, one panel per category
+    and detector (replicate 0): the chosen one marked in red, no augmentation in black, the hand-made one in green."""
+    rep = df[df["replicate"] == df["replicate"].min()].assign(category=category_names(df))
+    panels = sorted(set(zip(rep["category"], rep["method"])), key=lambda cm: (cm[0], method_order(cm[1])))
+    fig = Figure(figsize=(3.6 * len(panels), 3.0), layout="constrained")
+    for ax, (cat, m) in zip(np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)).ravel(), panels):
+        g = rep[(rep["category"] == cat) & (rep["method"] == m) & (rep["rung"] >= 0)]
+        ax.scatter(g["fitness_first"], g["auroc"], s=12, color="tab:blue", label="candidate")
+        for mask, colour, label in ((g["policy"] == "none", "black", "none"), (g["hand"].eq(True), "green", "hand-made"),
+                                    (g["chosen"].eq(True), "red", "chosen")):
+            ax.scatter(g[mask]["fitness_first"], g[mask]["auroc"], s=40, color=colour, label=label, zorder=3)
+        ax.set_title(f"{cat}: {method_label(m)}", fontsize=9)
+        ax.set_xlabel("fitness (first rung)")
+        ax.set_ylabel("real image AUROC")
+    fig.axes[0].legend(fontsize=7)
+    return fig
 
 
 def load_autoaug(out_dir: str | Path, backbone: str | None = None, input_size: int | None = None,

@@ -173,6 +173,7 @@ AUTOAUG = NotebookSchema("autoaug", _category(
     Param("factor", (int,), 10, "copies per training image of the hand-made and the automatic policy"),
     Param("budget", (int,), 32, "candidate policies of each search"),
     Param("search_seed", (int,), 0, "seed of the candidates, folds, copies and synthetic defects"),
+    Param("check_reps", (int,), 1, "replicates whose every candidate is also fitted on the real defects (0: none)"),
 ), presets={
     # the default is one detector at N = 10 (about 4 minutes a category on 2 cores); the whole grid is
     # "paper" / "fewshot" (four detectors, N = 5, 10 and 30: an hour a category)

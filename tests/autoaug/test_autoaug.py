@@ -394,3 +394,23 @@ def test_objectives_and_the_search_identity():
     with pytest.raises(LowdataError, match="the tpr objective needs faint defects too"):
         SearchConfig(objective="tpr").validate()
     assert SearchConfig(objective="margin").validate().grades == (1.0,)  # the margin of full-strength defects
+
+
+def test_the_default_prior_keeps_default_unless_the_winner_beats_it_beyond_the_folds_noise(elpv_goods, lite0_small,
+                                                                                         tmp_path):
+    paths = elpv_goods[0][:6]
+    cache = cache_for(lite0_small, tmp_path / "cache")
+    free = search_policy(paths, "maha-lw", lite0_small, cache, SearchConfig(**SMALL, objective="margin"), progress=False)
+    assert free.config["kept_default"] is False
+    strict = search_policy(paths, "maha-lw", lite0_small, cache, SearchConfig(**SMALL, objective="margin", prior_z=99),
+                           progress=False)
+    if free.best.is_identity() or free.best.name == "default":
+        assert strict.best.digest() == free.best.digest() and strict.config["kept_default"] is False
+    else:  # 99 standard errors: nothing beats the default
+        assert strict.best.name == "default" and strict.config["kept_default"] is True
+        last = strict.table[strict.table["rung"] == strict.table["rung"].max()]
+        assert {free.best.name, "default"} <= set(last["policy"])  # the default measured at the last rung too
+        assert (last["policy"] == "default").sum() == 1 and (last["policy"] == free.best.name).sum() == 1
+        assert strict.summary()["fitness"] == float(last[last["policy"] == "default"]["fitness"].iloc[0])
+    with pytest.raises(LowdataError, match="prior_z must be a number from 0"):
+        SearchConfig(prior_z=-1).validate()

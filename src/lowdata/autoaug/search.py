@@ -86,6 +86,7 @@ class SearchConfig:
     seed: int = 0  # candidates, folds, copies and defects
     grades: tuple[float, ...] = (1.0,)  # strengths of the synthetic defects (1: the generator's own)
     objective: str = "auroc"  # which fitness ranks the candidates: one of OBJECTIVES
+    prior_z: float = 0.0  # > 0: keep the generic default unless the winner beats it by z fold standard errors
 
     def validate(self) -> "SearchConfig":
         self.budget = _whole("the search budget (--budget)", self.budget, 1)
@@ -99,6 +100,8 @@ class SearchConfig:
         self.grades = check_grades(self.grades)
         if self.objective not in OBJECTIVES:
             raise LowdataError(f"unknown search objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
+        if isinstance(self.prior_z, bool) or not isinstance(self.prior_z, (int, float)) or not 0 <= self.prior_z < 100:
+            raise LowdataError(f"prior_z must be a number from 0 (no prior) to 100, got {self.prior_z!r}")
         if self.objective in ("graded", "tpr") and self.grades == (1.0,):
             raise LowdataError(f"the {self.objective} objective needs faint defects too: give defect grades "
                                "(e.g. 0.25,0.5)")
@@ -112,6 +115,8 @@ class SearchConfig:
             del d["grades"]
         if d["objective"] == "auroc":
             del d["objective"]
+        if d["prior_z"] == 0:
+            del d["prior_z"]
         return d
 
     def rungs(self) -> list[int]:
@@ -148,7 +153,8 @@ class SearchResult:
         return {"method": self.method, "n_images": self.n_images, "folds": self.folds, "config": self.config,
                 "candidates": int((self.table["rung"] == 0).sum()), "seconds": round(self.seconds, 2),
                 "encode_seconds": round(self.encode_seconds, 2), "fit_seconds": round(self.fit_seconds, 2),
-                "chosen": self.best.name, "fitness": float(top["fitness"].iloc[0]),
+                "chosen": self.best.name, "fitness": float(self.table[self.table["digest"] == self.best.digest()]
+                                                           ["fitness"].iloc[-1]),
                 "top": [{"policy": r.policy, "transforms": r.transforms, "fitness": round(float(r.fitness), 4),
                          "margin": round(float(r.margin), 4), "copy_shift": round(float(r.copy_shift), 3)}
                         for r in top.itertuples()]}
@@ -223,7 +229,6 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     orig_maps = stack_maps(originals, 256) if maps_needed else None
     defect_pool = FeaturePool(list(defects.pooled), stack_maps(defects, 256) if maps_needed else None, len(defects), 0)
     encode_s = time.perf_counter() - t0
-    fit_s = 0.0
     x = originals.pooled_concat().astype(np.float64)
     gaps_nn = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(gaps_nn, np.inf)
@@ -238,56 +243,74 @@ def search_policy(paths: Sequence, method: str, backbone, cache, config: SearchC
     bar = tqdm(total=sum(sizes), desc=printable(desc), unit="policy", disable=not progress, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)
     rows, alive, memo = [], list(range(len(candidates))), {}
+    spent = {"encode": encode_s, "fit": 0.0}
+
+    def evaluate(ci: int, rung: int, copies: int, record: bool = True):
+        """Candidate ``ci`` with ``copies`` copies per image: its fitness, margin and per-fold values (a row of the
+        table, with ``record``)."""
+        pol = candidates[ci]
+        factor = 0 if pol.is_identity() else copies
+        t1 = time.perf_counter()
+        if (pol.digest(), factor) in memo:
+            fits, per_fold, shift = memo[(pol.digest(), factor)]
+        else:
+            copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
+                                        progress=False, maps=maps_needed, label=label) if factor else []
+            allp = Embeddings.concat([originals] + copy_emb)
+            maps = None
+            if maps_needed:
+                maps = np.concatenate([orig_maps] + [stack_maps(e, 256) for e in copy_emb]) if copy_emb else orig_maps
+            spent["encode"] += time.perf_counter() - t1
+            t2 = time.perf_counter()
+            pool = FeaturePool(list(allp.pooled), maps, n, factor)
+            per_fold = []
+            for j in range(k):
+                train = np.flatnonzero(folds != j)
+                held = np.flatnonzero(folds == j)
+                det = make_detector(method, **(params or {})).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
+                d_rows = np.flatnonzero(np.isin(owner, held))
+                good = det.anomaly_score(pool.take(spec.consumes, held))
+                bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))
+                per_fold.append(fold_fitness(good, bad, full[d_rows]))
+            fits = {f: float(np.mean([p[f] for p in per_fold])) for f in OBJECTIVES}
+            shift = float(np.median([((e.pooled_concat() - x) ** 2).sum(1) for e in copy_emb]) / nn) \
+                if copy_emb else 0.0
+            memo[(pol.digest(), factor)] = (fits, per_fold, shift)
+            spent["fit"] += time.perf_counter() - t2
+        if record:
+            rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
+                         "digest": pol.digest(), "fitness": fits[config.objective], "margin": fits["margin"],
+                         **{f"f_{f}": v for f, v in fits.items() if f != "margin"}, "copy_shift": shift,
+                         "fold_auroc": " ".join(f"{p['auroc']:.4f}" for p in per_fold),
+                         "seconds": time.perf_counter() - t1})
+        return fits[config.objective], fits["margin"], [p[config.objective] for p in per_fold]
+
     with bar:
         for rung, copies in enumerate(rungs):
             results = []
             for ci in alive:
-                pol = candidates[ci]
-                factor = 0 if pol.is_identity() else copies
-                t1 = time.perf_counter()
-                if (pol.digest(), factor) in memo:
-                    fits, margin, per_fold, shift = memo[(pol.digest(), factor)]
-                else:
-                    copy_emb = encode_augmented(backbone, paths, hashes, cache, pol, factor, config.seed,
-                                                progress=False, maps=maps_needed, label=label) if factor else []
-                    allp = Embeddings.concat([originals] + copy_emb)
-                    maps = None
-                    if maps_needed:
-                        maps = np.concatenate([orig_maps] + [stack_maps(e, 256) for e in copy_emb]) if copy_emb \
-                            else orig_maps
-                    encode_s += time.perf_counter() - t1
-                    t2 = time.perf_counter()
-                    pool = FeaturePool(list(allp.pooled), maps, n, factor)
-                    per_fold = []
-                    for j in range(k):
-                        train = np.flatnonzero(folds != j)
-                        held = np.flatnonzero(folds == j)
-                        det = make_detector(method, **(params or {})).fit(pool.take(spec.consumes, pool.rows_with_copies(train, factor)))
-                        d_rows = np.flatnonzero(np.isin(owner, held))
-                        good = det.anomaly_score(pool.take(spec.consumes, held))
-                        bad = det.anomaly_score(defect_pool.take(spec.consumes, d_rows))
-                        per_fold.append(fold_fitness(good, bad, full[d_rows]))
-                    fits = {f: float(np.mean([p[f] for p in per_fold])) for f in OBJECTIVES}
-                    margin = fits["margin"]
-                    shift = float(np.median([((e.pooled_concat() - x) ** 2).sum(1) for e in copy_emb]) / nn) \
-                        if copy_emb else 0.0
-                    memo[(pol.digest(), factor)] = (fits, margin, per_fold, shift)
-                    fit_s += time.perf_counter() - t2
-                fitness = fits[config.objective]
+                fitness, margin, _ = evaluate(ci, rung, copies)
                 results.append((ci, fitness, margin))
-                rows.append({"rung": rung, "copies": factor, "policy": pol.name, "transforms": describe(pol),
-                             "digest": pol.digest(), "fitness": fitness, "margin": margin,
-                             **{f"f_{f}": v for f, v in fits.items() if f != "margin"}, "copy_shift": shift,
-                             "fold_auroc": " ".join(f"{p['auroc']:.4f}" for p in per_fold),
-                             "seconds": time.perf_counter() - t1})
                 bar.update(1)
                 best = max(results, key=lambda r: (r[1], r[2]))
                 bar.set_postfix_str(f"copies {copies}, best {best[1]:.3f} ({candidates[best[0]].name})", refresh=False)
             results.sort(key=lambda r: (r[1], r[2]), reverse=True)  # stable: earlier candidates win exact ties
             keep = max(1, math.ceil(len(results) / config.eta))
             alive = [ci for ci, _, _ in results[:keep]] if rung < len(rungs) - 1 else [results[0][0]]
+    prior = next((i for i, c in enumerate(candidates) if c.name == "default"), None)
+    kept = False
+    if config.prior_z > 0 and prior is not None and alive[0] != prior and not candidates[alive[0]].is_identity():
+        # the generic default unless the winner beats it by more than the folds' noise, at the last rung
+        *_, won = evaluate(alive[0], len(rungs) - 1, rungs[-1], record=False)  # its row is there
+        *_, base = evaluate(prior, len(rungs) - 1, rungs[-1])
+        gain = np.subtract(won, base)
+        kept = bool(gain.mean() <= config.prior_z * gain.std(ddof=1) / math.sqrt(len(gain)))
+        if kept:
+            alive = [prior]
+    encode_s, fit_s = spent["encode"], spent["fit"]
     table = pd.DataFrame(rows)
     cfg = {**asdict(config), "generators": list(config.generators), "grades": list(config.grades), "rungs": rungs,
+           "kept_default": kept,
            "space": {f: list(v) for f, v in space.items()}}
     return SearchResult(candidates[alive[0]], table, method, n, k, time.perf_counter() - t_start, encode_s, fit_s, cfg)
 

@@ -132,7 +132,7 @@ def cmd_fitness_check(args) -> int:
                            sizes=parse_sizes(args.sizes, len(data.train)), reps=args.reps, factor=args.factor,
                            seed=args.seed, search=SearchConfig(budget=args.budget, seed=args.search_seed,
                                                                folds=args.search_folds, grades=args.grades or (1.0,),
-                                                               objective=args.objective)).validate()
+                                                               objective=args.objective, prior_z=args.prior_z)).validate()
     bb = load_backbone(args.backbone, args.input_size)
     out = args.out or results_path("data/results", data.source, data.category, args.backbone, "fitness")
     df = run_fitness_check(data, bb, cache_for(bb, args.cache), config, out, progress=not args.no_progress,
@@ -159,6 +159,8 @@ def add_fitness_check(sub) -> None:
     fc.add_argument("--grades", help="strengths of fainter synthetic defects besides the full ones, e.g. 0.25,0.5")
     fc.add_argument("--chosen-only", action="store_true", help="fit only the chosen, hand-made and no augmentation on "
                     "the real defects (auto against hand; no correlation)")
+    fc.add_argument("--prior-z", type=float, default=0.0, help="keep the default policy unless the winner beats it by "
+                    "this many fold standard errors (default 0: no prior)")
     fc.add_argument("--objective", default="auroc", choices=list(OBJECTIVES),
                     help="the fitness the search ranks by (default auroc; graded and tpr need --grades)")
     fc.add_argument("--seed", type=int, default=0, help="seed of the training subsets (the study's, default 0)")

@@ -186,12 +186,12 @@ BACKBONES = NotebookSchema("backbones", _category(
     Param("backbones", (str,), "efficientnet-lite0,efficientnet-lite1,efficientnet-lite2",
           "the backbones compared, on the same subsets"),
     Param("methods", (str,), "knn,maha-lw", "detectors of pooled vectors: no maps kept on disk for the other backbones"),
-    Param("sizes", (str, int), "5,10,30,max", "training images N ('max': the category's all, for the area)"),
+    Param("sizes", (str, int), "5,10,max", "training images N ('max': the category's all, for the area)"),
     Param("reps", (int,), 2),
     Param("aug", (str, int), "0,10", "augmentation factors for every method"),
 ), presets={
     # the default keeps `make run` within its budget on ELPV: two detectors of pooled vectors (each other backbone
-    # adds minutes of encoding and no maps on disk), 4 sizes, 2 replicates; "paper" and "fewshot" are the issue's
+    # adds minutes of encoding and no maps on disk), 3 sizes, 2 replicates; "paper" and "fewshot" are the issue's
     # grid: the paper's detectors and PatchCore at the category study's sizes, 3 replicates (their maps: about 1 GB
     # per backbone and category at 380 px)
     "paper": {"methods": _PAPER_METHODS + ",patchcore", "sizes": "5,10,20,30,50,100,max", "reps": 3},

@@ -169,6 +169,27 @@ def test_a_study_rerun_on_a_damaged_pack_rebuilds_it_and_gives_the_same_numbers(
     assert P.Pack.open(test_pack).check()  # rebuilt whole, under the same name (the same images in order)
 
 
+def _read_after_the_cache_lets_go(root, out):
+    cache, keys, aligned, _ = _cache(root)
+    rows = map_rows(cache, keys)  # a pool of maps reading the pack, as a study's or a fitness check's test set
+    for pack in list(cache._open.values()):  # what the cache does to its oldest pack past 256 open ones
+        pack.close()
+    cache._open.clear()
+    out.put(bool(np.array_equal(stack_maps(rows), aligned)))
+
+
+def test_maps_stay_readable_after_the_cache_lets_go_of_their_pack(tmp_path):
+    """Closing a pack's memory map under a pool still reading it unmapped the memory (NumPy's views do not hold the
+    map): the process died of a segmentation fault. Run in a child, so that such a death is a failure here."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_read_after_the_cache_lets_go, args=(str(tmp_path), out))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0, f"the reader died (exit code {child.exitcode})"
+    assert out.get(timeout=5)
+
+
 def _encode_in_child(root, images, out):
     from lowdata.features.backbones import load_backbone
 

@@ -189,13 +189,11 @@ class Pack:
         return [np.array(m[r]) for m in self.level_maps()]
 
     def close(self) -> None:
-        mm = getattr(self._data, "_mmap", None)
+        """Let go of the memory map: it is unmapped (and its file descriptor closed) when the last array reading it
+        is gone. Never ``mmap.close()``: NumPy's views do not hold the map's buffer, so closing it under a view
+        that is still read (a study's pool of maps, after the cache let go of an old pack) unmaps memory the view
+        reads, and the process dies of a segmentation fault (seen in a long fitness check)."""
         self._data = None
-        if mm is not None:
-            try:
-                mm.close()
-            except (BufferError, ValueError):  # a view still uses it: the operating system closes it later
-                pass
 
 
 class PackWriter:

@@ -151,7 +151,7 @@ SMALL = dict(budget=5, first_copies=1, max_copies=2, folds=3, variants=1)
 def test_fitness_equals_a_hand_computation_with_scikit_learn(elpv_goods, lite0_small, tmp_path):
     paths = elpv_goods[0][:6]
     cache = cache_for(lite0_small, tmp_path / "cache")
-    config = SearchConfig(**SMALL)
+    config = SearchConfig(**SMALL, objective="auroc", prior_z=0)  # the fold AUROC ranks; no prior
     res = search_policy(paths, "maha-lw", lite0_small, cache, config, progress=False)
     t = res.table
     assert list(t.groupby("rung").size()) == [5, 3]  # successive halving: ceil(5 / 2) go on
@@ -260,7 +260,8 @@ def test_fit_aug_auto_records_the_search_in_the_model(goods_folder, tmp_path, ca
     loaded = load_model(model)
     found = loaded.meta["policy_search"]
     assert found["candidates"] == 3 and found["config"]["budget"] == 3 and found["top"]
-    chosen = found["top"][0]["policy"]
+    chosen = found["chosen"]  # the best by fitness, or the default the prior kept
+    assert chosen == ("default" if found["config"]["kept_default"] else found["top"][0]["policy"])
     aug = loaded.meta["augmentation"]
     assert (aug is None) == (chosen == "none")
     if aug is not None:
@@ -385,8 +386,9 @@ def test_fold_fitness_against_counts_by_hand():
 def test_objectives_and_the_search_identity():
     from lowdata.experiments.autoaug import AutoAugConfig
 
-    # the settings of before grades and objectives keep their identity: their rows are not searched again
-    assert AutoAugConfig().search_digest() == "7f379079c33900be"
+    # the settings of before grades, objectives and the prior keep their identity: their rows are not searched again
+    assert AutoAugConfig(search=SearchConfig(objective="auroc", prior_z=0)).search_digest() == "7f379079c33900be"
+    assert AutoAugConfig().search_digest() != "7f379079c33900be"  # the default since: the margin, the prior
     graded_cfg = AutoAugConfig(search=SearchConfig(grades="0.25", objective="tpr"))
     assert graded_cfg.validate().search.grades == (1.0, 0.25) and graded_cfg.search_digest() != "7f379079c33900be"
     with pytest.raises(LowdataError, match="unknown search objective 'f1'; choose from auroc, graded, tpr, margin"):
@@ -400,7 +402,7 @@ def test_the_default_prior_keeps_default_unless_the_winner_beats_it_beyond_the_f
                                                                                          tmp_path):
     paths = elpv_goods[0][:6]
     cache = cache_for(lite0_small, tmp_path / "cache")
-    free = search_policy(paths, "maha-lw", lite0_small, cache, SearchConfig(**SMALL, objective="margin"), progress=False)
+    free = search_policy(paths, "maha-lw", lite0_small, cache, SearchConfig(**SMALL, objective="margin", prior_z=0), progress=False)
     assert free.config["kept_default"] is False
     strict = search_policy(paths, "maha-lw", lite0_small, cache, SearchConfig(**SMALL, objective="margin", prior_z=99),
                            progress=False)

@@ -40,8 +40,10 @@ def cmd_fit(args) -> int:
                       test_aug=args.test_aug or 0)
     found = model.meta.get("policy_search")
     if found:
+        kept = " (the generic default kept: the best candidate did not beat it beyond the folds' noise)" \
+            if found["config"].get("kept_default") else ""
         report(f"policy search: {found['candidates']} candidates in {found['seconds']:.1f} s; chosen "
-              f"{found['top'][0]['policy']}: {found['top'][0]['transforms']} (fitness {found['fitness']:.4f})")
+               f"{found['chosen']} (fitness {found['fitness']:.4f}){kept}")
     t = model.meta["timings"]
     replaced = (Path(args.out) / MODEL_FILE).is_file()
     path = model.save(args.out)

@@ -159,10 +159,10 @@ def add_fitness_check(sub) -> None:
     fc.add_argument("--grades", help="strengths of fainter synthetic defects besides the full ones, e.g. 0.25,0.5")
     fc.add_argument("--chosen-only", action="store_true", help="fit only the chosen, hand-made and no augmentation on "
                     "the real defects (auto against hand; no correlation)")
-    fc.add_argument("--prior-z", type=float, default=0.0, help="keep the default policy unless the winner beats it by "
-                    "this many fold standard errors (default 0: no prior)")
-    fc.add_argument("--objective", default="auroc", choices=list(OBJECTIVES),
-                    help="the fitness the search ranks by (default auroc; graded and tpr need --grades)")
+    fc.add_argument("--prior-z", type=float, default=SearchConfig.prior_z, help="keep the default policy unless the "
+                    f"winner beats it by this many fold standard errors (default {SearchConfig.prior_z:g}; 0: no prior)")
+    fc.add_argument("--objective", default=SearchConfig.objective, choices=list(OBJECTIVES),
+                    help=f"the fitness the search ranks by (default {SearchConfig.objective}; graded, tpr need --grades)")
     fc.add_argument("--seed", type=int, default=0, help="seed of the training subsets (the study's, default 0)")
     fc.add_argument("--out", type=Path)
     add_backbone_args(fc)

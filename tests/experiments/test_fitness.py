@@ -71,8 +71,9 @@ def test_rank_correlations_against_known_orderings():
     same = rows(0, [0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8], 3)  # the same order: rho 1, the best chosen
     reverse = rows(1, [0.1, 0.2, 0.3, 0.4], [0.8, 0.7, 0.6, 0.5], 3)  # reversed: rho -1, the worst chosen
     flat = rows(2, [0.1, 0.2, 0.3, 0.4], [0.9, 0.9, 0.9, 0.9], 0)  # real AUROC saturated: no rank
-    t = rank_correlations(pd.DataFrame(same + reverse + flat)).loc[("c", "knn", 10)]
-    assert t["replicates"] == 3 and t["ranked"] == 2 and t["spearman"] == pytest.approx(0.0)
+    few = [dict(r, budget=4) for r in rows(3, [0.1, 0.2, 0.3], [0.9, 0.6, 0.5], 2)]  # chosen only: not ranked
+    t = rank_correlations(pd.DataFrame([dict(r, budget=4) for r in same + reverse + flat] + few)).loc[("c", "knn", 10)]
+    assert t["replicates"] == 4 and t["ranked"] == 2 and t["spearman"] == pytest.approx(0.0)
     assert (t["spearman min"], t["spearman max"]) == (pytest.approx(-1.0), pytest.approx(1.0))
     assert t["chosen's rank"] == pytest.approx((1 + 4 + 1) / 3)
     assert t["chosen AUROC"] == pytest.approx((0.8 + 0.5 + 0.9) / 3) and t["best AUROC"] == pytest.approx((0.8 + 0.8 + 0.9) / 3)

@@ -31,8 +31,8 @@ ones keep apart the policies that tighten the good images' scores from those tha
 **What ranks by default, and why.** Measured on real defects (``lowdata fitness-check``: every candidate of
 searches at N = 10 fitted and scored on the test set of MVTec AD's bottle and ELPV mono and poly, Mahalanobis-Ledoit
 and PaDiM), the AUROC fitnesses (full-strength, graded, ``tpr``) do not rank policies as real defects do (Spearman
--0.29 to 0.13; on the bottle every candidate is near 1), while the **margin** does better (0.05 to 0.34 in five of
-six cells): ``objective = "margin"`` is the default. With 5 folds the winner of 32 noisy candidates is often no
+-0.28 to 0.19; on the bottle every candidate is near 1), while the **margin** does better (0.06 to 0.34 in five of
+six cells, -0.08 for PaDiM on the bottle): ``objective = "margin"`` is the default. With 5 folds the winner of 32 noisy candidates is often no
 better than the generic ``default`` policy on real defects, so by default (**prior** ``prior_z = 2``) the search
 keeps ``default`` unless the winner's per-fold margins beat default's by 2 standard errors. The book's autoaug
 chapter and its introduction give the figures.

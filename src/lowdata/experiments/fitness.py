@@ -174,7 +174,8 @@ def auto_vs_hand(df: pd.DataFrame) -> pd.DataFrame:
 def rank_correlations(df: pd.DataFrame, fitness: str = "fitness") -> pd.DataFrame:
     """Per category, method and N: the Spearman correlation between the candidates' first-rung ``fitness`` (a key
     of :data:`FITNESSES`) and their
-    real AUROC (mean, and min to max over the replicates where both vary: ``ranked``), the chosen candidate's real AUROC, the best candidate's, and
+    real AUROC (mean, and min to max over the replicates where both vary and every candidate was fitted: ``ranked``),
+    the chosen candidate's real AUROC, the best candidate's, and
     the chosen one's rank by real AUROC (1: the best; mean over replicates)."""
     rows, column = [], FITNESSES[fitness]
     if column not in df:
@@ -183,6 +184,8 @@ def rank_correlations(df: pd.DataFrame, fitness: str = "fitness") -> pd.DataFram
     for (cat, m, n), g in df.groupby(["category", "method", "n_train"], sort=True):
         rhos, chosen, best, ranks = [], [], [], []
         for _, rep in g.groupby("replicate"):
+            if "budget" in rep and len(rep) < int(rep["budget"].iloc[0]):  # a --chosen-only replicate: no ranking
+                continue
             if rep[column].nunique() > 1 and rep["auroc"].nunique() > 1:
                 rhos.append(rep[column].rank().corr(rep["auroc"].rank()))  # Spearman: Pearson of ranks
             pick = rep[rep["chosen"].astype(bool)]

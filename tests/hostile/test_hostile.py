@@ -399,7 +399,7 @@ def test_nan_scores_are_refused_naming_the_image(saved, good_folder, monkeypatch
 
     model = load_model(saved)
     monkeypatch.setattr(model_module.InspectionModel, "_score_features",
-                        lambda self, emb: (np.full(len(emb.keys), np.nan), None))
+                        lambda self, emb, views=(): (np.full(len(emb.keys), np.nan), None))
     with pytest.raises(LowdataError, match=r"the score of .*\.png is nan .*no verdict can be given"):
         model.score(good_folder, progress=False)
 

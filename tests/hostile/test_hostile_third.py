@@ -74,7 +74,7 @@ def test_scores_json_is_valid_json_even_when_a_ratio_overflows(saved, good_folde
     _edit(saved, lambda m: m["threshold"].update(value=1e-12))
     real = model_module.InspectionModel._score_features
     monkeypatch.setattr(model_module.InspectionModel, "_score_features",
-                        lambda self, emb: (lambda s, m: (s * 0 + 1e300, m))(*real(self, emb)))
+                        lambda self, emb, views=(): (lambda s, m: (s * 0 + 1e300, m))(*real(self, emb, views)))
     rc, out, err = _cli(["score", saved, good_folder, "--format", "json", "--no-progress"], capsys)
     assert rc == 0 and "warning" not in err, err
     doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))

@@ -211,3 +211,12 @@ def test_no_code_outside_the_detectors_compares_a_method_name():
              if "detectors" not in p.relative_to(SRC).parts
              for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_test_files_have_distinct_names():
+    """Test files share one module namespace (no packages under tests/): two of the same name stop pytest from
+    collecting anything, which only a whole run shows."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (REPO / "tests").rglob("test_*.py"))
+    assert [n for n, k in names.items() if k > 1] == []

@@ -39,7 +39,7 @@ from ..features.embeddings import Embeddings, map_rows
 from ..features.encode import encode
 from ..features.pool import encode_augmented
 from ..metrics import image_auroc
-from .autoaug import AutoAugConfig, validation_plan
+from .autoaug import AutoAugConfig, comparison, validation_plan
 from .design import draw_subset
 from .table import IDENTITY, ResultsTable
 
@@ -148,27 +148,14 @@ def _candidates(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def auto_vs_hand(df: pd.DataFrame) -> pd.DataFrame:
-    """Per category, method and N: the real AUROC (mean and sd over replicates) of no augmentation (the search's
-    first candidate), the hand-made policy and the chosen one, and auto - hand with its wins / ties / losses."""
-    rows = []
-    for (cat, m, n), g in df.groupby(["category", "method", "n_train"], sort=True):
-        per = {}
-        for r, rep in g.groupby("replicate"):
-            kinds = {"none": rep[rep["policy"] == "none"], "hand": rep[rep["hand"].eq(True)],
-                     "auto": rep[rep["chosen"].eq(True)]}
-            if all(len(v) for v in kinds.values()):
-                per[r] = {k: float(v["auroc"].iloc[0]) for k, v in kinds.items()}
-        if not per:
-            continue
-        t = pd.DataFrame(per).T
-        d = t["auto"] - t["hand"]
-        rows.append({"category": cat, "method": m, "N": int(n), "replicates": len(t),
-                     **{f"{k} AUROC": t[k].mean() for k in ("none", "hand", "auto")},
-                     **{f"{k} sd": t[k].std(ddof=1) if len(t) > 1 else np.nan for k in ("none", "hand", "auto")},
-                     "auto - hand": d.mean(), "auto - none": (t["auto"] - t["none"]).mean(),
-                     "auto wins / ties / losses": f"{int((d > 1e-9).sum())} / {int((d.abs() <= 1e-9).sum())} / "
-                                                  f"{int((d < -1e-9).sum())}"})
-    return pd.DataFrame(rows).set_index(["category", "method", "N"]) if rows else pd.DataFrame()
+    """Per category, method and N: the real AUROC of no augmentation (the search's first candidate), the hand-made
+    policy and the chosen one, as the validation compares them (:func:`lowdata.experiments.autoaug.comparison`:
+    mean and sd over replicates, auto - hand with its wins / ties / losses, auto - none)."""
+    if df.empty:
+        return pd.DataFrame()
+    kinds = {"none": df["policy"] == "none", "hand": df["hand"].eq(True), "auto": df["chosen"].eq(True)}
+    t = comparison(pd.concat([df[mask].assign(kind=kind) for kind, mask in kinds.items()], ignore_index=True))
+    return t.set_index(["category", "method", "N"]) if len(t) else t
 
 
 def rank_correlations(df: pd.DataFrame, fitness: str = "fitness") -> pd.DataFrame:

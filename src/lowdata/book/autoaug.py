@@ -62,9 +62,10 @@ def run_fitness_category(**values) -> pd.DataFrame:
     """The page's fitness check (:mod:`lowdata.experiments.fitness`): the searches of its first ``check_reps``
     replicates again, every candidate fitted on the real defects, into
     ``<out_dir>/fitness-<source>-<category>-<backbone>.parquet`` (no rows when ``check_reps`` is 0)."""
-    data, config, bb, _ = _page_setup(values, max(1, values["check_reps"]))
-    if not values["check_reps"]:
+    if not values["check_reps"]:  # checked, and nothing loaded
+        AUTOAUG.check(values)
         return pd.DataFrame()
+    data, config, bb, _ = _page_setup(values, values["check_reps"])
     out = results_path(values["out_dir"], data.source, values["category"], values["backbone"], "fitness")
     return run_fitness_check(data, bb, cache_for(bb, values["cache_dir"]), config, out, progress=values["progress"])
 

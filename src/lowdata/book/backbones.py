@@ -85,7 +85,7 @@ def load_backbone_results(results_dir: str | Path, input_size: int | None = None
         return df.assign(backbone_name=pd.Series(dtype=object))
     names = df["backbone"].map(name_of)
     size = np.array([f"-{input_size or default_input_size(n)}px-" in k for n, k in zip(names, df["backbone"])], bool)
-    return fitted(df.assign(backbone_name=names)[size]).reset_index(drop=True)
+    return df.assign(backbone_name=names)[size].reset_index(drop=True)  # load_results reads the fits made only
 
 
 def _n_label(df: pd.DataFrame) -> pd.Series:

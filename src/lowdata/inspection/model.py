@@ -35,7 +35,7 @@ from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_on_pool, fit_rows
 from ..detectors.registry import check_method, make_detector, method_params, method_spec
 from ..features.backbones import load_backbone
-from ..features.encode import cache_for, encode, source_key
+from ..features.encode import cache_for, encode
 from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
 from .inputs import check_sizes, check_test_views, collect_images, distinct_images
@@ -134,15 +134,17 @@ class InspectionModel:
             scores = (np.asarray(scores, float) + sum(self.detector.anomaly_score(v) for v in views)) / (len(views) + 1)
         return scores, maps
 
-    def _views(self, paths, cache_dir, progress: bool):
-        """The embeddings of each image's test-time views (the training copies' policy and seed), view by view."""
+    def _features(self, paths, cache_dir, progress: bool):
+        """The images' scores and maps, each image encoded once and its test-time views (the training copies'
+        policy and seed) keyed by the content hashes that encoding computed."""
+        emb = self._embed(paths, cache_dir, progress)
         if not self.test_views:
-            return []
+            return self._score_features(emb)
         aug = self.meta["augmentation"]
         bb = self.backbone or self.attach_backbone()
-        return encode_augmented(bb, paths, [source_key(p) for p in paths], cache_for(bb, cache_dir),
+        return self._score_features(emb, encode_augmented(bb, paths, list(emb.keys), cache_for(bb, cache_dir),
                                 AugmentPolicy.from_dict(aug["policy"]), self.test_views, int(aug["seed"]), progress,
-                                maps=self.detector.consumes == "maps")
+                                maps=self.detector.consumes == "maps"))
 
     def score(self, images, *, cache_dir=None, progress: bool = True, return_maps: bool = False):
         """Score and verdict of each image (a file, a folder, or a list of them): a DataFrame with the
@@ -154,11 +156,9 @@ class InspectionModel:
         check_sizes(paths, self.input_size, self.meta["training"]["image_sizes"])
         if cache_dir is None:  # new parts are scored once: their maps go to a temporary cache, then away
             with tempfile.TemporaryDirectory(prefix="lowdata-score-") as tmp:
-                scores, maps = self._score_features(self._embed(paths, tmp, progress),
-                                                    self._views(paths, tmp, progress))
+                scores, maps = self._features(paths, tmp, progress)
         else:
-            scores, maps = self._score_features(self._embed(paths, cache_dir, progress),
-                                                self._views(paths, cache_dir, progress))
+            scores, maps = self._features(paths, cache_dir, progress)
         t = self.threshold
         if not (np.isfinite(t) and MIN_THRESHOLD <= t <= MAX_THRESHOLD):  # never a verdict from a threshold that cannot judge
             raise LowdataError(f"the model's threshold {t!r} is not a number from {MIN_THRESHOLD:g} to {MAX_THRESHOLD:g}")

@@ -124,6 +124,9 @@ def _parameter_cell(path):
 
 
 def test_every_notebook_parameter_cell_is_its_schema():
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
     from lowdata.book.params import SCHEMAS
 
     notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
@@ -131,6 +134,10 @@ def test_every_notebook_parameter_cell_is_its_schema():
     for name, schema in SCHEMAS.items():
         cell = _parameter_cell(REPO / "notebooks" / f"{name}.ipynb")
         assert list(cell) == schema.names, name  # the same names, in the same order
+        # and papermill reads them all (a line with a second '=', in its comment too, is skipped with a warning,
+        # and `papermill -p` then calls that parameter unknown)
+        assert [p.name for p in _infer_parameters(load_notebook_node(str(REPO / "notebooks" / f"{name}.ipynb")))] \
+            == schema.names, name
         assert cell == schema.defaults(), name
         schema.check(cell)  # and of the declared types
         for preset in schema.presets:

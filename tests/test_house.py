@@ -227,3 +227,14 @@ def test_test_files_have_distinct_names():
 
     names = Counter(p.name for p in (REPO / "tests").rglob("test_*.py"))
     assert [n for n, k in names.items() if k > 1] == []
+
+
+def test_the_conda_environment_is_the_venvs():
+    """environment.yml installs exactly what `make` installs from pyproject.toml (its requirements, the book and dev
+    extras): a requirement added to one and not the other breaks only the conda users."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["book"] + project["optional-dependencies"]["dev"]
+    listed = [line.strip()[2:] for line in (REPO / "environment.yml").read_text().split("  - pip:\n", 1)[1].splitlines()]
+    assert sorted(listed) == sorted(wanted + ["-e ."])

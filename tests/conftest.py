@@ -11,6 +11,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("LOWDATA_SCHEDULER", "none")
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: the two longest tests (minutes each), collected first: `make test` runs two processes (pytest-xdist), which take
+#: the first tests one each, so these two run side by side from the start instead of one after the other at the end
+LONGEST = ("test_book_runner_builds_every_page", "test_notebooks_reproduce_their_committed_outputs")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: rank.get(item.originalname, len(LONGEST)))  # stable: the rest keep their order
 MVTEC_ROOT = Path(os.environ.get("LOWDATA_MVTEC_ROOT", REPO.parent / "shared" / "data" / "mvtec_ad"))
 requires_mvtec = pytest.mark.skipif(
     not (MVTEC_ROOT / "bottle" / "train" / "good").is_dir(),

@@ -116,4 +116,8 @@ def tensorflow():
         return sys.modules["tensorflow"]
     with quiet_native_stderr():
         import tensorflow as tf
+
+        # devices are looked for at the first operation, not at the import: where a CUDA library is installed without
+        # a usable GPU, that is when TensorFlow logs "failed call to cuInit" (an error line, for a CPU-only run)
+        tf.config.list_physical_devices()
     return tf

@@ -13,13 +13,13 @@ MATHJAX_VERSION = 3.2.2
 
 .PHONY: run test bench book-assets clean-venv screenshots publish verify pdf
 
+# keras-hub for the dinov2-vits14 backbone, without the tensorflow-text it asks for (which brings the whole
+# tensorflow beside tensorflow-cpu, about 1 GB, and which the DINOv2 backbone does not use); its other needs
+# first: a pip install after it would print an ERROR about the requirement left out
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,book]'
-	# keras-hub for the dinov2-vits14 backbone, without the tensorflow-text it asks for (which brings the whole
-	# tensorflow beside tensorflow-cpu, about 1 GB, and which the DINOv2 backbone does not use); its other needs
-	# first: a pip install after it would print an ERROR about the requirement left out
 	$(BIN)/python -m pip install --quiet kagglesdk==0.1.28 kagglehub==1.0.2 tokenizers regex rich absl-py
 	$(BIN)/python -m pip install --quiet --no-deps keras-hub==0.32.0
 	touch $(STAMP)

@@ -153,6 +153,19 @@ def test_book_stops_with_one_line_when_the_disk_is_too_small(tmp_path, monkeypat
                            "and 1.0 GB are free: free some (`lowdata cache prune`), or point --cache or LOWDATA_CACHE "
                            "to a larger disk")
     assert not (tmp_path / "r").exists()
+    # the paper preset's backbone chapter keeps the maps of its other backbones (PaDiM, PatchCore): counted too
+    from lowdata.book.disk import needed_bytes
+    from lowdata.data.roots import Target
+
+    code = main(["book", "--root", str(Path(__file__).resolve().parents[2]), "--cache", str(tmp_path / "c"),
+                 "--out", str(tmp_path / "r"), "--no-build", "--categories", "mono", "--scheduler", "none",
+                 "--preset", "paper", "--backbones", "efficientnet-lite0,efficientnet-lite2"])
+    out, err = capsys.readouterr()
+    mono = [Target("elpv", "mono", None)]
+    need = needed_bytes(mono, "efficientnet-lite0", None, tmp_path / "c", "0,10", 4) \
+        + needed_bytes(mono, "efficientnet-lite2", None, tmp_path / "c", "0,10")
+    assert code == 2 and (f"disk: this run needs about {need / 1e9:.1f} GB in {tmp_path / 'c'} (1.0 GB free there; "
+                          "the maps of efficientnet-lite2 for the backbone chapter included)") in out, out
 
 
 def test_prune_removes_packs_no_entry_points_to_and_lists_hostile_labels_escaped(filled, capsys):

@@ -35,11 +35,16 @@ def needed_bytes(targets, backbone: str, input_size: int | None, root: Path, aug
     return int(need * 1.15) + (256 << 20)  # other chapters' images (synthetic defects, other policies), results
 
 
-def check_disk(targets, backbone: str, input_size: int | None, cache_dir, aug, say=print, views: int = 0) -> None:
-    """Says (``say``) what the run needs and what is free; refused in one line when it does not fit."""
+def check_disk(targets, backbone: str, input_size: int | None, cache_dir, aug, say=print, views: int = 0,
+               others: tuple = (), others_aug=None) -> None:
+    """Says (``say``) what the run needs and what is free; refused in one line when it does not fit. ``others``:
+    the backbone chapter's other backbones whose maps it keeps (for detectors of maps), at ``others_aug``."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_root()
-    need, free = needed_bytes(targets, backbone, input_size, root, aug, views), manage.free_bytes(root)
-    say(f"disk: this run needs about {need / 1e9:.1f} GB in {root} ({free / 1e9:.1f} GB free there)")
+    need = needed_bytes(targets, backbone, input_size, root, aug, views)
+    need += sum(needed_bytes(targets, b, input_size, root, others_aug) for b in others)
+    free = manage.free_bytes(root)
+    also = f"; the maps of {', '.join(others)} for the backbone chapter included" if others else ""
+    say(f"disk: this run needs about {need / 1e9:.1f} GB in {root} ({free / 1e9:.1f} GB free there{also})")
     if free < need:
         raise LowdataError(f"not enough disk for this run: it needs about {need / 1e9:.1f} GB in {root} and "
                            f"{free / 1e9:.1f} GB are free: free some (`lowdata cache prune`), or point --cache or "

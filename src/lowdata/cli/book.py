@@ -15,7 +15,7 @@ from ..book.runner import CHAPTERS, build_book
 from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
 from ..data.roots import env_roots, given_roots, parse_data, run_targets, unique_roots
-from ..detectors.registry import method_names
+from ..detectors.registry import method_names, method_spec
 from ..experiments.design import check_subsets, parse_test_aug
 from .common import (add_backbone_args, add_cache_arg, add_force_arg, add_progress_arg, add_scheduler_args, report,
                      scheduler, wanted)
@@ -79,8 +79,15 @@ def cmd_book(args) -> int:
     given = {k: getattr(args, k) for k in preset}
     study = {k: preset[k] if v is None else v for k, v in given.items()}
     views = max(parse_test_aug(str(BEYOND.preset(args.preset).get("test_aug") or "") or None))  # the views' maps too
+    backbones = None if args.no_backbones else BACKBONES.preset(args.preset)
+    if backbones is not None and args.backbones is not None:
+        backbones["backbones"] = ",".join(parse_backbones(args.backbones))
+    chapter = {**BACKBONES.defaults(args.preset), **(backbones or {})}  # its other backbones' maps stay on disk
+    maps = backbones is not None and any(method_spec(m.strip()).consumes == "maps"
+                                         for m in chapter["methods"].split(",") if m.strip())
+    others = tuple(b for b in parse_backbones(chapter["backbones"]) if b != args.backbone) if maps else ()
     check_disk(targets, args.backbone, args.input_size, args.cache, study.get("aug"), say=report,
-               views=0 if args.no_beyond else views)
+               views=0 if args.no_beyond else views, others=others, others_aug=chapter["aug"])
     params = {"backbone": args.backbone, "input_size": args.input_size, "methods": args.methods, **study,
               "out_dir": str(Path(args.out).resolve()),
               "cache_dir": None if args.cache is None else str(Path(args.cache).resolve()), "seed": args.seed}
@@ -93,9 +100,6 @@ def cmd_book(args) -> int:
     workflow = None if args.no_workflow else WORKFLOW.preset(args.preset)
     beyond = None if args.no_beyond else BEYOND.preset(args.preset)
     autoaug = None if args.no_autoaug else AUTOAUG.preset(args.preset)
-    backbones = None if args.no_backbones else BACKBONES.preset(args.preset)
-    if backbones is not None and args.backbones is not None:
-        backbones["backbones"] = ",".join(parse_backbones(args.backbones))
     with scheduler(args) as runner:
         run = build_book(targets, root, params, roots=roots, absent=absent,
                          command=command.strip(), build=not args.no_build, progress=not args.no_progress,

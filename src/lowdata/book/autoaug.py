@@ -89,6 +89,9 @@ def fitness_table(df: pd.DataFrame) -> pd.DataFrame:
     rank = rank_correlations(df)[["replicates", "candidates", "chosen's rank", "chosen AUROC", "best AUROC"]]
     t = rank.join(corr).reset_index()
     t["method"] = [method_label(m) for m in t["method"]]
+    for col in ("candidates", "chosen's rank"):  # counts, shown as such when every one is whole (32, not 32.0)
+        if t[col].notna().all() and (t[col] % 1 == 0).all():
+            t[col] = t[col].astype(int)
     return t.set_index(["category", "method", "N"]).round(3)
 
 

@@ -20,6 +20,8 @@ LONGEST = ("test_book_runner_builds_every_page", "test_notebooks_reproduce_their
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST)}
     items.sort(key=lambda item: rank.get(item.originalname, len(LONGEST)))  # stable: the rest keep their order
+
+
 MVTEC_ROOT = Path(os.environ.get("LOWDATA_MVTEC_ROOT", REPO.parent / "shared" / "data" / "mvtec_ad"))
 requires_mvtec = pytest.mark.skipif(
     not (MVTEC_ROOT / "bottle" / "train" / "good").is_dir(),

@@ -15,7 +15,7 @@ from ..book.runner import CHAPTERS, build_book
 from ..core.errors import LowdataError
 from ..data.mvtec import MVTEC_CATEGORIES
 from ..data.roots import env_roots, given_roots, parse_data, run_targets, unique_roots
-from ..detectors.registry import method_names, method_spec
+from ..detectors.registry import method_names, uses_maps
 from ..experiments.design import check_subsets, parse_test_aug
 from .common import (add_backbone_args, add_cache_arg, add_force_arg, add_progress_arg, add_scheduler_args, report,
                      scheduler, wanted)
@@ -83,8 +83,7 @@ def cmd_book(args) -> int:
     if backbones is not None and args.backbones is not None:
         backbones["backbones"] = ",".join(parse_backbones(args.backbones))
     chapter = {**BACKBONES.defaults(args.preset), **(backbones or {})}  # its other backbones' maps stay on disk
-    maps = backbones is not None and any(method_spec(m.strip()).consumes == "maps"
-                                         for m in chapter["methods"].split(",") if m.strip())
+    maps = backbones is not None and uses_maps(m.strip() for m in chapter["methods"].split(",") if m.strip())
     others = tuple(b for b in parse_backbones(chapter["backbones"]) if b != args.backbone) if maps else ()
     check_disk(targets, args.backbone, args.input_size, args.cache, study.get("aug"), say=report,
                views=0 if args.no_beyond else views, others=others, others_aug=chapter["aug"])

@@ -3,8 +3,7 @@ checks, the study, the book's labels and the workflow all read.
 
 A new detector is one module (a :class:`~lowdata.detectors.base.Detector` subclass declaring what it
 consumes and offers) and one :func:`register_detector` line, here for the package's own, or in the
-user's code before the run (``tests/toy_detector.py`` is an example that needs no other change).
-"""
+user's code before the run (``tests/toy_detector.py`` is an example that needs no other change)."""
 
 from __future__ import annotations
 
@@ -172,6 +171,11 @@ def method_spec(method: str) -> Detector:
         If ``method`` is not registered.
     """
     return DETECTORS[check_method(method)].spec
+
+
+def uses_maps(methods) -> bool:
+    """Whether any of ``methods`` consumes feature maps (else pooled vectors only: no maps read nor kept)."""
+    return any(method_spec(m).consumes == "maps" for m in methods)
 
 
 def method_label(method: str) -> str:

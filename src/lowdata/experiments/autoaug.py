@@ -30,7 +30,7 @@ from ..core.errors import LowdataError, printable
 from ..data.augment import AugmentPolicy, describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.inputs import MapRows
-from ..detectors.registry import check_method, make_detector, method_spec
+from ..detectors.registry import check_method, make_detector, method_spec, uses_maps
 from ..features.encode import encode, source_key
 from ..features.embeddings import Embeddings, map_rows
 from ..features.pool import encode_augmented
@@ -143,7 +143,7 @@ def run_autoaug(data: CategoryData, backbone, cache, config: AutoAugConfig, out:
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
                       desc=f"{data.category} test", label=label)
         test_maps = None
-        if any(method_spec(m).consumes == "maps" for _, _, m in todo):
+        if uses_maps(m for _, _, m in todo):
             test_maps = map_rows(cache, test_keys)
 
         def cell_rows(n, r, m):

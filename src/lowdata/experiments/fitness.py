@@ -34,7 +34,7 @@ from ..core.tables import read_table
 from ..data.augment import describe, policy_for
 from ..data.dataset import CategoryData
 from ..detectors.inputs import MapRows, stack_maps
-from ..detectors.registry import make_detector, method_spec
+from ..detectors.registry import make_detector, method_spec, uses_maps
 from ..features.embeddings import Embeddings, map_rows
 from ..features.encode import encode
 from ..features.pool import encode_augmented
@@ -85,7 +85,7 @@ def run_fitness_check(data: CategoryData, backbone, cache, config: AutoAugConfig
         todo = [c for c in cells if not finished(c)]
         test = encode(backbone, [s.path for s in data.test], cache, keys=test_keys, progress=progress,
                       desc=f"{data.category} test", label=label)
-        test_maps = map_rows(cache, test_keys) if any(method_spec(m).consumes == "maps" for *_, m in todo) else None
+        test_maps = map_rows(cache, test_keys) if uses_maps(m for *_, m in todo) else None
         bar = tqdm(total=len(todo), desc=printable(f"{data.category} fitness check"), unit="search",
                    disable=not progress or not todo, mininterval=0.1 if sys.stderr.isatty() else 10.0)
         with bar:

@@ -38,7 +38,7 @@ from ..data.augment import policy_for
 from ..data.dataset import CategoryData
 from ..detectors.inputs import stack_maps
 from ..detectors.crossfit import fit_rows, fit_score_fn
-from ..detectors.registry import check_method, method_spec
+from ..detectors.registry import check_method, method_spec, uses_maps
 from ..features.encode import encode, source_key
 from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
@@ -79,7 +79,7 @@ def build_pool(data: CategoryData, backbone, cache, factor: int, methods: Sequen
     allp = Embeddings.concat([orig] + copies)
     # the maps in memory, for the methods that consume them: originals and the copies up to map_factor (rows
     # keep the same order)
-    need_maps = any(method_spec(m).consumes == "maps" for m in methods)
+    need_maps = uses_maps(methods)
     with_maps = allp.subset(range(len(paths) * (map_factor + 1)))
     maps = stack_maps(with_maps, 256) if need_maps else None
     test_maps = stack_maps(test, 256) if need_maps else None

@@ -17,7 +17,7 @@ import pandas as pd
 from ..core.errors import LowdataError
 from ..data.augment import policy_for
 from ..detectors.crossfit import fit_on_pool
-from ..detectors.registry import method_spec
+from ..detectors.registry import uses_maps
 from ..features.encode import encode, source_key
 from ..features.embeddings import Embeddings
 from ..features.pool import FeaturePool, encode_augmented
@@ -56,7 +56,7 @@ def evaluate_thresholds(data, backbone, cache, threshold: ThresholdFn, methods: 
                    label=label)
     test = encode(backbone, [s.path for s in data.test], cache, progress=progress, desc=f"{data.category} test",
                   label=label)
-    need_maps = any(method_spec(m).consumes == "maps" for m in methods)
+    need_maps = uses_maps(methods)
     copies = encode_augmented(backbone, paths, [source_key(p) for p in paths], cache, policy_for(data.category),
                               factor, seed, progress, maps=need_maps, label=label) if factor else []
     allp = Embeddings.concat([train.subset(used)] + copies)

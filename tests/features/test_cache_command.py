@@ -162,8 +162,9 @@ def test_book_stops_with_one_line_when_the_disk_is_too_small(tmp_path, monkeypat
                  "--preset", "paper", "--backbones", "efficientnet-lite0,efficientnet-lite2"])
     out, err = capsys.readouterr()
     mono = [Target("elpv", "mono", None)]
+    margin = 256 << 20  # counted once for the run
     need = needed_bytes(mono, "efficientnet-lite0", None, tmp_path / "c", "0,10", 4) \
-        + needed_bytes(mono, "efficientnet-lite2", None, tmp_path / "c", "0,10")
+        + needed_bytes(mono, "efficientnet-lite2", None, tmp_path / "c", "0,10") - margin
     assert code == 2 and (f"disk: this run needs about {need / 1e9:.1f} GB in {tmp_path / 'c'} (1.0 GB free there; "
                           "the maps of efficientnet-lite2 for the backbone chapter included)") in out, out
 

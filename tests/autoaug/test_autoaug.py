@@ -410,6 +410,8 @@ def test_the_default_prior_keeps_default_unless_the_winner_beats_it_beyond_the_f
         assert strict.best.digest() == free.best.digest() and strict.config["kept_default"] is False
     else:  # 99 standard errors: nothing beats the default
         assert strict.best.name == "default" and strict.config["kept_default"] is True
+        assert "(the generic default kept: the best candidate did not beat it by 99 fold standard errors)" \
+            in strict.format()
         last = strict.table[strict.table["rung"] == strict.table["rung"].max()]
         assert {free.best.name, "default"} <= set(last["policy"])  # the default measured at the last rung too
         assert (last["policy"] == "default").sum() == 1 and (last["policy"] == free.best.name).sum() == 1

@@ -137,6 +137,12 @@ class SearchConfig:
         return out + [self.max_copies]
 
 
+def kept_note(config: dict) -> str:
+    """What a search's recorded ``config`` says of its choice when the prior kept the default (else "")."""
+    return (f" (the generic default kept: the best candidate did not beat it by {config['prior_z']:g} fold standard "
+            "errors)") if config.get("kept_default") else ""
+
+
 @dataclass
 class SearchResult:
     """The chosen policy, every candidate's fitness at every rung it reached, and what the search cost."""
@@ -170,10 +176,7 @@ class SearchResult:
 
     def format(self, k: int = 5) -> str:
         """A few lines: the chosen transforms and the fitness of the best few."""
-        kept = self.config.get("kept_default")
-        lines = [f"chosen: {self.best.name}: {describe(self.best)}" + (
-                     f" (kept: the best candidate did not beat it by {self.config['prior_z']:g} fold standard errors)"
-                     if kept else ""),
+        lines = [f"chosen: {self.best.name}: {describe(self.best)}{kept_note(self.config)}",
                  f"{self.method} on {self.n_images} good images, {self.folds} folds; {int((self.table['rung'] == 0).sum())} "
                  f"candidates, rungs of {', '.join(map(str, self.config.get('rungs', [])))} copies per image; "
                  f"{self.seconds:.1f} s (encoding {self.encode_seconds:.1f} s, fits {self.fit_seconds:.1f} s)",

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..autoaug.search import SearchConfig, check_search_images, search_policy, write_search
+from ..autoaug.search import SearchConfig, check_search_images, kept_note, search_policy, write_search
 from ..autoaug.space import load_space
 from ..core.atomic import atomic_path, check_new_file
 from ..core.errors import LowdataError, printable_block
@@ -40,10 +40,8 @@ def cmd_fit(args) -> int:
                       test_aug=args.test_aug or 0)
     found = model.meta.get("policy_search")
     if found:
-        kept = " (the generic default kept: the best candidate did not beat it beyond the folds' noise)" \
-            if found["config"].get("kept_default") else ""
         report(f"policy search: {found['candidates']} candidates in {found['seconds']:.1f} s; chosen "
-               f"{found['chosen']} (fitness {found['fitness']:.4f}){kept}")
+               f"{found['chosen']} (fitness {found['fitness']:.4f}){kept_note(found['config'])}")
     t = model.meta["timings"]
     replaced = (Path(args.out) / MODEL_FILE).is_file()
     path = model.save(args.out)
